@@ -1,0 +1,57 @@
+"""Versioned SQL migrations, applied once each and in order, at every start.
+
+Each file ``NNNN_name.sql`` is a version; applied versions are recorded in
+``schema_migrations`` so starting twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def statements(sql: str) -> list[str]:
+    """Split a migration file on ``;`` at line ends, dropping comments and blanks."""
+    out: list[str] = []
+    current: list[str] = []
+    for line in sql.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(current).strip().rstrip(";").strip()
+            if stmt:
+                out.append(stmt)
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    files = sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    return [(int(p.name[:4]), p) for p in files]
+
+
+def apply_migrations(client: Any, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply pending migrations; returns the versions applied now."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    applied: list[int] = []
+    for version, path in migration_files(directory):
+        if version in done:
+            continue
+        for stmt in statements(path.read_text()):
+            client.command(stmt)
+        client.insert(
+            "schema_migrations", [[version, path.name]], column_names=["version", "name"]
+        )
+        applied.append(version)
+    return applied

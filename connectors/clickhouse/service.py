@@ -1,0 +1,50 @@
+"""``railyard sink``: the long-running sink process (migrations, inserts, analyst queries)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from connectors.clickhouse.analyst import query_port_file
+from connectors.clickhouse.client import connect
+from connectors.clickhouse.migrate import apply_migrations
+from connectors.clickhouse.query_server import QueryServer
+from connectors.clickhouse.sink import ClickHouseSink, SinkStats
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.sink")
+
+
+def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
+    settings.validate()
+    client = connect(settings)
+    applied = apply_migrations(client)
+    if applied:
+        log.info("applied migrations %s", applied)
+    lock = threading.Lock()
+    server: QueryServer | None = None
+    if settings.embedded_clickhouse:
+        server = QueryServer(client, lock, settings.query_port, query_port_file(settings))
+        server.start()
+        log.info("answering analysts' queries on 127.0.0.1:%d", server.port)
+    sink = ClickHouseSink(settings, client, lock=lock, **sink_options)
+    pid_file = settings.run_dir / "sink.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("signal %d: flushing and stopping", signum)
+        sink.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        sink.run()
+    finally:
+        if server is not None:
+            server.stop()
+        pid_file.unlink(missing_ok=True)
+    return sink.stats

@@ -1,0 +1,253 @@
+"""The ClickHouse sink connector: the only writer of the store.
+
+Consumes the stream's output topics with confluent-kafka and inserts them in
+batches. Lifecycle per batch: ``add`` buffers rows, ``flush`` inserts every buffer
+and then commits the consumed offsets synchronously. If the insert fails nothing
+is committed and the batch is read again; tables are ReplacingMergeTree on each
+row's natural key, so a batch inserted twice is still counted once.
+
+With the embedded engine this process owns the data directory, so it also serves
+analysts' read-only queries (see :mod:`connectors.clickhouse.query_server`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from connectors.kafka import topics
+from streams.codec import UsageCodec, decode_dead_letter
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.sink")
+
+
+class RowWriter(Protocol):
+    """Turns one Kafka message into rows of one table."""
+
+    table: str
+    columns: Sequence[str]
+
+    def rows(self, msg: Message) -> Iterable[Sequence[Any]]: ...
+
+
+class UsageEventsWriter:
+    table = "usage_events_raw"
+    columns = (
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "values",
+        "dimensions",
+        "dataschema",
+        "specversion",
+        "kafka_partition",
+        "kafka_offset",
+    )
+
+    def __init__(self) -> None:
+        self.codec = UsageCodec()
+
+    def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
+        partition, offset = msg.partition(), msg.offset()
+        for r in self.codec.decode_records(msg.value()):
+            yield (
+                r["id"],
+                r["source"],
+                r["type"],
+                r["subject"],
+                r["time"],
+                r["values"],
+                r["dimensions"],
+                r["dataschema"],
+                r["specversion"],
+                partition,
+                offset,
+            )
+
+
+class DeadLettersWriter:
+    table = "dead_letters_raw"
+    columns = (
+        "reason",
+        "detail",
+        "stage",
+        "topic",
+        "partition",
+        "offset",
+        "index",
+        "event_id",
+        "subject",
+        "original",
+        "rejected_at",
+    )
+
+    def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
+        d = decode_dead_letter(msg.value())
+        yield tuple(d[c] for c in self.columns)
+
+
+def default_writers(settings: Settings) -> dict[str, RowWriter]:
+    """Topic -> writer for every topic the sink lands; later stages register theirs here."""
+    return {
+        topics.topic_name(settings, topics.USAGE_ACCEPTED): UsageEventsWriter(),
+        topics.topic_name(settings, topics.USAGE_DLQ): DeadLettersWriter(),
+    }
+
+
+@dataclass
+class _Buffer:
+    writer: RowWriter
+    columns: list[list[Any]] = field(default_factory=list)
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.columns = [[] for _ in self.writer.columns]
+
+    def add(self, row: Sequence[Any]) -> None:
+        for col, value in zip(self.columns, row, strict=True):
+            col.append(value)
+        self.rows += 1
+
+
+@dataclass
+class SinkStats:
+    rows: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    undecodable: int = 0
+    last_flush_at: float = 0.0
+
+
+class ClickHouseSink:
+    """Batches messages from its topics into ClickHouse; commits only after inserts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any,
+        writers: dict[str, RowWriter] | None = None,
+        *,
+        group_id: str | None = None,
+        max_rows: int = 50_000,
+        linger_s: float = 0.25,
+        lock: threading.Lock | None = None,
+        on_flush: Callable[[SinkStats], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.writers = writers or default_writers(settings)
+        self.max_rows = max_rows
+        self.linger_s = linger_s
+        self.lock = lock or threading.Lock()
+        self.on_flush = on_flush
+        self.stats = SinkStats()
+        self._buffers = {t: _Buffer(w) for t, w in self.writers.items()}
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": group_id or f"{settings.topic_prefix}railyard-sink",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "fetch.min.bytes": 1,
+                "queued.max.messages.kbytes": 262144,
+            }
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self._consumer.subscribe(list(self.writers), on_revoke=self._on_revoke)
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                for msg in self._consumer.consume(num_messages=5000, timeout=0.05):
+                    self._add(msg)
+                pending = sum(b.rows for b in self._buffers.values())
+                due = time.monotonic() - started >= self.linger_s
+                if pending >= self.max_rows or (due and (pending or self._offsets)):
+                    self.flush()
+                    started = time.monotonic()
+            self.flush()
+        finally:
+            self._consumer.close()
+
+    def _add(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consume error: %s", err)
+            return
+        topic = msg.topic()
+        buffer = self._buffers[topic]
+        try:
+            for row in buffer.writer.rows(msg):
+                buffer.add(row)
+        except Exception as exc:  # a bug upstream, never silently dropped
+            self.stats.undecodable += 1
+            self._dead_letter(msg, exc)
+        self._offsets[(topic, msg.partition())] = msg.offset() + 1
+
+    def _dead_letter(self, msg: Message, exc: Exception) -> None:
+        from datetime import UTC, datetime
+
+        dlq = self._buffers.get(topics.topic_name(self.settings, topics.USAGE_DLQ))
+        log.error("cannot decode %s[%d]@%d: %r", msg.topic(), msg.partition(), msg.offset(), exc)
+        if dlq is None:
+            raise exc
+        dlq.add(
+            (
+                "malformed_payload",
+                f"sink could not decode: {exc!r:.200}",
+                "sink",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                0,
+                None,
+                None,
+                msg.value() or b"",
+                datetime.now(UTC),
+            )
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Insert every buffered batch, then commit; nothing is committed if an insert fails."""
+        if not self._offsets:
+            return
+        with self.lock:
+            for buffer in self._buffers.values():
+                if buffer.rows:
+                    self.client.insert(
+                        buffer.writer.table,
+                        buffer.columns,
+                        column_names=list(buffer.writer.columns),
+                        column_oriented=True,
+                    )
+        self._consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in self._offsets.items()],
+            asynchronous=False,
+        )
+        for topic, buffer in self._buffers.items():
+            if buffer.rows:
+                self.stats.rows[topic] = self.stats.rows.get(topic, 0) + buffer.rows
+            self._buffers[topic] = _Buffer(buffer.writer)
+        self._offsets.clear()
+        self.stats.batches += 1
+        self.stats.last_flush_at = time.time()
+        if self.on_flush is not None:
+            self.on_flush(self.stats)

@@ -1,0 +1,170 @@
+"""Publishing usage to the ``usage`` topic.
+
+Events are keyed by subject, with the Java-compatible murmur2 partitioner so that
+producers in any language put one subject on one partition (the stream
+de-duplicates per partition). Railyard's producer packs the events of a subject
+into ``UsageBatch`` messages: one Kafka message per up to ``batch_events`` events
+keeps per-message cost off the hot path. Single-event messages from other
+producers are equally valid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from connectors.kafka import topics
+from streams.codec import SchemaRegistryFraming, UsageCodec
+from streams.domain.cloudevents import from_json
+from streams.domain.rejections import Rejection
+from streams.domain.usage import UsageEvent
+from streams.domain.validation import Limits, check_event
+from streams.settings import Settings
+
+
+@dataclass
+class DeliveryReport:
+    """What the broker confirmed, counted in events (not messages)."""
+
+    delivered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class UsageProducer:
+    """Validated, batched, keyed publishing of usage events with delivery reports."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_events: int = 500,
+        codec: UsageCodec | None = None,
+        extra_config: dict[str, object] | None = None,
+    ) -> None:
+        registry = (
+            SchemaRegistryFraming.from_url(settings.schema_registry_url)
+            if settings.schema_registry_url
+            else None
+        )
+        self.codec = codec or UsageCodec(registry)
+        self.topic = topics.topic_name(settings, topics.USAGE)
+        self.batch_events = batch_events
+        self.report = DeliveryReport()
+        self._pending: dict[str, list[UsageEvent]] = defaultdict(list)
+        config: dict[str, object] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "partitioner": "murmur2_random",
+            "message.max.bytes": 2_000_000,
+        }
+        config.update(extra_config or {})
+        self._producer = Producer(config)
+
+    def send(self, event: UsageEvent) -> None:
+        pending = self._pending[event.subject]
+        pending.append(event)
+        if len(pending) >= self.batch_events:
+            self._send_subject(event.subject)
+
+    def send_raw(self, payload: bytes, key: bytes | None = None) -> None:
+        """Publish bytes as they are (the server-side checks will judge them)."""
+        self._produce(key, payload, 1)
+
+    def _send_subject(self, subject: str) -> None:
+        events = self._pending.pop(subject)
+        payload = (
+            self.codec.encode_event(events[0])
+            if len(events) == 1
+            else self.codec.encode_batch(events)
+        )
+        self._produce(subject.encode(), payload, len(events))
+
+    def _produce(self, key: bytes | None, payload: bytes, count: int) -> None:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                self.report.delivered += count
+            else:
+                self.report.failed += count
+                self.report.errors.append(str(err))
+
+        while True:
+            try:
+                self._producer.produce(self.topic, payload, key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> DeliveryReport:
+        for subject in list(self._pending):
+            self._send_subject(subject)
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            self.report.errors.append(f"{remaining} messages not delivered within {timeout}s")
+        return self.report
+
+
+@dataclass
+class ProduceSummary:
+    lines: int = 0
+    sent: int = 0
+    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+    passed_through: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+def produce_lines(
+    lines: Iterable[str],
+    producer: UsageProducer,
+    *,
+    limits: Limits,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    passthrough_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ProduceSummary:
+    """Validate CloudEvents JSON lines, publish the valid ones, report the rest by line.
+
+    With ``passthrough_invalid`` the rejected lines are published too, byte for byte,
+    so the stream dead-letters them next to everything else (replaying a history
+    whose bad records must be kept).
+    """
+    summary = ProduceSummary()
+    clock_read = now()
+    last_clock = time.monotonic()
+    for number, line in enumerate(lines, start=1):
+        summary.lines += 1
+        if time.monotonic() - last_clock > 1:
+            clock_read, last_clock = now(), time.monotonic()
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        decoded = from_json(text)
+        problem = decoded if isinstance(decoded, Rejection) else check_event(decoded, clock_read, limits)
+        if problem is not None:
+            summary.rejected.append((number, problem))
+            if passthrough_invalid:
+                producer.send_raw(text.encode(), (problem.subject or "").encode() or None)
+                summary.passed_through += 1
+        else:
+            assert isinstance(decoded, UsageEvent)
+            producer.send(decoded)
+            summary.sent += 1
+        if progress is not None and number % 1000 == 0:
+            progress(1000)
+    summary.delivery = producer.flush()
+    return summary
+
+
+def produce_file(path: Path, producer: UsageProducer, **kwargs: object) -> ProduceSummary:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return produce_lines(f, producer, **kwargs)  # type: ignore[arg-type]

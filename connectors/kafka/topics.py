@@ -1,0 +1,47 @@
+"""Every topic Railyard uses, declared once.
+
+Names are constants; :func:`topic_specs` gives partition counts and configs so
+``railyard topics create`` (and the stack start-up) create them explicitly
+instead of relying on broker auto-creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.settings import Settings
+
+USAGE = "usage"
+"""Raw usage events from producers, keyed by subject."""
+USAGE_DLQ = "usage.dlq"
+"""Rejected usage with a machine-readable reason and the original bytes."""
+USAGE_ACCEPTED = "usage.accepted"
+"""Validated, de-duplicated usage; the sink lands it in the raw events table."""
+USAGE_DEDUP_LOG = "usage.dedup-log"
+"""The ingest agent's memory of event ids it has seen, one record per batch."""
+
+MONTH_MS = 35 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_name(settings: Settings, base: str) -> str:
+    return f"{settings.topic_prefix}{base}"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    p = settings.usage_partitions
+    retention = str(int(settings.dedup_retention.total_seconds() * 1000))
+    specs = [
+        TopicSpec(USAGE, p),
+        TopicSpec(USAGE_ACCEPTED, p),
+        TopicSpec(USAGE_DLQ, 1, {"retention.ms": "-1"}),
+        # Same partition count as `usage`: partition i remembers what usage partition i saw.
+        TopicSpec(USAGE_DEDUP_LOG, p, {"retention.ms": retention}),
+    ]
+    return [TopicSpec(topic_name(settings, s.name), s.partitions, s.config) for s in specs]

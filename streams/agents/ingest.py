@@ -1,0 +1,185 @@
+"""``ingest_usage``: the first stream stage.
+
+Consumes ``usage``, runs :func:`streams.ingest.screen` on each message, and sends
+accepted events to ``usage.accepted``, rejections to ``usage.dlq`` and the ids it
+accepted to ``usage.dedup-log``. Events are acknowledged (so their offsets can be
+committed) only after every send of their batch is delivered: a crash at any
+point replays the batch, which the position-aware dedup turns into the same output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from connectors.kafka import topics
+from connectors.kafka.dedup_log import load_seen
+from streams.codec import UsageCodec, encode_dead_letter
+from streams.domain.dedup import SeenEvents, pack_entries
+from streams.domain.validation import Limits
+from streams.ingest import screen
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.ingest")
+BATCH_MESSAGES = 2000
+BATCH_WITHIN_S = 0.05
+MAX_MESSAGE_BYTES = 1 << 20
+Clock = Callable[[], datetime]
+
+
+class IngestStage:
+    """State and counters of the ingest agent; one per worker process."""
+
+    def __init__(self, app: faust.App, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.codec = UsageCodec()
+        self.limits = Limits(
+            max_event_bytes=settings.max_event_bytes,
+            max_age=settings.max_event_age,
+            max_skew=settings.max_clock_skew,
+        )
+        self.usage_topic = topics.topic_name(settings, topics.USAGE)
+        self.source = app.topic(self.usage_topic)
+        self.accepted = app.topic(topics.topic_name(settings, topics.USAGE_ACCEPTED))
+        self.dlq = app.topic(topics.topic_name(settings, topics.USAGE_DLQ))
+        self.dedup_log_name = topics.topic_name(settings, topics.USAGE_DEDUP_LOG)
+        self.dedup_log = app.topic(self.dedup_log_name)
+        self.seen: dict[int, SeenEvents] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+        self._last_report = time.monotonic()
+
+    async def seen_for(self, partition: int) -> SeenEvents:
+        if partition not in self.seen:
+            started = time.monotonic()
+            self.seen[partition] = await asyncio.to_thread(
+                load_seen,
+                self.settings.kafka_bootstrap,
+                self.dedup_log_name,
+                partition,
+                self.settings.max_event_age.total_seconds(),
+            )
+            log.info(
+                "recovered %d event ids for %s[%d] in %.2fs",
+                len(self.seen[partition]),
+                self.usage_topic,
+                partition,
+                time.monotonic() - started,
+            )
+        return self.seen[partition]
+
+    def forget_partitions(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            if tp.topic == self.usage_topic:
+                self.seen.pop(tp.partition, None)
+
+    async def process(self, events: list[EventT]) -> None:
+        now = self.clock()
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        pending: list[Awaitable[Any]] = []
+        for partition, batch in by_partition.items():
+            seen = await self.seen_for(partition)
+            pending.extend(await self._process_partition(partition, batch, seen, now))
+        await asyncio.gather(*pending)
+        self._report()
+
+    async def _process_partition(
+        self, partition: int, batch: list[EventT], seen: SeenEvents, now: datetime
+    ) -> list[Awaitable[Any]]:
+        sends: list[Awaitable[Any]] = []
+        emitted: list[tuple[bytes, int]] = []
+        counts = self.counts
+        for event in batch:
+            msg = event.message
+            payload: bytes = msg.value or b""
+            result = screen(
+                payload,
+                msg.offset,
+                codec=self.codec,
+                seen=seen,
+                now=now,
+                limits=self.limits,
+                max_message_bytes=MAX_MESSAGE_BYTES,
+            )
+            if result.forward_original:
+                sends.append(
+                    await self.accepted.send(key=msg.key, value=payload, partition=partition)
+                )
+            elif result.accepted:
+                by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for record in result.accepted:
+                    by_subject[record["subject"]].append(record)
+                for subject, records in by_subject.items():
+                    sends.append(
+                        await self.accepted.send(
+                            key=subject.encode(),
+                            value=self.codec.encode_records(records),
+                            partition=partition,
+                        )
+                    )
+            for index, rejection, original in result.rejected:
+                letter = encode_dead_letter(
+                    rejection,
+                    stage="ingest",
+                    topic=msg.topic,
+                    partition=partition,
+                    offset=msg.offset,
+                    index=index,
+                    original=original,
+                    rejected_at=now,
+                )
+                sends.append(await self.dlq.send(key=msg.key, value=letter))
+                counts[f"rejected.{rejection.reason}"] += 1
+            emitted.extend(result.emitted)
+            counts["accepted"] += len(result.accepted)
+            counts["duplicates"] += result.duplicates
+            counts["messages"] += 1
+        if emitted:
+            sends.append(
+                await self.dedup_log.send(value=pack_entries(emitted), partition=partition)
+            )
+            seen.mark_arrival(max(pos for _, pos in emitted), now.timestamp())
+        return sends
+
+    def expire(self) -> None:
+        cutoff = self.clock().timestamp() - self.settings.max_event_age.total_seconds()
+        for seen in self.seen.values():
+            seen.forget_arrived_before(cutoff)
+
+    def _report(self) -> None:
+        if time.monotonic() - self._last_report >= 5:
+            self._last_report = time.monotonic()
+            log.info("ingest totals: %s", dict(sorted(self.counts.items())))
+
+
+def register_ingest(
+    app: faust.App, settings: Settings, clock: Clock = lambda: datetime.now(UTC)
+) -> IngestStage:
+    stage = IngestStage(app, settings, clock)
+
+    @app.agent(stage.source, name="ingest_usage")
+    async def ingest_usage(stream: StreamT[bytes]) -> None:
+        async for events in stream.noack().noack_take(BATCH_MESSAGES, BATCH_WITHIN_S):
+            await stage.process(list(events))
+            for event in events:
+                await stream.ack(event)
+
+    @app.timer(interval=3600.0)
+    async def expire_seen_events() -> None:
+        stage.expire()
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        stage.forget_partitions(revoked)
+
+    app.on_partitions_revoked.connect(on_revoked)
+    return stage

@@ -1,0 +1,40 @@
+"""The Faust application: one per worker process, built from :class:`Settings`.
+
+Topics are created by ``railyard stack up`` / ``railyard topics create``, never by
+Faust (``topic_allow_declare=False``), so partition counts stay under our control.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    host, port = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    return faust.App(
+        f"{settings.topic_prefix}{settings.worker_id}",
+        broker=f"kafka://{host}:{port}",
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=2048,
+        producer_linger_ms=5,
+        producer_acks=-1,
+        stream_wait_empty=True,
+    )
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The app with every agent of the pipeline registered."""
+    from streams.agents.ingest import register_ingest
+
+    app = create_app(settings)
+    register_ingest(app, settings)
+    return app

@@ -1,0 +1,34 @@
+"""Why a record was not accepted: the machine-readable reasons on every dead letter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Reason codes written to ``usage.dlq``; analysts group dead letters by these."""
+
+    MALFORMED_PAYLOAD = "malformed_payload"
+    """The bytes are neither Avro we can read nor CloudEvents JSON."""
+    UNKNOWN_SCHEMA = "unknown_schema"
+    """Avro framing names a writer schema this deployment does not know."""
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    NEGATIVE_VALUE = "negative_value"
+    NON_NUMERIC_VALUE = "non_numeric_value"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    OVERSIZED_PAYLOAD = "oversized_payload"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that goes to the dead-letter topic instead of being billed."""
+
+    reason: Reason
+    detail: str
+    event_id: str | None = None
+    subject: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}"

@@ -1,0 +1,94 @@
+"""Contract rules every usage event must satisfy before it can be billed.
+
+Pure: the caller passes the clock reading, so the same event is judged the same
+way in the producer, the stream and the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from streams.domain.rejections import Reason, Rejection
+from streams.domain.usage import VALUE_PRECISION, VALUE_SCALE, UsageEvent
+
+_MAX_INTEGER_DIGITS = VALUE_PRECISION - VALUE_SCALE
+_QUANT = Decimal(1).scaleb(-VALUE_SCALE)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What counts as absurd; configured from :class:`streams.settings.Settings`."""
+
+    max_event_bytes: int = 65_536
+    max_age: timedelta = timedelta(days=40)
+    max_skew: timedelta = timedelta(hours=1)
+    max_properties: int = 64
+
+
+def approx_size(event: UsageEvent) -> int:
+    """Bytes the event occupies on the wire, give or take a few per field."""
+    size = len(event.id) + len(event.source) + len(event.type) + len(event.subject) + 8
+    for k in event.values:
+        size += len(k) + 17
+    for k, v in event.dimensions.items():
+        size += len(k) + len(v) + 2
+    return size
+
+
+def check_quantity(name: str, value: object) -> Rejection | None:
+    """A quantity must be a finite, non-negative number that fits Decimal(38, 9)."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+        return Rejection(Reason.NON_NUMERIC_VALUE, f"data.{name} is not a number: {value!r:.60}")
+    dec = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not dec.is_finite():
+        return Rejection(Reason.NON_NUMERIC_VALUE, f"data.{name} is not finite: {value}")
+    if dec < 0:
+        return Rejection(Reason.NEGATIVE_VALUE, f"data.{name} is negative: {value}")
+    if dec.adjusted() >= _MAX_INTEGER_DIGITS:
+        return Rejection(Reason.INVALID_FIELD, f"data.{name} exceeds 10^{_MAX_INTEGER_DIGITS}")
+    if dec != dec.quantize(_QUANT, rounding="ROUND_DOWN"):
+        return Rejection(
+            Reason.INVALID_FIELD, f"data.{name} has more than {VALUE_SCALE} decimal places"
+        )
+    return None
+
+
+def check_event(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None:
+    """The first rule the event breaks, or None when it may be billed."""
+    rejection = _check(event, now, limits)
+    if rejection is None:
+        return None
+    return Rejection(rejection.reason, rejection.detail, event.id or None, event.subject or None)
+
+
+def _check(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None:
+    for name in ("id", "source", "type", "subject"):
+        if not getattr(event, name):
+            return Rejection(Reason.MISSING_FIELD, f"{name} is empty")
+    if approx_size(event) > limits.max_event_bytes:
+        return Rejection(
+            Reason.OVERSIZED_PAYLOAD,
+            f"event is about {approx_size(event)} bytes, limit {limits.max_event_bytes}",
+        )
+    if len(event.values) + len(event.dimensions) > limits.max_properties:
+        return Rejection(
+            Reason.OVERSIZED_PAYLOAD, f"data has more than {limits.max_properties} properties"
+        )
+    if event.time.tzinfo is None:
+        return Rejection(Reason.INVALID_FIELD, "time has no time zone")
+    if event.time < now - limits.max_age or event.time > now + limits.max_skew:
+        return Rejection(
+            Reason.TIMESTAMP_OUT_OF_RANGE,
+            f"time {event.time.isoformat()} is outside [now - {limits.max_age}, "
+            f"now + {limits.max_skew}]",
+        )
+    for name, value in event.values.items():
+        problem = check_quantity(name, value)
+        if problem is not None:
+            return problem
+    overlap = event.values.keys() & event.dimensions.keys()
+    if overlap:
+        return Rejection(Reason.INVALID_FIELD, f"data.{sorted(overlap)[0]} is both value and dimension")
+    return None

@@ -1,0 +1,120 @@
+"""One typed settings object for every Railyard process.
+
+Values come from ``RAILYARD_*`` environment variables (or keyword overrides in
+tests); :meth:`Settings.validate` lists every problem at once so a bad deployment
+fails at start-up with the whole picture instead of one error per restart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+
+from streams.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOME = PROJECT_ROOT / ".railyard"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"RAILYARD_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings shared by the CLI, the stream workers and the connectors."""
+
+    home: Path = field(default_factory=lambda: Path(_env("HOME", str(DEFAULT_HOME))))
+    """Project-local state: broker data and logs, the embedded ClickHouse, pid files."""
+
+    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    kafka_controller_port: int = field(
+        default_factory=lambda: int(_env("KAFKA_CONTROLLER_PORT", "9093"))
+    )
+    topic_prefix: str = field(default_factory=lambda: _env("TOPIC_PREFIX", ""))
+    """Prefix for every topic name, so several deployments (or test runs) share one broker."""
+
+    usage_partitions: int = field(default_factory=lambda: int(_env("USAGE_PARTITIONS", "4")))
+    replication_factor: int = field(default_factory=lambda: int(_env("REPLICATION_FACTOR", "1")))
+
+    clickhouse_dsn: str = field(default_factory=lambda: _env("CLICKHOUSE_DSN", ""))
+    """``chdb:///<dir>`` (embedded engine, the default) or ``http(s)://user:pass@host:port/db``."""
+
+    query_port: int = field(default_factory=lambda: int(_env("QUERY_PORT", "8124")))
+    """Port on which the sink that owns an embedded ClickHouse answers analysts' queries."""
+
+    schema_registry_url: str = field(default_factory=lambda: _env("SCHEMA_REGISTRY_URL", ""))
+    """When set, usage events use Confluent Schema Registry framing instead of single-object."""
+
+    max_event_bytes: int = field(default_factory=lambda: int(_env("MAX_EVENT_BYTES", "65536")))
+    max_event_age: timedelta = field(
+        default_factory=lambda: timedelta(days=int(_env("MAX_EVENT_AGE_DAYS", "400")))
+    )
+    max_clock_skew: timedelta = field(
+        default_factory=lambda: timedelta(seconds=int(_env("MAX_CLOCK_SKEW_S", "3600")))
+    )
+    dedup_retention: timedelta = field(
+        default_factory=lambda: timedelta(days=int(_env("DEDUP_RETENTION_DAYS", "35")))
+    )
+    """How long an event id is remembered: a duplicate inside this horizon is dropped."""
+
+    worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
+    worker_web_port: int = field(default_factory=lambda: int(_env("WORKER_WEB_PORT", "6066")))
+
+    def __post_init__(self) -> None:
+        if not self.clickhouse_dsn:
+            object.__setattr__(self, "clickhouse_dsn", f"chdb://{self.home / 'clickhouse'}")
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def problems(self) -> list[str]:
+        """Every configuration problem, not just the first."""
+        out: list[str] = []
+        if self.usage_partitions < 1:
+            out.append("RAILYARD_USAGE_PARTITIONS must be >= 1")
+        if self.replication_factor < 1:
+            out.append("RAILYARD_REPLICATION_FACTOR must be >= 1")
+        if not (self.clickhouse_dsn.startswith(("chdb:", "http://", "https://"))):
+            out.append(f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}")
+        if ":" not in self.kafka_bootstrap:
+            out.append("RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
+        if self.max_event_bytes < 256:
+            out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
+        return out
+
+    def validate(self) -> Settings:
+        problems = self.problems()
+        if problems:
+            raise ConfigError("invalid settings:\n  - " + "\n  - ".join(problems))
+        return self
+
+    @property
+    def redacted_dsn(self) -> str:
+        """The DSN with any password masked, safe for logs and errors."""
+        dsn = self.clickhouse_dsn
+        if "@" in dsn and "://" in dsn:
+            scheme, rest = dsn.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return dsn
+
+    def as_dict(self) -> dict[str, str]:
+        out = {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        out["clickhouse_dsn"] = self.redacted_dsn
+        return out
