@@ -99,7 +99,9 @@ class UsageCodec:
         for version, schema in EVENT_VERSIONS.items():
             for is_batch, s in ((False, schema), (True, batch_schema(schema))):
                 parsed = fastavro.parse_schema(s)
-                self._by_fingerprint[schema_fingerprint(s)] = WriterSchema(parsed, is_batch, version)
+                self._by_fingerprint[schema_fingerprint(s)] = WriterSchema(
+                    parsed, is_batch, version
+                )
         self._current = {
             is_batch: (fp, w)
             for fp, w in self._by_fingerprint.items()
@@ -149,7 +151,9 @@ class UsageCodec:
             schema_id = struct.unpack(">I", payload[1:5])[0]
             writer = self.registry.writer(schema_id)
             if writer is None:
-                raise Undecodable(Reason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not a usage schema")
+                raise Undecodable(
+                    Reason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not a usage schema"
+                )
             return self._read(payload, 5, writer)
         raise Undecodable(Reason.MALFORMED_PAYLOAD, "neither Avro framing nor a JSON object")
 

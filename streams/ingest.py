@@ -13,6 +13,7 @@ from typing import Any
 
 from streams.codec import SINGLE_OBJECT_MAGIC, Undecodable, UsageCodec
 from streams.domain.dedup import SeenEvents, event_digest, position
+from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
@@ -41,6 +42,7 @@ def screen(
     now: datetime,
     limits: Limits,
     max_message_bytes: int,
+    meters: MeterIndex | None = None,
 ) -> Screened:
     out = Screened()
     if len(payload) > max_message_bytes:
@@ -70,7 +72,7 @@ def screen(
     single = len(records) == 1
     for index, record in enumerate(records):
         event = UsageEvent(**record)
-        rejection = check_event(event, now, limits)
+        rejection = check_event(event, now, limits, meters)
         if rejection is not None:
             original = payload if single else codec.encode_event(event)
             out.rejected.append((index, rejection, original))

@@ -50,15 +50,23 @@ class Settings:
 
     max_event_bytes: int = field(default_factory=lambda: int(_env("MAX_EVENT_BYTES", "65536")))
     max_event_age: timedelta = field(
-        default_factory=lambda: timedelta(days=int(_env("MAX_EVENT_AGE_DAYS", "400")))
+        default_factory=lambda: timedelta(days=int(_env("MAX_EVENT_AGE_DAYS", "40")))
     )
+    """Older events are rejected; it is also how long event ids are remembered, so a
+    duplicate is dropped however late it comes, as long as the event is acceptable at all."""
     max_clock_skew: timedelta = field(
         default_factory=lambda: timedelta(seconds=int(_env("MAX_CLOCK_SKEW_S", "3600")))
     )
-    dedup_retention: timedelta = field(
-        default_factory=lambda: timedelta(days=int(_env("DEDUP_RETENTION_DAYS", "35")))
+
+    max_message_bytes: int = field(
+        default_factory=lambda: int(_env("MAX_MESSAGE_BYTES", str(1 << 20)))
     )
-    """How long an event id is remembered: a duplicate inside this horizon is dropped."""
+    catalog: Path = field(
+        default_factory=lambda: Path(
+            _env("CATALOG", str(PROJECT_ROOT / "deploy" / "catalog.example.yaml"))
+        )
+    )
+    """The billing catalog (meters, customers, plans) in force."""
 
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
     worker_web_port: int = field(default_factory=lambda: int(_env("WORKER_WEB_PORT", "6066")))
@@ -90,9 +98,13 @@ class Settings:
         if self.replication_factor < 1:
             out.append("RAILYARD_REPLICATION_FACTOR must be >= 1")
         if not (self.clickhouse_dsn.startswith(("chdb:", "http://", "https://"))):
-            out.append(f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}")
+            out.append(
+                f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}"
+            )
         if ":" not in self.kafka_bootstrap:
             out.append("RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
+        if not self.catalog.is_file():
+            out.append(f"RAILYARD_CATALOG: no such file {self.catalog}")
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
         return out
@@ -113,6 +125,26 @@ class Settings:
             user = creds.split(":", 1)[0]
             return f"{scheme}://{user}:***@{host}"
         return dsn
+
+    def to_env(self) -> dict[str, str]:
+        """``RAILYARD_*`` variables that rebuild these settings in a child process."""
+        return {
+            "RAILYARD_HOME": str(self.home),
+            "RAILYARD_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "RAILYARD_KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
+            "RAILYARD_TOPIC_PREFIX": self.topic_prefix,
+            "RAILYARD_USAGE_PARTITIONS": str(self.usage_partitions),
+            "RAILYARD_REPLICATION_FACTOR": str(self.replication_factor),
+            "RAILYARD_CLICKHOUSE_DSN": self.clickhouse_dsn,
+            "RAILYARD_QUERY_PORT": str(self.query_port),
+            "RAILYARD_SCHEMA_REGISTRY_URL": self.schema_registry_url,
+            "RAILYARD_MAX_EVENT_BYTES": str(self.max_event_bytes),
+            "RAILYARD_MAX_EVENT_AGE_DAYS": str(self.max_event_age.days),
+            "RAILYARD_MAX_CLOCK_SKEW_S": str(int(self.max_clock_skew.total_seconds())),
+            "RAILYARD_MAX_MESSAGE_BYTES": str(self.max_message_bytes),
+            "RAILYARD_CATALOG": str(self.catalog),
+            "RAILYARD_WORKER_ID": self.worker_id,
+        }
 
     def as_dict(self) -> dict[str, str]:
         out = {f.name: str(getattr(self, f.name)) for f in fields(self)}

@@ -50,8 +50,6 @@ def apply_migrations(client: Any, directory: Path = MIGRATIONS_DIR) -> list[int]
             continue
         for stmt in statements(path.read_text()):
             client.command(stmt)
-        client.insert(
-            "schema_migrations", [[version, path.name]], column_names=["version", "name"]
-        )
+        client.insert("schema_migrations", [[version, path.name]], column_names=["version", "name"])
         applied.append(version)
     return applied

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from datetime import date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import urllib.request
 
 
 def to_json_value(value: Any) -> Any:

@@ -81,9 +81,9 @@ class DeadLettersWriter:
         "detail",
         "stage",
         "topic",
-        "partition",
-        "offset",
-        "index",
+        "kafka_partition",
+        "kafka_offset",
+        "batch_index",
         "event_id",
         "subject",
         "original",
@@ -92,7 +92,19 @@ class DeadLettersWriter:
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         d = decode_dead_letter(msg.value())
-        yield tuple(d[c] for c in self.columns)
+        yield (
+            d["reason"],
+            d["detail"],
+            d["stage"],
+            d["topic"],
+            d["partition"],
+            d["offset"],
+            d["index"],
+            d["event_id"],
+            d["subject"],
+            d["original"],
+            d["rejected_at"],
+        )
 
 
 def default_writers(settings: Settings) -> dict[str, RowWriter]:

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from connectors.kafka import topics
 from streams.codec import SchemaRegistryFraming, UsageCodec
 from streams.domain.cloudevents import from_json
+from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
@@ -128,6 +129,7 @@ def produce_lines(
     producer: UsageProducer,
     *,
     limits: Limits,
+    meters: MeterIndex | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     passthrough_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -149,7 +151,11 @@ def produce_lines(
         if not text.strip():
             continue
         decoded = from_json(text)
-        problem = decoded if isinstance(decoded, Rejection) else check_event(decoded, clock_read, limits)
+        problem = (
+            decoded
+            if isinstance(decoded, Rejection)
+            else check_event(decoded, clock_read, limits, meters)
+        )
         if problem is not None:
             summary.rejected.append((number, problem))
             if passthrough_invalid:

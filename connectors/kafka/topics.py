@@ -36,7 +36,7 @@ def topic_name(settings: Settings, base: str) -> str:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     p = settings.usage_partitions
-    retention = str(int(settings.dedup_retention.total_seconds() * 1000))
+    retention = str(int(settings.max_event_age.total_seconds() * 1000))
     specs = [
         TopicSpec(USAGE, p),
         TopicSpec(USAGE_ACCEPTED, p),

@@ -24,6 +24,7 @@ from connectors.kafka import topics
 from connectors.kafka.dedup_log import load_seen
 from streams.codec import UsageCodec, encode_dead_letter
 from streams.domain.dedup import SeenEvents, pack_entries
+from streams.domain.meters import load_meters
 from streams.domain.validation import Limits
 from streams.ingest import screen
 from streams.settings import Settings
@@ -31,7 +32,6 @@ from streams.settings import Settings
 log = logging.getLogger("railyard.ingest")
 BATCH_MESSAGES = 2000
 BATCH_WITHIN_S = 0.05
-MAX_MESSAGE_BYTES = 1 << 20
 Clock = Callable[[], datetime]
 
 
@@ -47,6 +47,7 @@ class IngestStage:
             max_age=settings.max_event_age,
             max_skew=settings.max_clock_skew,
         )
+        self.meters = load_meters(str(settings.catalog))
         self.usage_topic = topics.topic_name(settings, topics.USAGE)
         self.source = app.topic(self.usage_topic)
         self.accepted = app.topic(topics.topic_name(settings, topics.USAGE_ACCEPTED))
@@ -109,7 +110,8 @@ class IngestStage:
                 seen=seen,
                 now=now,
                 limits=self.limits,
-                max_message_bytes=MAX_MESSAGE_BYTES,
+                max_message_bytes=self.settings.max_message_bytes,
+                meters=self.meters,
             )
             if result.forward_original:
                 sends.append(

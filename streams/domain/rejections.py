@@ -19,6 +19,8 @@ class Reason(StrEnum):
     NON_NUMERIC_VALUE = "non_numeric_value"
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     OVERSIZED_PAYLOAD = "oversized_payload"
+    UNKNOWN_METER = "unknown_meter"
+    """No meter reads this event type, so it cannot be billed (replay it after adding one)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 VALUE_SCALE = 9
 """Fractional digits kept for quantities (Avro decimal(38, 9), ClickHouse Decimal(38, 9))."""

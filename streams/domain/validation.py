@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import VALUE_PRECISION, VALUE_SCALE, UsageEvent
 
@@ -55,9 +56,17 @@ def check_quantity(name: str, value: object) -> Rejection | None:
     return None
 
 
-def check_event(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None:
-    """The first rule the event breaks, or None when it may be billed."""
+def check_event(
+    event: UsageEvent, now: datetime, limits: Limits, meters: MeterIndex | None = None
+) -> Rejection | None:
+    """The first rule the event breaks, or None when it may be billed.
+
+    With ``meters``, the event must also feed at least one meter, and every property
+    a meter reads as a number must be one.
+    """
     rejection = _check(event, now, limits)
+    if rejection is None and meters is not None:
+        rejection = _check_meters(event, meters)
     if rejection is None:
         return None
     return Rejection(rejection.reason, rejection.detail, event.id or None, event.subject or None)
@@ -90,5 +99,22 @@ def _check(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None
             return problem
     overlap = event.values.keys() & event.dimensions.keys()
     if overlap:
-        return Rejection(Reason.INVALID_FIELD, f"data.{sorted(overlap)[0]} is both value and dimension")
+        return Rejection(
+            Reason.INVALID_FIELD, f"data.{sorted(overlap)[0]} is both value and dimension"
+        )
+    return None
+
+
+def _check_meters(event: UsageEvent, meters: MeterIndex) -> Rejection | None:
+    if not meters.knows(event.type):
+        return Rejection(Reason.UNKNOWN_METER, f"no meter reads events of type {event.type!r}")
+    for prop in sorted(meters.numeric[event.type]):
+        if prop in event.values:
+            continue
+        if prop in event.dimensions:
+            return Rejection(
+                Reason.NON_NUMERIC_VALUE,
+                f"data.{prop} is not a number: {event.dimensions[prop]!r:.60}",
+            )
+        return Rejection(Reason.MISSING_FIELD, f"data.{prop} is missing")
     return None

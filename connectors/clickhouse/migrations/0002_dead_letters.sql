@@ -6,19 +6,19 @@ CREATE TABLE IF NOT EXISTS dead_letters_raw
     detail      String,
     stage       LowCardinality(String),
     topic       LowCardinality(String),
-    partition   UInt16,
-    offset      UInt64,
-    index       UInt32,
+    kafka_partition UInt16,
+    kafka_offset    UInt64,
+    batch_index     UInt32,
     event_id    Nullable(String),
     subject     Nullable(String),
     original    String,
     rejected_at DateTime64(6, 'UTC')
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (stage, topic, partition, offset, index);
+ORDER BY (stage, topic, kafka_partition, kafka_offset, batch_index);
 
 CREATE VIEW IF NOT EXISTS dead_letters AS
-SELECT reason, detail, stage, topic, partition, offset, index, event_id, subject, original, rejected_at
+SELECT reason, detail, stage, topic, kafka_partition, kafka_offset, batch_index, event_id, subject, original, rejected_at
 FROM dead_letters_raw FINAL;
 
 CREATE VIEW IF NOT EXISTS dead_letters_by_reason AS
