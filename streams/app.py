@@ -24,6 +24,9 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to a survivor after this, not after 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=2048,
         producer_linger_ms=5,
         producer_acks=-1,

@@ -6,7 +6,9 @@ running sink (it owns the data directory); if no sink runs, open the directory.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,21 +29,38 @@ def query_port_file(settings: Settings) -> Any:
     return settings.run_dir / "sink.query-port"
 
 
+def sink_alive(settings: Settings) -> bool:
+    """Whether a sink process owns the embedded store right now (its pid file is live)."""
+    pid_file = settings.run_dir / "sink.pid"
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def query(settings: Settings, sql: str) -> QueryResult:
     body: dict[str, Any] | None = None
-    if settings.embedded_clickhouse:
-        port_file = query_port_file(settings)
-        if port_file.exists():
+    if settings.embedded_clickhouse and sink_alive(settings):
+        # Never open the directory beside a live owner: chDB allows one process.
+        last: OSError | None = None
+        for attempt in range(20):
             try:
-                body = remote_query(int(port_file.read_text()), sql)
-            except OSError:
-                body = None  # stale file: the sink is gone, the directory is free
+                body = remote_query(int(query_port_file(settings).read_text()), sql)
+                break
+            except OSError as exc:  # starting up, or busy: the owner is alive, so wait
+                last = exc
+                time.sleep(0.25 * (attempt + 1))
+        else:
+            raise StoreError(f"the sink owns the store but did not answer: {last}")
     if body is None:
         client = connect(settings)
         try:
             body = run_query(client, sql, threading.Lock())
         except Exception as exc:
             raise StoreError(str(exc)) from exc
+        finally:
+            client.close()  # releases the embedded store for the sink
     if "error" in body:
         raise StoreError(body["error"])
     return QueryResult(body["columns"], body["types"], body["rows"])

@@ -6,6 +6,8 @@ directory: the sink owns it); ``http(s)://user:pass@host:port/db`` talks to a se
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,16 +17,22 @@ from streams.errors import StoreError
 from streams.settings import Settings
 
 
-def connect(settings: Settings) -> Any:
-    """A clickhouse-connect client for the configured DSN."""
-    dsn = settings.clickhouse_dsn
-    try:
-        if settings.embedded_clickhouse:
-            path = urlparse(dsn).path
-            from pathlib import Path
+def connect(settings: Settings, wait_for_lock_s: float = 15.0) -> Any:
+    """A clickhouse-connect client for the configured DSN.
 
-            Path(path).mkdir(parents=True, exist_ok=True)
+    An embedded store briefly held by another process (a one-off ``railyard sql``
+    while no sink ran) is waited for rather than failed on.
+    """
+    dsn = settings.clickhouse_dsn
+    if settings.embedded_clickhouse:
+        Path(urlparse(dsn).path).mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_for_lock_s
+    while True:
+        try:
             return clickhouse_connect.get_client(dsn=dsn)
-        return clickhouse_connect.get_client(dsn=dsn)
-    except Exception as exc:
-        raise StoreError(f"cannot open ClickHouse at {settings.redacted_dsn}: {exc}") from exc
+        except Exception as exc:
+            locked = "Cannot lock file" in str(exc) or "another server instance" in str(exc).lower()
+            if settings.embedded_clickhouse and locked and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise StoreError(f"cannot open ClickHouse at {settings.redacted_dsn}: {exc}") from exc

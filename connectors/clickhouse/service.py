@@ -20,6 +20,11 @@ log = logging.getLogger("railyard.sink")
 
 def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
     settings.validate()
+    # Claim the store before opening it, so `railyard sql` never opens it beside us.
+    pid_file = settings.run_dir / "sink.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+    query_port_file(settings).unlink(missing_ok=True)  # a killed predecessor's
     client = connect(settings)
     applied = apply_migrations(client)
     if applied:
@@ -31,9 +36,6 @@ def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
         server.start()
         log.info("answering analysts' queries on 127.0.0.1:%d", server.port)
     sink = ClickHouseSink(settings, client, lock=lock, **sink_options)
-    pid_file = settings.run_dir / "sink.pid"
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(str(os.getpid()))
 
     def stop(signum: int, frame: Any) -> None:
         log.info("signal %d: flushing and stopping", signum)

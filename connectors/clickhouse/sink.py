@@ -172,6 +172,8 @@ class ClickHouseSink:
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "fetch.min.bytes": 1,
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2_000,
                 "queued.max.messages.kbytes": 262144,
             }
         )

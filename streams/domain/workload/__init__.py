@@ -1,0 +1,40 @@
+"""Deterministic synthetic usage for the demo, the tests and the benchmarks.
+
+A :class:`WorkloadSpec` names a seed, a customer count, a line count and the
+share of troublesome lines (re-sends, malformed or invalid events, late events,
+unknown subjects); :func:`generate` or the memory-flat :func:`iter_events` turn
+it into CloudEvents JSON lines as OpenMeter's ingest API takes them. The same
+spec always gives byte-identical lines, so a failing test or a benchmark can be
+replayed exactly. Nothing here does I/O except :func:`write_jsonl`.
+"""
+
+from .customers import customer_profiles
+from .jsonl import write_jsonl
+from .model import (
+    DEFAULT_START,
+    CustomerProfile,
+    Defect,
+    EventType,
+    GeneratedEvent,
+    Segment,
+    Workload,
+    WorkloadSpec,
+    subject_owners,
+)
+from .stream import generate, iter_events
+
+__all__ = [
+    "DEFAULT_START",
+    "CustomerProfile",
+    "Defect",
+    "EventType",
+    "GeneratedEvent",
+    "Segment",
+    "Workload",
+    "WorkloadSpec",
+    "customer_profiles",
+    "generate",
+    "iter_events",
+    "subject_owners",
+    "write_jsonl",
+]
