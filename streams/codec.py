@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from streams.domain.cloudevents import from_json
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
+from streams.errors import RailyardError
 
 AVRO_DIR = Path(__file__).resolve().parents[1] / "avro"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -109,6 +111,11 @@ class UsageCodec:
             for is_batch in (w.is_batch,)
         }
 
+    @classmethod
+    def for_settings(cls, registry_url: str) -> UsageCodec:
+        """The codec a deployment reads ``usage`` with (Confluent framing if a registry is set)."""
+        return cls(SchemaRegistryFraming.from_url(registry_url) if registry_url else None)
+
     # -- encoding ---------------------------------------------------------------
 
     def encode_event(self, event: UsageEvent) -> bytes:
@@ -137,6 +144,8 @@ class UsageCodec:
     def decode_records(self, payload: bytes) -> list[dict[str, Any]]:
         """Avro records (dicts shaped like UsageEvent) in the payload; raises Undecodable."""
         if payload[:2] == SINGLE_OBJECT_MAGIC:
+            if len(payload) < 10:
+                raise Undecodable(Reason.MALFORMED_PAYLOAD, "truncated single-object header")
             writer = self._by_fingerprint.get(payload[2:10])
             if writer is None:
                 raise Undecodable(
@@ -241,17 +250,20 @@ class SchemaRegistryFraming:
     testable without a registry.
     """
 
-    def __init__(self, client: Any, subject: str = "usage-value") -> None:
+    def __init__(
+        self, client: Any, subject: str = "usage-value", retry_delay_s: float = 0.2
+    ) -> None:
         from confluent_kafka.schema_registry import Schema
 
         self._client = client
+        self._retry_delay_s = retry_delay_s
         self._subject = subject
         self._ids: dict[bool, int] = {}
         self._writers: dict[int, WriterSchema | None] = {}
         self._schema: Callable[[str], Any] = lambda text: Schema(text, "AVRO")
 
     @classmethod
-    def from_url(cls, url: str) -> SchemaRegistryFraming:
+    def from_url(cls, url: str) -> SchemaRegistryFraming:  # pragma: no cover - needs a registry
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         return cls(SchemaRegistryClient({"url": url}))
@@ -268,16 +280,39 @@ class SchemaRegistryFraming:
             )
         return struct.pack(">bI", CONFLUENT_MAGIC, self._ids[is_batch])
 
-    def writer(self, schema_id: int) -> WriterSchema | None:
+    def writer(self, schema_id: int, attempts: int = 6) -> WriterSchema | None:
+        """The writer schema behind an id; None if it is not a usage schema.
+
+        A registry that does not answer is retried with backoff and then raised as
+        :class:`RegistryUnavailable` (retry, never drop): only a definite answer is cached.
+        """
         if schema_id not in self._writers:
-            try:
-                registered = json.loads(self._client.get_schema(schema_id).schema_str)
-            except Exception:
-                self._writers[schema_id] = None
-            else:
-                is_batch = registered.get("name") == "UsageBatch"
-                ok = registered.get("name") in ("UsageBatch", "UsageEvent")
-                self._writers[schema_id] = (
-                    WriterSchema(fastavro.parse_schema(registered), is_batch, 0) if ok else None
-                )
+            for attempt in range(attempts):
+                try:
+                    text = self._client.get_schema(schema_id).schema_str
+                    break
+                except Exception as exc:
+                    if _is_not_found(exc):
+                        self._writers[schema_id] = None
+                        return None
+                    if attempt == attempts - 1:
+                        raise RegistryUnavailable(f"schema registry: {exc}") from exc
+                    time.sleep(min(self._retry_delay_s * 2**attempt, 5.0))
+            registered = json.loads(text)
+            name = str(registered.get("name", "")).rsplit(".", 1)[-1]
+            ok = name in ("UsageBatch", "UsageEvent")
+            self._writers[schema_id] = (
+                WriterSchema(fastavro.parse_schema(registered), name == "UsageBatch", 0)
+                if ok
+                else None
+            )
         return self._writers[schema_id]
+
+
+class RegistryUnavailable(RailyardError):
+    """The schema registry did not answer: retry later, the message is not at fault."""
+
+
+def _is_not_found(exc: Exception) -> bool:
+    code = getattr(exc, "http_status_code", None) or getattr(exc, "status_code", None)
+    return code == 404

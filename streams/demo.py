@@ -41,7 +41,9 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
     broker.install()
     broker.up()
     create_topics(settings)
-    console.print(f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})")
+    console.print(
+        f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
+    )
 
     procs = [spawn("sink", ["sink"], settings), spawn("worker", ["worker"], settings)]
     try:
@@ -55,7 +57,7 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
         else:
             console.print(
                 "worker, sink and broker keep running; try "
-                "[bold]railyard sql \"SELECT * FROM usage_events LIMIT 5\"[/bold]"
+                '[bold]railyard sql "SELECT * FROM usage_events LIMIT 5"[/bold]'
             )
 
 
@@ -163,5 +165,3 @@ def _show_results(settings: Settings, console: Console, flagged: Counter[str]) -
         f"usage_events holds each accepted event once ({raw_rows} physical rows before merges); "
         "duplicates were dropped by the stream"
     )
-
-

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.codec import SINGLE_OBJECT_MAGIC, Undecodable, UsageCodec
-from streams.domain.dedup import SeenEvents, event_digest, position
+from streams.domain.dedup import MAX_BATCH_INDEX, SeenEvents, event_digest, position
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
@@ -69,6 +69,10 @@ def screen(
         except Undecodable as exc:
             out.rejected.append((0, exc.rejection, payload))
             return out
+    if len(records) >= MAX_BATCH_INDEX:
+        detail = f"batch of {len(records)} events, at most {MAX_BATCH_INDEX - 1}"
+        out.rejected.append((0, Rejection(Reason.OVERSIZED_PAYLOAD, detail), payload))
+        return out
     single = len(records) == 1
     for index, record in enumerate(records):
         event = UsageEvent(**record)

@@ -22,6 +22,27 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"RAILYARD_{name}", default)
 
 
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``40d``, ``12h``, ``90s``, ``250ms`` or plain seconds."""
+    text = text.strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text[: -len(unit)]) * _UNITS[unit])
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 40d, 12h, 90s)") from None
+
+
+def format_duration(value: timedelta) -> str:
+    """Exact inverse of :func:`parse_duration`, in microseconds when needed."""
+    micros = value // timedelta(microseconds=1)
+    return f"{micros // 1_000_000}s" if micros % 1_000_000 == 0 else f"{micros}us"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings shared by the CLI, the stream workers and the connectors."""
@@ -50,12 +71,12 @@ class Settings:
 
     max_event_bytes: int = field(default_factory=lambda: int(_env("MAX_EVENT_BYTES", "65536")))
     max_event_age: timedelta = field(
-        default_factory=lambda: timedelta(days=int(_env("MAX_EVENT_AGE_DAYS", "40")))
+        default_factory=lambda: parse_duration(_env("MAX_EVENT_AGE", "40d"))
     )
     """Older events are rejected; it is also how long event ids are remembered, so a
     duplicate is dropped however late it comes, as long as the event is acceptable at all."""
     max_clock_skew: timedelta = field(
-        default_factory=lambda: timedelta(seconds=int(_env("MAX_CLOCK_SKEW_S", "3600")))
+        default_factory=lambda: parse_duration(_env("MAX_CLOCK_SKEW", "1h"))
     )
 
     max_message_bytes: int = field(
@@ -69,7 +90,6 @@ class Settings:
     """The billing catalog (meters, customers, plans) in force."""
 
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
-    worker_web_port: int = field(default_factory=lambda: int(_env("WORKER_WEB_PORT", "6066")))
 
     def __post_init__(self) -> None:
         if not self.clickhouse_dsn:
@@ -118,13 +138,7 @@ class Settings:
     @property
     def redacted_dsn(self) -> str:
         """The DSN with any password masked, safe for logs and errors."""
-        dsn = self.clickhouse_dsn
-        if "@" in dsn and "://" in dsn:
-            scheme, rest = dsn.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}"
-        return dsn
+        return _redact(self.clickhouse_dsn)
 
     def to_env(self) -> dict[str, str]:
         """``RAILYARD_*`` variables that rebuild these settings in a child process."""
@@ -139,8 +153,8 @@ class Settings:
             "RAILYARD_QUERY_PORT": str(self.query_port),
             "RAILYARD_SCHEMA_REGISTRY_URL": self.schema_registry_url,
             "RAILYARD_MAX_EVENT_BYTES": str(self.max_event_bytes),
-            "RAILYARD_MAX_EVENT_AGE_DAYS": str(self.max_event_age.days),
-            "RAILYARD_MAX_CLOCK_SKEW_S": str(int(self.max_clock_skew.total_seconds())),
+            "RAILYARD_MAX_EVENT_AGE": format_duration(self.max_event_age),
+            "RAILYARD_MAX_CLOCK_SKEW": format_duration(self.max_clock_skew),
             "RAILYARD_MAX_MESSAGE_BYTES": str(self.max_message_bytes),
             "RAILYARD_CATALOG": str(self.catalog),
             "RAILYARD_WORKER_ID": self.worker_id,
@@ -149,4 +163,15 @@ class Settings:
     def as_dict(self) -> dict[str, str]:
         out = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         out["clickhouse_dsn"] = self.redacted_dsn
+        out["schema_registry_url"] = _redact(self.schema_registry_url)
         return out
+
+
+def _redact(url: str) -> str:
+    """A URL with its password masked."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

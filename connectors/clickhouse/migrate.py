@@ -16,8 +16,9 @@ def statements(sql: str) -> list[str]:
     """Split a migration file on ``;`` at line ends, dropping comments and blanks."""
     out: list[str] = []
     current: list[str] = []
-    for line in sql.splitlines():
-        if line.strip().startswith("--"):
+    for raw in sql.splitlines():
+        line = raw.split("--", 1)[0].rstrip()  # migrations keep "--" out of string literals
+        if not line.strip():
             continue
         current.append(line)
         if line.rstrip().endswith(";"):

@@ -20,7 +20,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Message, Producer
 
 from connectors.kafka import topics
-from streams.codec import SchemaRegistryFraming, UsageCodec
+from streams.codec import UsageCodec
 from streams.domain.cloudevents import from_json
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Rejection
@@ -46,19 +46,18 @@ class UsageProducer:
         settings: Settings,
         *,
         batch_events: int = 500,
+        linger_s: float = 0.05,
         codec: UsageCodec | None = None,
         extra_config: dict[str, object] | None = None,
     ) -> None:
-        registry = (
-            SchemaRegistryFraming.from_url(settings.schema_registry_url)
-            if settings.schema_registry_url
-            else None
-        )
-        self.codec = codec or UsageCodec(registry)
+        self.codec = codec or UsageCodec.for_settings(settings.schema_registry_url)
         self.topic = topics.topic_name(settings, topics.USAGE)
         self.batch_events = batch_events
+        self.linger_s = linger_s
         self.report = DeliveryReport()
         self._pending: dict[str, list[UsageEvent]] = defaultdict(list)
+        self._opened: dict[str, float] = {}
+        self._next_sweep = time.monotonic() + linger_s
         config: dict[str, object] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "enable.idempotence": True,
@@ -73,9 +72,22 @@ class UsageProducer:
 
     def send(self, event: UsageEvent) -> None:
         pending = self._pending[event.subject]
+        if not pending:
+            self._opened[event.subject] = time.monotonic()
         pending.append(event)
         if len(pending) >= self.batch_events:
             self._send_subject(event.subject)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Send every batch that has waited ``linger_s``: a quiet subject is not held back."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.linger_s / 2
+        for subject, opened in list(self._opened.items()):
+            if now - opened >= self.linger_s:
+                self._send_subject(subject)
 
     def send_raw(self, payload: bytes, key: bytes | None = None) -> None:
         """Publish bytes as they are (the server-side checks will judge them)."""
@@ -83,6 +95,7 @@ class UsageProducer:
 
     def _send_subject(self, subject: str) -> None:
         events = self._pending.pop(subject)
+        self._opened.pop(subject, None)
         payload = (
             self.codec.encode_event(events[0])
             if len(events) == 1

@@ -41,7 +41,7 @@ class IngestStage:
     def __init__(self, app: faust.App, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self.codec = UsageCodec()
+        self.codec = UsageCodec.for_settings(settings.schema_registry_url)
         self.limits = Limits(
             max_event_bytes=settings.max_event_bytes,
             max_age=settings.max_event_age,

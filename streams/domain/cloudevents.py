@@ -49,6 +49,7 @@ def from_cloudevent(obj: dict[str, Any]) -> UsageEvent | Rejection:
     """Map a CloudEvents JSON object onto the contract, or say why it cannot be."""
     event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     subject = obj.get("subject") if isinstance(obj.get("subject"), str) else None
+    event_id, subject = event_id or None, subject or None
 
     def reject(reason: Reason, detail: str) -> Rejection:
         return Rejection(reason, detail, event_id, subject)
@@ -116,23 +117,20 @@ def _number(value: Decimal) -> int | float | Decimal:
     return int(value) if value == value.to_integral_value() else value
 
 
-class _DecimalLiteral(float):
-    """A float whose repr is the exact decimal text, so json emits it verbatim."""
-
-    def __new__(cls, text: str) -> _DecimalLiteral:
-        obj = super().__new__(cls, float(text))
-        obj._text = text  # type: ignore[attr-defined]
-        return obj
-
-    def __repr__(self) -> str:
-        return self._text  # type: ignore[attr-defined, no-any-return]
-
-
 def to_json(event: UsageEvent) -> str:
-    """One JSONL line for the event, quantities written exactly."""
+    """One JSONL line for the event, quantities written with every digit.
+
+    ``json`` only knows floats, so each quantity goes in as a unique placeholder
+    string and its exact decimal text replaces the quoted placeholder afterwards.
+    """
     obj = to_cloudevent(event)
-    obj["data"] = {
-        k: (_DecimalLiteral(format(v.normalize(), "f")) if isinstance(v, Decimal) else v)
-        for k, v in obj["data"].items()
-    }
-    return json.dumps(obj, separators=(",", ":"))
+    exact: dict[str, str] = {}
+    for k, v in list(obj["data"].items()):
+        if isinstance(v, Decimal | int) and not isinstance(v, bool):
+            token = f"\x00dec{len(exact)}\x00"
+            exact[json.dumps(token)] = format(Decimal(v).normalize(), "f")
+            obj["data"][k] = token
+    text = json.dumps(obj, separators=(",", ":"))
+    for quoted, digits in exact.items():
+        text = text.replace(quoted, digits, 1)
+    return text

@@ -21,7 +21,8 @@ MAX_BATCH_INDEX = 1 << 16
 
 
 def event_digest(source: str, event_id: str) -> bytes:
-    return blake2b(f"{source}\x1f{event_id}".encode(), digest_size=16).digest()
+    # Length-prefixed, so no choice of characters in source can shift the boundary.
+    return blake2b(f"{len(source)}:{source}{event_id}".encode(), digest_size=16).digest()
 
 
 def position(offset: int, index: int) -> int:

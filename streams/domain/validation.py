@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Reason, Rejection
@@ -49,7 +49,10 @@ def check_quantity(name: str, value: object) -> Rejection | None:
         return Rejection(Reason.NEGATIVE_VALUE, f"data.{name} is negative: {value}")
     if dec.adjusted() >= _MAX_INTEGER_DIGITS:
         return Rejection(Reason.INVALID_FIELD, f"data.{name} exceeds 10^{_MAX_INTEGER_DIGITS}")
-    if dec != dec.quantize(_QUANT, rounding="ROUND_DOWN"):
+    with localcontext() as ctx:  # the default 28 digits cannot hold Decimal(38, 9)
+        ctx.prec = VALUE_PRECISION + 2
+        exact = dec == dec.quantize(_QUANT, rounding="ROUND_DOWN")
+    if not exact:
         return Rejection(
             Reason.INVALID_FIELD, f"data.{name} has more than {VALUE_SCALE} decimal places"
         )

@@ -5,7 +5,6 @@ No broker and no registry: Confluent framing runs against an in-memory registry 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import struct
@@ -26,6 +25,7 @@ from streams.codec import (
     DEAD_LETTER_SCHEMA,
     EVENT_VERSIONS,
     SINGLE_OBJECT_MAGIC,
+    RegistryUnavailable,
     SchemaRegistryFraming,
     Undecodable,
     UsageCodec,
@@ -330,12 +330,6 @@ def test_corrupt_body_is_malformed(codec: UsageCodec) -> None:
     assert only_rejection(codec.decode(bytes(payload))).reason is Reason.MALFORMED_PAYLOAD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a single-object message cut inside its 8-byte fingerprint (C3 01 + <8 bytes) "
-    "is dead-lettered as unknown_schema, not malformed_payload; decode_records looks up "
-    "payload[2:10] without checking that 8 bytes are there",
-)
 @pytest.mark.parametrize("cut", [2, 5, 9])
 def test_truncated_single_object_header_is_malformed(codec: UsageCodec, cut: int) -> None:
     payload = codec.encode_event(make_event())[:cut]
@@ -379,7 +373,15 @@ class InMemoryRegistry:
         self.get_calls += 1
         if self.down:
             raise ConnectionError("registry unreachable")
+        if schema_id not in self.schemas:
+            raise NotFound(schema_id)
         return FakeSchema(self.schemas[schema_id])
+
+
+class NotFound(Exception):
+    """What the real client raises for an unknown id (SchemaRegistryError, HTTP 404)."""
+
+    http_status_code = 404
 
 
 @pytest.fixture
@@ -493,12 +495,6 @@ def test_confluent_truncated_and_trailing_bodies_are_malformed(registry: InMemor
     assert only_rejection(codec.decode(payload[:4])).reason is Reason.MALFORMED_PAYLOAD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SchemaRegistryFraming.writer compares the registered schema's 'name' with the "
-    "bare names 'UsageEvent'/'UsageBatch', so the same schema registered with its full name "
-    "(valid Avro, and what Parsing Canonical Form writes) is rejected as unknown_schema",
-)
 def test_confluent_schema_registered_with_its_full_name_is_read(registry: InMemoryRegistry) -> None:
     full_name = dict(V2_EVENT, name="dev.railyard.usage.UsageEvent")
     del full_name["namespace"]
@@ -510,30 +506,17 @@ def test_confluent_schema_registered_with_its_full_name_is_read(registry: InMemo
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SchemaRegistryFraming.writer caches None when get_schema raises, so one "
-    "registry outage makes every later message with that schema id unknown_schema (dead "
-    "letters) for the life of the process instead of a retry",
-)
 def test_confluent_registry_outage_is_not_remembered(registry: InMemoryRegistry) -> None:
     payload = UsageCodec(SchemaRegistryFraming(registry)).encode_event(make_event())
-    reader = UsageCodec(SchemaRegistryFraming(registry))
+    reader = UsageCodec(SchemaRegistryFraming(registry, retry_delay_s=0))
     registry.down = True
-    with contextlib.suppress(Exception):  # raising, so the caller retries, would be right too
+    with pytest.raises(RegistryUnavailable):  # retry, never a dead letter: the message is fine
         reader.decode(payload)
     registry.down = False
 
     assert reader.decode(payload) == [make_event()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ImportError,
-    reason="BUG: SchemaRegistryFraming imports confluent_kafka.schema_registry, which needs the "
-    "'schemaregistry' extra (authlib, httpx, cachetools); pyproject depends on plain "
-    "confluent-kafka, so setting RAILYARD_SCHEMA_REGISTRY_URL fails with ModuleNotFoundError",
-)
 def test_schema_registry_framing_works_with_the_declared_dependencies() -> None:
     framing = SchemaRegistryFraming(InMemoryRegistry())
 

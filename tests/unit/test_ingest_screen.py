@@ -354,14 +354,6 @@ def test_v1_single_event_is_accepted_but_not_forwarded_as_is() -> None:
 # -- limits of a batch -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: screen computes position(offset, index) for every valid event, and position() "
-    "raises ValueError past index 65535; a batch of more than 65536 events (possible once "
-    "RAILYARD_MAX_MESSAGE_BYTES is above ~1.2 MB) crashes the ingest agent on every retry "
-    "instead of being dead-lettered",
-)
 def test_batch_with_more_events_than_positions_is_rejected_not_raised() -> None:
     tiny = UsageEvent("i", "s", "t", "w", NOW, {}, {}, None, "")
     one = CODEC.encode_batch([tiny])  # header, count 1 (0x02), the event, end of array (0x00)
@@ -376,13 +368,6 @@ def test_batch_with_more_events_than_positions_is_rejected_not_raised() -> None:
     assert result.rejected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="BUG: a valid quantity of 10^19 or more makes check_quantity raise "
-    "decimal.InvalidOperation, so screen raises and the ingest agent crash-loops on the "
-    "message instead of accepting it (Decimal(38, 9) allows 29 integer digits)",
-)
 def test_quantity_with_20_integer_digits_does_not_crash_screen() -> None:
     event = make_event(values={"tokens": Decimal(10**19)})
 

