@@ -38,7 +38,11 @@ DEFECTS = tuple(Defect)
 
 
 def generate(spec: WorkloadSpec) -> Workload:
-    """Generate the whole workload in memory; use :func:`iter_events` for big ones."""
+    """Generate the whole workload in memory, for tests and the demo.
+
+    Every line is held with its parsed dict, about 1 KB per event, and the garbage
+    collector's passes over them halve the rate; benchmarks use :func:`iter_events`.
+    """
     return Workload(spec, customer_profiles(spec), tuple(iter_events(spec)))
 
 
