@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -289,6 +290,8 @@ def main() -> None:
     ap.add_argument("--bootstrap", default="", help="use a running broker instead of starting one")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT / "home" / "baseline", ignore_errors=True)  # stores of an earlier run
+    shutil.rmtree(OUT / "home" / "railyard", ignore_errors=True)
     base_settings = Settings(home=OUT / "home")
     broker = None
     if args.bootstrap:

@@ -1,11 +1,12 @@
 """Publishing usage to the ``usage`` topic.
 
-Events are keyed by subject, with the Java-compatible murmur2 partitioner so that
+Events are partitioned by subject with Kafka's Java-compatible murmur2 hash, so
 producers in any language put one subject on one partition (the stream
-de-duplicates per partition). Railyard's producer packs the events of a subject
-into ``UsageBatch`` messages: one Kafka message per up to ``batch_events`` events
-keeps per-message cost off the hot path. Single-event messages from other
-producers are equally valid.
+de-duplicates per partition). Railyard's producer packs the events bound for one
+partition into ``UsageBatch`` messages of up to ``batch_events`` events, sent at
+the latest ``linger_s`` after the first: one Kafka message per few hundred events
+keeps per-message cost off the hot path. Single-event messages keyed by subject,
+from other producers, are equally valid.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Message, Producer
 
 from connectors.kafka import topics
+from connectors.kafka.partitioner import partition_for
 from streams.codec import UsageCodec
 from streams.domain.cloudevents import from_json
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
+from streams.errors import StackError
 from streams.settings import Settings
 
 
@@ -55,8 +58,9 @@ class UsageProducer:
         self.batch_events = batch_events
         self.linger_s = linger_s
         self.report = DeliveryReport()
-        self._pending: dict[str, list[UsageEvent]] = defaultdict(list)
-        self._opened: dict[str, float] = {}
+        self._pending: dict[int, list[UsageEvent]] = defaultdict(list)
+        self._opened: dict[int, float] = {}
+        self._partition_of: dict[str, int] = {}
         self._next_sweep = time.monotonic() + linger_s
         config: dict[str, object] = {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -69,14 +73,29 @@ class UsageProducer:
         }
         config.update(extra_config or {})
         self._producer = Producer(config)
+        self.partitions = self._partition_count(settings)
+
+    def _partition_count(self, settings: Settings) -> int:
+        meta = self._producer.list_topics(self.topic, timeout=30)
+        topic = meta.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise StackError(f"topic {self.topic} is not available on {settings.kafka_bootstrap}")
+        return len(topic.partitions)
+
+    def partition(self, subject: str) -> int:
+        p = self._partition_of.get(subject)
+        if p is None:
+            p = self._partition_of[subject] = partition_for(subject.encode(), self.partitions)
+        return p
 
     def send(self, event: UsageEvent) -> None:
-        pending = self._pending[event.subject]
+        partition = self.partition(event.subject)
+        pending = self._pending[partition]
         if not pending:
-            self._opened[event.subject] = time.monotonic()
+            self._opened[partition] = time.monotonic()
         pending.append(event)
         if len(pending) >= self.batch_events:
-            self._send_subject(event.subject)
+            self._send_partition(partition)
         self.sweep()
 
     def sweep(self) -> None:
@@ -85,25 +104,25 @@ class UsageProducer:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self.linger_s / 2
-        for subject, opened in list(self._opened.items()):
+        for partition, opened in list(self._opened.items()):
             if now - opened >= self.linger_s:
-                self._send_subject(subject)
+                self._send_partition(partition)
 
     def send_raw(self, payload: bytes, key: bytes | None = None) -> None:
         """Publish bytes as they are (the server-side checks will judge them)."""
         self._produce(key, payload, 1)
 
-    def _send_subject(self, subject: str) -> None:
-        events = self._pending.pop(subject)
-        self._opened.pop(subject, None)
-        payload = (
-            self.codec.encode_event(events[0])
-            if len(events) == 1
-            else self.codec.encode_batch(events)
-        )
-        self._produce(subject.encode(), payload, len(events))
+    def _send_partition(self, partition: int) -> None:
+        events = self._pending.pop(partition)
+        self._opened.pop(partition, None)
+        if len(events) == 1:  # a lone event travels as a plain keyed UsageEvent
+            self._produce(events[0].subject.encode(), self.codec.encode_event(events[0]), 1)
+        else:
+            self._produce(None, self.codec.encode_batch(events), len(events), partition)
 
-    def _produce(self, key: bytes | None, payload: bytes, count: int) -> None:
+    def _produce(
+        self, key: bytes | None, payload: bytes, count: int, partition: int | None = None
+    ) -> None:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is None:
                 self.report.delivered += count
@@ -113,15 +132,20 @@ class UsageProducer:
 
         while True:
             try:
-                self._producer.produce(self.topic, payload, key, on_delivery=on_delivery)
+                if partition is None:
+                    self._producer.produce(self.topic, payload, key, on_delivery=on_delivery)
+                else:
+                    self._producer.produce(
+                        self.topic, payload, key, partition=partition, on_delivery=on_delivery
+                    )
                 break
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
         self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> DeliveryReport:
-        for subject in list(self._pending):
-            self._send_subject(subject)
+        for partition in list(self._pending):
+            self._send_partition(partition)
         remaining = self._producer.flush(timeout)
         if remaining:
             self.report.errors.append(f"{remaining} messages not delivered within {timeout}s")

@@ -118,17 +118,13 @@ class IngestStage:
                     await self.accepted.send(key=msg.key, value=payload, partition=partition)
                 )
             elif result.accepted:
-                by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
-                for record in result.accepted:
-                    by_subject[record["subject"]].append(record)
-                for subject, records in by_subject.items():
-                    sends.append(
-                        await self.accepted.send(
-                            key=subject.encode(),
-                            value=self.codec.encode_records(records),
-                            partition=partition,
-                        )
+                sends.append(
+                    await self.accepted.send(
+                        key=msg.key,
+                        value=self.codec.encode_records(result.accepted),
+                        partition=partition,
                     )
+                )
             for index, rejection, original in result.rejected:
                 letter = encode_dead_letter(
                     rejection,

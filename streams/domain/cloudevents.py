@@ -75,7 +75,7 @@ def from_cloudevent(obj: dict[str, Any]) -> UsageEvent | Rejection:
         problem = check_quantity(name, value)
         if problem is not None:
             return reject(problem.reason, problem.detail)
-        values[name] = value if isinstance(value, Decimal) else Decimal(value)
+        values[name] = value if isinstance(value, Decimal) else Decimal(str(value))
     dataschema = obj.get("dataschema")
     return UsageEvent(
         id=obj["id"],
