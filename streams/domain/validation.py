@@ -40,15 +40,21 @@ def approx_size(event: UsageEvent) -> int:
 
 def check_quantity(name: str, value: object) -> Rejection | None:
     """A quantity must be a finite, non-negative number that fits Decimal(38, 9)."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+    if type(value) is Decimal:
+        dec = value
+    elif isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return Rejection(Reason.NON_NUMERIC_VALUE, f"data.{name} is not a number: {value!r:.60}")
-    dec = value if isinstance(value, Decimal) else Decimal(str(value))
+    else:
+        dec = value if isinstance(value, Decimal) else Decimal(str(value))
     if not dec.is_finite():
         return Rejection(Reason.NON_NUMERIC_VALUE, f"data.{name} is not finite: {value}")
     if dec < 0:
         return Rejection(Reason.NEGATIVE_VALUE, f"data.{name} is negative: {value}")
     if dec.adjusted() >= _MAX_INTEGER_DIGITS:
         return Rejection(Reason.INVALID_FIELD, f"data.{name} exceeds 10^{_MAX_INTEGER_DIGITS}")
+    exponent = dec.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -VALUE_SCALE:
+        return None  # the common case, decided without a decimal context
     with localcontext() as ctx:  # the default 28 digits cannot hold Decimal(38, 9)
         ctx.prec = VALUE_PRECISION + 2
         exact = dec == dec.quantize(_QUANT, rounding="ROUND_DOWN")
@@ -76,13 +82,13 @@ def check_event(
 
 
 def _check(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None:
-    for name in ("id", "source", "type", "subject"):
-        if not getattr(event, name):
-            return Rejection(Reason.MISSING_FIELD, f"{name} is empty")
-    if approx_size(event) > limits.max_event_bytes:
+    if not (event.id and event.source and event.type and event.subject):
+        name = next(n for n in ("id", "source", "type", "subject") if not getattr(event, n))
+        return Rejection(Reason.MISSING_FIELD, f"{name} is empty")
+    size = approx_size(event)
+    if size > limits.max_event_bytes:
         return Rejection(
-            Reason.OVERSIZED_PAYLOAD,
-            f"event is about {approx_size(event)} bytes, limit {limits.max_event_bytes}",
+            Reason.OVERSIZED_PAYLOAD, f"event is about {size} bytes, limit {limits.max_event_bytes}"
         )
     if len(event.values) + len(event.dimensions) > limits.max_properties:
         return Rejection(

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fresh machine -> running Railyard. Needs Python 3.11+, Java 17+ and Maven on PATH.
+#   bash deploy/setup.sh demo    installs everything, runs the end-to-end demo (embedded defaults)
+#   bash deploy/setup.sh test    installs everything, runs lint, types and the whole test suite
+# Everything lands in the checkout: .venv/ (Python), .railyard/ (broker, ClickHouse, logs);
+# Kafka's jars are resolved from Maven Central into ~/.cache/railyard on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      python=$candidate; break
+    fi
+  done
+fi
+[ -n "$python" ] || { echo "setup: Python 3.11+ is required" >&2; exit 2; }
+command -v java >/dev/null || { echo "setup: Java 17+ is required (the Kafka broker)" >&2; exit 2; }
+command -v mvn >/dev/null || { echo "setup: Maven is required (resolves Kafka's jars)" >&2; exit 2; }
+
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python dependencies into .venv (once)"
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+
+case "${1:-}" in
+  demo)
+    shift; exec .venv/bin/railyard demo "$@" ;;
+  test)
+    shift
+    echo "setup: lint (ruff), types (mypy on the pure domain), then pytest"
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    .venv/bin/mypy streams/domain streams/settings.py streams/errors.py
+    exec .venv/bin/pytest "$@" ;;
+  *)
+    echo "usage: bash deploy/setup.sh demo|test" >&2; exit 2 ;;
+esac
