@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams.cli_stack import stack_app, topics_app
 from streams.errors import RailyardError
 from streams.settings import Settings
 
@@ -26,16 +27,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _mount_optional() -> None:
-    try:
-        from streams.cli_stack import stack_app, topics_app
-    except ImportError:  # pragma: no cover - only while the module is being written
-        return
-    app.add_typer(stack_app, name="stack", help="Run the local Kafka broker (KRaft).")
-    app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
-
-
-_mount_optional()
+app.add_typer(stack_app, name="stack", help="Run the local Kafka broker (KRaft).")
+app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
 
 
 def settings() -> Settings:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.kafka.admin import create_topics
 from streams.settings import Settings
-from tests.integration.harness import Pipeline, create_topics, free_port
+from tests.integration.harness import Pipeline, free_port
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,19 @@ def free_port() -> int:
 def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> list[tuple[bytes, bytes]]:
     """Every (key, value) in the topic, read from the beginning to the high watermarks."""
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-reader", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "test-reader",
+            "enable.auto.commit": False,
+        }
     )
     try:
         meta = consumer.list_topics(topic, timeout=timeout)
         parts = list(meta.topics[topic].partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in parts}
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            for p in parts
+        }
         todo = {p for p, (lo, hi) in ends.items() if hi > lo}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
         out: list[tuple[bytes, bytes]] = []
@@ -44,19 +51,6 @@ def read_topic(settings: Settings, topic: str, timeout: float = 10.0) -> list[tu
         return out
     finally:
         consumer.close()
-
-
-def create_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from connectors.kafka.topics import topic_specs
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    futures = admin.create_topics(
-        [NewTopic(t.name, t.partitions, settings.replication_factor, config=t.config) for t in topic_specs(settings)]
-    )
-    for future in futures.values():
-        future.result(30)
 
 
 def scalar(settings: Settings, sql: str) -> object:
@@ -94,7 +88,9 @@ class Pipeline:
         for name, proc in self.procs.items():
             assert proc.alive, f"{name} died:\n{proc.log_tail()}"
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 120.0, what: str = "") -> None:
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 120.0, what: str = ""
+    ) -> None:
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:

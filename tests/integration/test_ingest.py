@@ -41,7 +41,9 @@ GARBAGE = {
 def workload(events: int, seed: int, **rates: float) -> Workload:
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     return generate(
-        WorkloadSpec(seed=seed, customers=8, events=events, start=day, duration=timedelta(days=1), **rates)
+        WorkloadSpec(
+            seed=seed, customers=8, events=events, start=day, duration=timedelta(days=1), **rates
+        )
     )
 
 
@@ -89,8 +91,10 @@ def test_exactly_the_valid_unique_events_land_and_the_bad_ones_are_dead_lettered
         assert summary.sent + len(summary.rejected) == len(wl.events)
 
         pipeline.wait_for(
-            lambda: pipeline.count("SELECT count() FROM usage_events") >= len(truth)
-            and pipeline.count("SELECT count() FROM dead_letters") >= sum(bad.values()),
+            lambda: (
+                pipeline.count("SELECT count() FROM usage_events") >= len(truth)
+                and pipeline.count("SELECT count() FROM dead_letters") >= sum(bad.values())
+            ),
             what="every event to land",
         )
         assert landed_ids(pipeline) == set(truth)
@@ -107,7 +111,10 @@ def test_exactly_the_valid_unique_events_land_and_the_bad_ones_are_dead_lettered
             }
             assert dimensions == {k: v for k, v in sent.items() if isinstance(v, str)}
 
-        letters = [decode_dead_letter(v) for _, v in read_topic(settings, topics.topic_name(settings, topics.USAGE_DLQ))]
+        letters = [
+            decode_dead_letter(v)
+            for _, v in read_topic(settings, topics.topic_name(settings, topics.USAGE_DLQ))
+        ]
         assert Counter(d["reason"] for d in letters) == bad
         bad_lines = {g.line.encode() for g in wl.events if g.defect is not None}
         originals = {d["original"] for d in letters}
@@ -125,7 +132,9 @@ def test_a_restarted_worker_still_drops_duplicates_it_saw_before(pipeline: Pipel
     pipeline.start()
     publish(pipeline.settings, [g.line for g in wl.events])
     pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM usage_events") >= len(truth))
-    pipeline.start("worker")  # stops the running worker first  # fresh process: its memory of ids must come from Kafka
+    pipeline.start(
+        "worker"
+    )  # stops the running worker first  # fresh process: its memory of ids must come from Kafka
     publish(pipeline.settings, [g.line for g in wl.events])  # the whole history again
     sentinel = workload(50, seed=6)
     publish(pipeline.settings, [g.line for g in sentinel.events])
@@ -138,7 +147,9 @@ def test_a_restarted_worker_still_drops_duplicates_it_saw_before(pipeline: Pipel
     assert "recovered" in pipeline.procs["worker"].log_tail(400)
 
 
-def test_sigkill_of_worker_and_sink_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:
+def test_sigkill_of_worker_and_sink_mid_stream_loses_and_doubles_nothing(
+    pipeline: Pipeline,
+) -> None:
     wl = workload(40_000, seed=99, duplicate_rate=0.05, invalid_rate=0.01)
     truth = valid_events(wl)
     lines = [g.line for g in wl.events]
@@ -162,7 +173,9 @@ def test_sigkill_of_worker_and_sink_mid_stream_loses_and_doubles_nothing(pipelin
     assert pipeline.count("SELECT uniqExact(id) FROM usage_events_raw") == len(truth)
 
 
-def test_railyard_sql_answers_while_the_pipeline_runs_and_after_it_stops(pipeline: Pipeline) -> None:
+def test_railyard_sql_answers_while_the_pipeline_runs_and_after_it_stops(
+    pipeline: Pipeline,
+) -> None:
     wl = workload(500, seed=3)
     truth = valid_events(wl)
     pipeline.start()

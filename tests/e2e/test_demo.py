@@ -1,0 +1,42 @@
+"""The README's demo, end to end, as a new user runs it (its own broker, store and ports)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.kafka import free_ports
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_path: Path) -> None:
+    kafka, controller, query = free_ports(3)
+    env = {
+        **os.environ,
+        "RAILYARD_HOME": str(tmp_path / "home"),
+        "RAILYARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
+        "RAILYARD_KAFKA_CONTROLLER_PORT": str(controller),
+        "RAILYARD_QUERY_PORT": str(query),
+        "COLUMNS": "200",
+    }
+    env.pop("RAILYARD_CLICKHOUSE_DSN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "demo", "--events", "4000"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, f"{out}\n{done.stderr}"
+    assert "What landed, per subject and event type" in out
+    assert "usage.dlq by reason" in out
+    # every defect kind the generator makes, and the third-party garbage, were dead-lettered
+    for reason in ("malformed_payload", "unknown_schema", "negative_value", "non_numeric_value",
+                   "missing_field", "timestamp_out_of_range", "oversized_payload"):  # fmt: skip
+        assert re.search(rf"{reason}\s*│\s*\d+", out), reason
+    assert "stopped worker, sink and broker" in out
+    assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
