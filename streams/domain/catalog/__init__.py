@@ -1,0 +1,67 @@
+"""The billing catalog as code: meters, customers, subjects, plans, subscriptions.
+
+Users keep the catalog as YAML in git (see ``deploy/catalog.example.yaml``);
+:func:`parse_catalog` turns it into a :class:`Catalog` or lists every problem
+with its line, and the catalog answers who a subject bills to, and on what
+terms, at any instant. Pure: no Kafka, no ClickHouse; the catalog travels as
+:meth:`Catalog.to_json` and is identified by :attr:`Catalog.version`.
+"""
+
+from .catalog import Catalog
+from .currency import MINOR_UNITS, fits_currency, minor_units
+from .model import (
+    BillingProfile,
+    Contract,
+    Customer,
+    Plan,
+    RoutingRule,
+    Segment,
+    SubjectAssignment,
+    Subscription,
+)
+from .parse import load_catalog, parse_catalog
+from .prices import (
+    DimensionPrice,
+    DimensionRate,
+    FlatPrice,
+    GraduatedPrice,
+    PackagePrice,
+    Price,
+    PriceModel,
+    RateCard,
+    Tier,
+    UnitPrice,
+    VolumePrice,
+    merge_rate_cards,
+)
+from .problems import Problem
+
+__all__ = [
+    "MINOR_UNITS",
+    "BillingProfile",
+    "Catalog",
+    "Contract",
+    "Customer",
+    "DimensionPrice",
+    "DimensionRate",
+    "FlatPrice",
+    "GraduatedPrice",
+    "PackagePrice",
+    "Plan",
+    "Price",
+    "PriceModel",
+    "Problem",
+    "RateCard",
+    "RoutingRule",
+    "Segment",
+    "SubjectAssignment",
+    "Subscription",
+    "Tier",
+    "UnitPrice",
+    "VolumePrice",
+    "fits_currency",
+    "load_catalog",
+    "merge_rate_cards",
+    "minor_units",
+    "parse_catalog",
+]

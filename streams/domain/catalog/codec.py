@@ -1,0 +1,264 @@
+"""The catalog as canonical JSON, for a compacted topic: exact both ways.
+
+Amounts are strings (``"0.000002"``), instants UTC ISO 8601, so decoding gives
+back equal Decimals and datetimes and encoding again gives the same bytes. A
+``format`` number lets a future reader refuse a document it does not understand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from streams.domain.meters import Aggregation, Meter
+from streams.errors import ConfigError
+
+from .model import (
+    BillingProfile,
+    Contract,
+    Customer,
+    Plan,
+    RoutingRule,
+    Segment,
+    SubjectAssignment,
+    Subscription,
+)
+from .prices import (
+    DimensionPrice,
+    DimensionRate,
+    FlatPrice,
+    GraduatedPrice,
+    PackagePrice,
+    Price,
+    PriceModel,
+    Tier,
+    UnitPrice,
+    VolumePrice,
+)
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+
+FORMAT = 1
+Doc = dict[str, Any]
+
+
+def encode(c: Catalog) -> Doc:
+    return {
+        "format": FORMAT,
+        "meters": [_meter(m) for m in c.meters],
+        "routing": [{"rail": r.rail, "segment": r.segment, "region": r.region} for r in c.routing],
+        "customers": [_customer(x) for x in c.customers],
+        "assignments": [
+            {"subject": a.subject, "customer": a.customer, **_period(a)} for a in c.assignments
+        ],
+        "plans": [
+            {
+                "key": p.key,
+                "name": p.name,
+                "currency": p.currency,
+                "rate_card": _prices(p.rate_card),
+            }
+            for p in c.plans
+        ],
+        "subscriptions": [_subscription(s) for s in c.subscriptions],
+    }
+
+
+def decode(text: str | bytes) -> Doc:
+    """The keyword arguments of the Catalog that ``text`` encodes."""
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT}")
+        return {
+            "meters": tuple(_to_meter(m) for m in doc["meters"]),
+            "routing": tuple(
+                RoutingRule(r["rail"], _opt(Segment, r["segment"]), r["region"])
+                for r in doc["routing"]
+            ),
+            "customers": tuple(_to_customer(x) for x in doc["customers"]),
+            "assignments": tuple(
+                SubjectAssignment(a["subject"], a["customer"], *_to_period(a))
+                for a in doc["assignments"]
+            ),
+            "plans": tuple(
+                Plan(p["key"], p["currency"], _to_prices(p["rate_card"]), p["name"])
+                for p in doc["plans"]
+            ),
+            "subscriptions": tuple(_to_subscription(s) for s in doc["subscriptions"]),
+        }
+    except (AttributeError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise ConfigError(f"not a catalog document: {exc!r}") from exc
+
+
+def _meter(m: Meter) -> Doc:
+    return {
+        "key": m.key,
+        "event_type": m.event_type,
+        "aggregation": m.aggregation,
+        "value_property": m.value_property,
+        "group_by": list(m.group_by),
+        "filters": {k: list(v) for k, v in m.filters.items()},
+        "description": m.description,
+    }
+
+
+def _to_meter(d: Doc) -> Meter:
+    return Meter(
+        key=d["key"],
+        event_type=d["event_type"],
+        aggregation=Aggregation(d["aggregation"]),
+        value_property=d["value_property"],
+        group_by=tuple(d["group_by"]),
+        filters={k: tuple(v) for k, v in d["filters"].items()},
+        description=d["description"],
+    )
+
+
+def _customer(c: Customer) -> Doc:
+    b = c.billing
+    billing = {
+        "currency": b.currency,
+        "anchor_day": b.anchor_day,
+        "rail": b.rail,
+        "segment": b.segment,
+        "region": b.region,
+        "account": b.account,
+    }
+    return {"key": c.key, "name": c.name, "billing": billing}
+
+
+def _to_customer(d: Doc) -> Customer:
+    b = d["billing"]
+    if type(b["anchor_day"]) is not int:
+        raise TypeError(f"anchor_day {b['anchor_day']!r} is not an integer")
+    profile = BillingProfile(
+        b["currency"], b["anchor_day"], b["rail"], Segment(b["segment"]), b["region"], b["account"]
+    )
+    return Customer(d["key"], d["name"], profile)
+
+
+def _subscription(s: Subscription) -> Doc:
+    contract = s.contract and {
+        "reference": s.contract.reference,
+        "minimum_commitment": _dec(s.contract.minimum_commitment),
+        "prices": _prices(s.contract.prices),
+    }
+    return {"customer": s.customer, "plan": s.plan, **_period(s), "contract": contract}
+
+
+def _to_subscription(d: Doc) -> Subscription:
+    c = d["contract"]
+    contract = c and Contract(
+        c["reference"], _opt(_to_dec, c["minimum_commitment"]), _to_prices(c["prices"])
+    )
+    return Subscription(d["customer"], d["plan"], *_to_period(d), contract or None)
+
+
+def _period(item: SubjectAssignment | Subscription) -> Doc:
+    end = item.effective_to
+    return {"effective_from": _instant(item.effective_from), "effective_to": end and _instant(end)}
+
+
+def _to_period(d: Doc) -> tuple[datetime, datetime | None]:
+    return _to_instant(d["effective_from"]), _opt(_to_instant, d["effective_to"])
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _to_instant(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"naive instant {text!r}")
+    return at
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _to_dec(text: str) -> Decimal:
+    if not isinstance(text, str):  # a float here would already have lost digits
+        raise TypeError(f"amount {text!r} must be a string")
+    return Decimal(text)
+
+
+def _opt(convert: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else convert(value)
+
+
+def _prices(prices: tuple[Price, ...]) -> list[Doc]:
+    return [
+        {"key": p.key, "meter": p.meter, "model": p.model, **PRICE_CODECS[p.model][0](p)}
+        for p in prices
+    ]
+
+
+def _to_prices(docs: list[Doc]) -> tuple[Price, ...]:
+    return tuple(PRICE_CODECS[PriceModel(d["model"])][1](d) for d in docs)
+
+
+def _tiers(tiers: tuple[Tier, ...]) -> list[Doc]:
+    return [
+        {
+            "up_to": _dec(t.up_to),
+            "unit_amount": str(t.unit_amount),
+            "flat_amount": str(t.flat_amount),
+        }
+        for t in tiers
+    ]
+
+
+def _to_tiers(docs: list[Doc]) -> tuple[Tier, ...]:
+    return tuple(
+        Tier(_opt(_to_dec, t["up_to"]), _to_dec(t["unit_amount"]), _to_dec(t["flat_amount"]))
+        for t in docs
+    )
+
+
+def _dimension(p: Any) -> Doc:
+    return {
+        "dimensions": list(p.dimensions),
+        "rates": [{"values": list(r.values), "unit_amount": str(r.unit_amount)} for r in p.rates],
+        "default_unit_amount": _dec(p.default_unit_amount),
+    }
+
+
+def _to_dimension(d: Doc) -> DimensionPrice:
+    rates = tuple(DimensionRate(tuple(r["values"]), _to_dec(r["unit_amount"])) for r in d["rates"])
+    default = _opt(_to_dec, d["default_unit_amount"])
+    return DimensionPrice(d["key"], d["meter"], tuple(d["dimensions"]), rates, default)
+
+
+PRICE_CODECS: dict[PriceModel, tuple[Callable[[Any], Doc], Callable[[Doc], Price]]] = {
+    PriceModel.FLAT: (
+        lambda p: {"amount": str(p.amount)},
+        lambda d: FlatPrice(d["key"], _to_dec(d["amount"]), d["meter"]),
+    ),
+    PriceModel.PER_UNIT: (
+        lambda p: {"unit_amount": str(p.unit_amount)},
+        lambda d: UnitPrice(d["key"], d["meter"], _to_dec(d["unit_amount"])),
+    ),
+    PriceModel.GRADUATED: (
+        lambda p: {"tiers": _tiers(p.tiers)},
+        lambda d: GraduatedPrice(d["key"], d["meter"], _to_tiers(d["tiers"])),
+    ),
+    PriceModel.VOLUME: (
+        lambda p: {"tiers": _tiers(p.tiers)},
+        lambda d: VolumePrice(d["key"], d["meter"], _to_tiers(d["tiers"])),
+    ),
+    PriceModel.PACKAGE: (
+        lambda p: {"package_size": str(p.package_size), "amount": str(p.amount)},
+        lambda d: PackagePrice(
+            d["key"], d["meter"], _to_dec(d["package_size"]), _to_dec(d["amount"])
+        ),
+    ),
+    PriceModel.DIMENSION: (_dimension, _to_dimension),
+}
+"""How each price model is written and read; a test holds it to every PriceModel."""

@@ -1,0 +1,117 @@
+"""Who pays, for which subjects, under which plan: the parties of the catalog.
+
+Every instant is timezone-aware UTC, and every validity period is half-open,
+``[effective_from, effective_to)``, with ``effective_to=None`` meaning until
+further notice; so a subject moving at midnight belongs to exactly one customer
+at every instant, midnight included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from .prices import RateCard, by_key
+
+
+class Segment(StrEnum):
+    """How a customer buys: card on file and list prices, or a negotiated contract."""
+
+    SELF_SERVICE = "self_service"
+    ENTERPRISE = "enterprise"
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """Customers whose billing names no rail take the first matching rule's rail.
+
+    ``segment`` and ``region`` are both optional; a rule naming neither matches all.
+    """
+
+    rail: str
+    segment: Segment | None = None
+    region: str | None = None
+
+    def matches(self, segment: Segment, region: str) -> bool:
+        return (self.segment is None or self.segment == segment) and (
+            self.region is None or self.region == region
+        )
+
+
+@dataclass(frozen=True)
+class BillingProfile:
+    """How and where a customer's invoices are issued.
+
+    ``rail`` names the billing rail (stripe, netsuite, outbox, ...); its topic is
+    derived from the name. ``account`` is the customer's id on that rail, such as
+    a Stripe ``cus_...`` id or a NetSuite internal id.
+    """
+
+    currency: str
+    anchor_day: int
+    rail: str
+    segment: Segment
+    region: str
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    key: str
+    name: str
+    billing: BillingProfile
+
+
+@dataclass(frozen=True)
+class SubjectAssignment:
+    """A metered subject (API key, workspace) billing to a customer for a period."""
+
+    subject: str
+    customer: str
+    effective_from: datetime
+    effective_to: datetime | None = None
+
+    def covers(self, at: datetime) -> bool:
+        return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str
+    currency: str
+    rate_card: RateCard
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate_card", by_key(self.rate_card))
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Negotiated terms on top of a plan.
+
+    ``prices`` replace the plan's prices of the same key and add new ones;
+    ``minimum_commitment`` is the least invoiced per billing period, in the plan's
+    currency, whatever the usage.
+    """
+
+    reference: str | None = None
+    minimum_commitment: Decimal | None = None
+    prices: RateCard = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prices", by_key(self.prices))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    customer: str
+    plan: str
+    effective_from: datetime
+    effective_to: datetime | None = None
+    contract: Contract | None = None
+
+    def covers(self, at: datetime) -> bool:
+        return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)

@@ -1,0 +1,72 @@
+"""The demo catalog stays in step with the synthetic workload it bills."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from streams.domain.catalog import Catalog, load_catalog
+from streams.domain.workload import DEFAULT_START, WorkloadSpec, customer_profiles, subject_owners
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "catalog.example.yaml"
+DEMO = customer_profiles(WorkloadSpec(seed=7, customers=12))
+MOVE = datetime(2026, 11, 15, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(EXAMPLE)  # raises, listing every problem, unless it validates clean
+
+
+def test_the_example_has_exactly_the_generators_customers_and_subjects(catalog: Catalog) -> None:
+    assert {c.key for c in catalog.customers} == {p.name for p in DEMO}
+    assert {a.subject for a in catalog.assignments} == set(subject_owners(DEMO))
+
+
+def test_every_subject_bills_to_its_generator_owner_when_the_workload_starts(
+    catalog: Catalog,
+) -> None:
+    for subject, owner in subject_owners(DEMO).items():
+        assert catalog.customer_for(subject, DEFAULT_START) == owner, subject
+
+
+def test_customers_keep_their_profiles_segment_currency_and_region(catalog: Catalog) -> None:
+    for profile in DEMO:
+        customer = catalog.customer(profile.name)
+        assert customer is not None, profile.name
+        billing = customer.billing
+        assert (billing.segment.value, billing.currency, billing.region) == (
+            profile.segment.value,
+            profile.currency,
+            profile.region,
+        )
+        card_rails = {"stripe", "adyen", "paypal"}
+        assert (billing.rail in card_rails) == (profile.segment == "self_service"), profile.name
+
+
+def test_one_subject_moves_to_another_customer_on_november_15(catalog: Catalog) -> None:
+    owners = {
+        a.subject: {b.customer for b in catalog.assignments if b.subject == a.subject}
+        for a in catalog.assignments
+    }
+    moved = [s for s, customers in owners.items() if len(customers) > 1]
+    assert len(moved) == 1
+    before = catalog.customer_for(moved[0], MOVE - timedelta(microseconds=1))
+    after = catalog.customer_for(moved[0], MOVE)
+    assert before is not None and after is not None and before != after
+    assert any(len(catalog.subjects_of(c.key, MOVE)) >= 2 for c in catalog.customers)
+
+
+def test_every_customer_is_subscribed_in_its_own_currency_when_the_workload_starts(
+    catalog: Catalog,
+) -> None:
+    for customer in catalog.customers:
+        sub = catalog.subscription_for(customer.key, DEFAULT_START)
+        assert sub is not None, customer.key
+        plan = catalog.plan(sub.plan)
+        assert plan is not None and plan.currency == customer.billing.currency
+        if customer.billing.segment == "enterprise":
+            assert sub.contract is not None and sub.contract.minimum_commitment
+            assert sub.contract.prices, "enterprise contracts carry custom prices"
