@@ -37,9 +37,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.clickhouse.analyst import query
+from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer
 from connectors.kafka.topics import USAGE, topic_name
 from connectors.processes import ManagedProcess, spawn
+from streams.domain.catalog import load_catalog
 from streams.domain.cloudevents import from_cloudevent
 from streams.domain.usage import UsageEvent
 from streams.domain.workload import WorkloadSpec, iter_events
@@ -309,6 +311,7 @@ def main() -> None:
         b = b.with_(topic_prefix=a.topic_prefix + "r.")
         for s in (a, b):
             create_topics(s)
+            publish_catalog(s, load_catalog(s.catalog))
         # Each side gets its own copy of the same generated events (same seed), so
         # neither sees the other's offsets or rows.
         preload(a, args.events)

@@ -6,9 +6,13 @@ Faust (``topic_allow_declare=False``), so partition counts stay under our contro
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from streams.settings import Settings
+
+log = logging.getLogger("railyard.worker")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -34,10 +38,28 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def build_worker_app(settings: Settings) -> faust.App:
-    """The app with every agent of the pipeline registered."""
-    from streams.agents.ingest import register_ingest
+def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None) -> faust.App:
+    """The app with every agent of the pipeline registered.
 
+    Blocks until a catalog is in force (read from Kafka): meters, customers and
+    windows all depend on it, and a new worker must rebuild it from Kafka alone.
+    """
+    from connectors.kafka.catalog_feed import CatalogFeed
+    from streams.agents.attribute import register_attribute
+    from streams.agents.ingest import register_ingest
+    from streams.agents.window import register_window
+
+    feed = CatalogFeed(settings).start()
+    log.info("waiting for the catalog on %s", feed.topic)
+    catalog = feed.wait(wait_for_catalog_s)
+    log.info(
+        "catalog %s in force: %d meters, %d customers",
+        catalog.version,
+        len(catalog.meters),
+        len(catalog.customers),
+    )
     app = create_app(settings)
-    register_ingest(app, settings)
+    register_ingest(app, settings, feed)
+    register_attribute(app, settings, feed)
+    register_window(app, settings, feed)
     return app

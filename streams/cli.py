@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams.cli_metering import catalog_app, unattributed, usage
 from streams.cli_stack import stack_app, topics_app
 from streams.errors import RailyardError
 from streams.settings import Settings
@@ -28,6 +29,9 @@ err_console = Console(stderr=True)
 
 
 app.add_typer(stack_app, name="stack", help="Run the local Kafka broker (KRaft).")
+app.add_typer(catalog_app, name="catalog")
+app.command("unattributed")(unattributed)
+app.command("usage")(usage)
 app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
 
 
@@ -49,6 +53,7 @@ def worker(loglevel: str = "info") -> None:
 
     from streams.app import build_worker_app
 
+    _logging()
     faust_app = build_worker_app(settings())
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

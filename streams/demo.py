@@ -17,8 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.clickhouse.analyst import query
+from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
+from streams.domain.catalog import load_catalog
 from streams.domain.meters import load_meters
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, generate
@@ -41,6 +43,8 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
     broker.install()
     broker.up()
     create_topics(settings)
+    version = publish_catalog(settings, load_catalog(settings.catalog))
+    console.print(f"catalog {version} applied from {settings.catalog}")
     console.print(
         f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
     )

@@ -89,6 +89,13 @@ class Settings:
     )
     """The billing catalog (meters, customers, plans) in force."""
 
+    window_size: str = field(default_factory=lambda: _env("WINDOW_SIZE", "hour"))
+    """Tumbling event-time window: minute, hour or day."""
+    allowed_lateness: timedelta = field(
+        default_factory=lambda: parse_duration(_env("ALLOWED_LATENESS", "30m"))
+    )
+    """How long after a window ends a late event still corrects it; later ones are adjustments."""
+
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
 
     def __post_init__(self) -> None:
@@ -125,6 +132,10 @@ class Settings:
             out.append("RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
         if not self.catalog.is_file():
             out.append(f"RAILYARD_CATALOG: no such file {self.catalog}")
+        if self.window_size not in ("minute", "hour", "day"):
+            out.append(
+                f"RAILYARD_WINDOW_SIZE must be minute, hour or day, got {self.window_size!r}"
+            )
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
         return out
@@ -157,6 +168,8 @@ class Settings:
             "RAILYARD_MAX_CLOCK_SKEW": format_duration(self.max_clock_skew),
             "RAILYARD_MAX_MESSAGE_BYTES": str(self.max_message_bytes),
             "RAILYARD_CATALOG": str(self.catalog),
+            "RAILYARD_WINDOW_SIZE": self.window_size,
+            "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
             "RAILYARD_WORKER_ID": self.worker_id,
         }
 

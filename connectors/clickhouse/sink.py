@@ -107,11 +107,21 @@ class DeadLettersWriter:
         )
 
 
-def default_writers(settings: Settings) -> dict[str, RowWriter]:
-    """Topic -> writer for every topic the sink lands; later stages register theirs here."""
+def default_writers(settings: Settings) -> dict[str, tuple[RowWriter, ...]]:
+    """Topic -> writers (one per table) for every topic the sink lands."""
+    from connectors.clickhouse import metering_writers as m
+
+    def t(name: str) -> str:
+        return topics.topic_name(settings, name)
+
     return {
-        topics.topic_name(settings, topics.USAGE_ACCEPTED): UsageEventsWriter(),
-        topics.topic_name(settings, topics.USAGE_DLQ): DeadLettersWriter(),
+        t(topics.USAGE_ACCEPTED): (UsageEventsWriter(),),
+        t(topics.USAGE_DLQ): (DeadLettersWriter(),),
+        t(topics.CATALOG): (m.CatalogWriter(), m.CatalogApplicationsWriter()),
+        t(topics.USAGE_ATTRIBUTED): (m.AttributedWriter(),),
+        t(topics.USAGE_UNATTRIBUTED): (m.UnattributedWriter(),),
+        t(topics.USAGE_WINDOWS): (m.WindowsWriter(),),
+        t(topics.USAGE_LATE): (m.LateWriter(),),
     }
 
 
@@ -145,7 +155,7 @@ class ClickHouseSink:
         self,
         settings: Settings,
         client: Any,
-        writers: dict[str, RowWriter] | None = None,
+        writers: dict[str, tuple[RowWriter, ...]] | None = None,
         *,
         group_id: str | None = None,
         max_rows: int = 50_000,
@@ -161,7 +171,7 @@ class ClickHouseSink:
         self.lock = lock or threading.Lock()
         self.on_flush = on_flush
         self.stats = SinkStats()
-        self._buffers = {t: _Buffer(w) for t, w in self.writers.items()}
+        self._buffers = {w.table: _Buffer(w) for ws in self.writers.values() for w in ws}
         self._offsets: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._consumer = Consumer(
@@ -204,19 +214,22 @@ class ClickHouseSink:
                 log.warning("consume error: %s", err)
             return
         topic = msg.topic()
-        buffer = self._buffers[topic]
-        try:
-            for row in buffer.writer.rows(msg):
+        for writer in self.writers[topic]:
+            buffer = self._buffers[writer.table]
+            try:
+                rows = list(writer.rows(msg))
+            except Exception as exc:  # a bug upstream, never silently dropped
+                self.stats.undecodable += 1
+                self._dead_letter(msg, exc)
+                continue
+            for row in rows:
                 buffer.add(row)
-        except Exception as exc:  # a bug upstream, never silently dropped
-            self.stats.undecodable += 1
-            self._dead_letter(msg, exc)
         self._offsets[(topic, msg.partition())] = msg.offset() + 1
 
     def _dead_letter(self, msg: Message, exc: Exception) -> None:
         from datetime import UTC, datetime
 
-        dlq = self._buffers.get(topics.topic_name(self.settings, topics.USAGE_DLQ))
+        dlq = self._buffers.get(DeadLettersWriter.table)
         log.error("cannot decode %s[%d]@%d: %r", msg.topic(), msg.partition(), msg.offset(), exc)
         if dlq is None:
             raise exc
@@ -256,10 +269,10 @@ class ClickHouseSink:
             offsets=[TopicPartition(t, p, o) for (t, p), o in self._offsets.items()],
             asynchronous=False,
         )
-        for topic, buffer in self._buffers.items():
+        for table, buffer in self._buffers.items():
             if buffer.rows:
-                self.stats.rows[topic] = self.stats.rows.get(topic, 0) + buffer.rows
-            self._buffers[topic] = _Buffer(buffer.writer)
+                self.stats.rows[table] = self.stats.rows.get(table, 0) + buffer.rows
+            self._buffers[table] = _Buffer(buffer.writer)
         self._offsets.clear()
         self.stats.batches += 1
         self.stats.last_flush_at = time.time()

@@ -19,6 +19,16 @@ USAGE_ACCEPTED = "usage.accepted"
 """Validated, de-duplicated usage; the sink lands it in the raw events table."""
 USAGE_DEDUP_LOG = "usage.dedup-log"
 """The ingest agent's memory of event ids it has seen, one record per batch."""
+CATALOG = "catalog"
+"""Compacted: the billing catalog in force (key ``current``) and every applied version."""
+USAGE_ATTRIBUTED = "usage.attributed"
+"""Usage with its customer, keyed and partitioned by customer."""
+USAGE_UNATTRIBUTED = "usage.unattributed"
+"""Compacted, keyed by event: usage no customer claims yet; a tombstone once attributed."""
+USAGE_WINDOWS = "usage.windows"
+"""Absolute totals of event-time windows per customer x meter x dimensions."""
+USAGE_LATE = "usage.late"
+"""Usage later than the allowed lateness: billed as an adjustment, never dropped."""
 
 MONTH_MS = 35 * 24 * 3600 * 1000
 
@@ -43,5 +53,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(USAGE_DLQ, 1, {"retention.ms": "-1"}),
         # Same partition count as `usage`: partition i remembers what usage partition i saw.
         TopicSpec(USAGE_DEDUP_LOG, p, {"retention.ms": retention}),
+        TopicSpec(CATALOG, 1, {"cleanup.policy": "compact", "retention.ms": "-1"}),
+        TopicSpec(USAGE_ATTRIBUTED, p),
+        TopicSpec(USAGE_UNATTRIBUTED, p, {"cleanup.policy": "compact", "retention.ms": "-1"}),
+        TopicSpec(USAGE_WINDOWS, p),
+        TopicSpec(USAGE_LATE, p, {"retention.ms": "-1"}),
     ]
     return [TopicSpec(topic_name(settings, s.name), s.partitions, s.config) for s in specs]

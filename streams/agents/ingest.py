@@ -21,10 +21,11 @@ import faust
 from faust.types import TP, EventT, StreamT
 
 from connectors.kafka import topics
+from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
 from streams.codec import UsageCodec, encode_dead_letter
 from streams.domain.dedup import SeenEvents, pack_entries
-from streams.domain.meters import load_meters
+from streams.domain.meters import MeterIndex
 from streams.domain.validation import Limits
 from streams.ingest import screen
 from streams.settings import Settings
@@ -38,8 +39,9 @@ Clock = Callable[[], datetime]
 class IngestStage:
     """State and counters of the ingest agent; one per worker process."""
 
-    def __init__(self, app: faust.App, settings: Settings, clock: Clock) -> None:
+    def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed, clock: Clock) -> None:
         self.settings = settings
+        self.feed = feed
         self.clock = clock
         self.codec = UsageCodec.for_settings(settings.schema_registry_url)
         self.limits = Limits(
@@ -47,7 +49,6 @@ class IngestStage:
             max_age=settings.max_event_age,
             max_skew=settings.max_clock_skew,
         )
-        self.meters = load_meters(str(settings.catalog))
         self.usage_topic = topics.topic_name(settings, topics.USAGE)
         self.source = app.topic(self.usage_topic)
         self.accepted = app.topic(topics.topic_name(settings, topics.USAGE_ACCEPTED))
@@ -88,14 +89,23 @@ class IngestStage:
         for event in events:
             by_partition[event.message.partition].append(event)
         pending: list[Awaitable[Any]] = []
+        catalog = self.feed.current
+        assert catalog is not None, "the worker waits for a catalog before it starts"
         for partition, batch in by_partition.items():
             seen = await self.seen_for(partition)
-            pending.extend(await self._process_partition(partition, batch, seen, now))
+            pending.extend(
+                await self._process_partition(partition, batch, seen, now, catalog.meter_index)
+            )
         await asyncio.gather(*pending)
         self._report()
 
     async def _process_partition(
-        self, partition: int, batch: list[EventT], seen: SeenEvents, now: datetime
+        self,
+        partition: int,
+        batch: list[EventT],
+        seen: SeenEvents,
+        now: datetime,
+        meters: MeterIndex,
     ) -> list[Awaitable[Any]]:
         sends: list[Awaitable[Any]] = []
         emitted: list[tuple[bytes, int]] = []
@@ -111,7 +121,7 @@ class IngestStage:
                 now=now,
                 limits=self.limits,
                 max_message_bytes=self.settings.max_message_bytes,
-                meters=self.meters,
+                meters=meters,
             )
             if result.forward_original:
                 sends.append(
@@ -161,9 +171,12 @@ class IngestStage:
 
 
 def register_ingest(
-    app: faust.App, settings: Settings, clock: Clock = lambda: datetime.now(UTC)
+    app: faust.App,
+    settings: Settings,
+    feed: CatalogFeed,
+    clock: Clock = lambda: datetime.now(UTC),
 ) -> IngestStage:
-    stage = IngestStage(app, settings, clock)
+    stage = IngestStage(app, settings, feed, clock)
 
     @app.agent(stage.source, name="ingest_usage")
     async def ingest_usage(stream: StreamT[bytes]) -> None:

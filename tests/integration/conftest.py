@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka.admin import create_topics
+from connectors.kafka.catalog_feed import publish_catalog
+from streams.domain.catalog import load_catalog
 from streams.settings import Settings
 from tests.integration.harness import Pipeline, free_port
 
@@ -44,6 +46,7 @@ def namespace(kafka: Settings, home: Path, **overrides: object) -> Settings:
         **overrides,
     )
     create_topics(settings)
+    publish_catalog(settings, load_catalog(settings.catalog))
     return settings
 
 

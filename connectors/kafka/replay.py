@@ -1,0 +1,46 @@
+"""Reading one partition from its start: how stages rebuild state from Kafka alone.
+
+Stages keep no local store: after a restart or a rebalance they re-read what they
+need (the dedup log, parked events, their own input up to where they resume) and
+derive their state from it, so state and committed offsets cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+
+def read_partition(
+    bootstrap: str, topic: str, partition: int, until: int | None = None
+) -> Iterator[Message]:
+    """Every record of ``topic[partition]`` with offset < ``until`` (default: the end now)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "railyard-replay",  # assign() only: never joins or commits
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        end = high if until is None else min(until, high)
+        if end <= low:
+            return
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        while True:
+            for msg in consumer.consume(num_messages=2000, timeout=1.0):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        return
+                    raise RuntimeError(f"reading {topic}[{partition}] failed: {err}")
+                if msg.offset() >= end:
+                    return
+                yield msg
+                if msg.offset() >= end - 1:
+                    return
+    finally:
+        consumer.close()

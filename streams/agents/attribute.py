@@ -1,0 +1,176 @@
+"""``attribute_usage``: accepted usage -> the customer it is billed to.
+
+Consumes ``usage.accepted``; sends attributed events to ``usage.attributed`` keyed
+and partitioned by customer, and parks unclaimed ones on the compacted
+``usage.unattributed`` topic (key: the event digest). When a new catalog maps a
+parked subject, the parked events are attributed and their parking record is
+tombstoned. Parked events of a partition are re-read from that topic after a
+restart, so nothing parked is forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from connectors.kafka import topics
+from connectors.kafka.catalog_feed import CatalogFeed
+from connectors.kafka.partitioner import partition_for
+from connectors.kafka.replay import read_partition
+from streams.attribution import attribute
+from streams.codec import UsageCodec
+from streams.domain.catalog import Catalog
+from streams.domain.dedup import event_digest
+from streams.domain.usage import UsageEvent
+from streams.records import ATTRIBUTED
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.attribute")
+
+
+class AttributeStage:
+    def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.codec = UsageCodec()
+        self.source = app.topic(topics.topic_name(settings, topics.USAGE_ACCEPTED))
+        self.attributed = app.topic(topics.topic_name(settings, topics.USAGE_ATTRIBUTED))
+        self.parking_name = topics.topic_name(settings, topics.USAGE_UNATTRIBUTED)
+        self.parking = app.topic(self.parking_name)
+        self.partitions = settings.usage_partitions
+        self.parked: dict[int, dict[str, dict[str, Any]]] = {}
+        self.catalog_changed = asyncio.Event()
+
+    async def parked_for(self, partition: int) -> dict[str, dict[str, Any]]:
+        if partition not in self.parked:
+            self.parked[partition] = await asyncio.to_thread(self._load_parked, partition)
+            if self.parked[partition]:
+                log.info("%d events parked on partition %d", len(self.parked[partition]), partition)
+                self.catalog_changed.set()  # maybe today's catalog claims them
+        return self.parked[partition]
+
+    def _load_parked(self, partition: int) -> dict[str, dict[str, Any]]:
+        parked: dict[str, dict[str, Any]] = {}
+        for msg in read_partition(self.settings.kafka_bootstrap, self.parking_name, partition):
+            key = (msg.key() or b"").decode()
+            if msg.value() is None:
+                parked.pop(key, None)
+            else:
+                parked[key] = self.codec.decode_records(msg.value())[0]
+        return parked
+
+    def forget_partitions(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            if tp.topic == self.source.get_topic_name():
+                self.parked.pop(tp.partition, None)
+
+    async def process(self, events: list[EventT]) -> None:
+        catalog = self.feed.current
+        assert catalog is not None, "the worker waits for a catalog before it starts"
+        by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for event in events:
+            records = self.codec.decode_records(event.message.value)
+            by_partition[event.message.partition].extend(records)
+        sends: list[Awaitable[Any]] = []
+        for partition, records in by_partition.items():
+            parked = await self.parked_for(partition)
+            result = attribute(records, catalog)
+            sends.extend(await self._send_attributed(result.by_customer))
+            for record in result.parked:
+                key = _parking_key(record)
+                parked[key] = record
+                sends.append(
+                    await self.parking.send(
+                        key=key.encode(),
+                        value=self.codec.encode_event(UsageEvent(**record)),
+                        partition=partition,
+                    )
+                )
+        await asyncio.gather(*sends)
+        if self.feed.current is not catalog:  # changed mid-batch: look at the parked again
+            self.catalog_changed.set()
+
+    async def _send_attributed(
+        self, by_customer: dict[str, list[dict[str, Any]]]
+    ) -> list[Awaitable[Any]]:
+        sends = []
+        for customer, items in by_customer.items():
+            sends.append(
+                await self.attributed.send(
+                    key=customer.encode(),
+                    value=ATTRIBUTED.encode({"items": items}),
+                    partition=partition_for(customer.encode(), self.partitions),
+                )
+            )
+        return sends
+
+    async def release_parked(self, catalog: Catalog) -> int:
+        """Attribute parked events the catalog now claims; tombstone their parking records."""
+        released = 0
+        for partition, parked in list(self.parked.items()):
+            result = attribute(list(parked.values()), catalog)
+            if not result.by_customer:
+                continue
+            sends = await self._send_attributed(result.by_customer)
+            await asyncio.gather(*sends)  # attributed first: a crash here only re-attributes
+            tombstones = []
+            for items in result.by_customer.values():
+                for item in items:
+                    key = _parking_key(item["event"])
+                    tombstones.append(
+                        await self.parking.send(key=key.encode(), value=None, partition=partition)
+                    )
+                    parked.pop(key, None)
+                    released += 1
+            await asyncio.gather(*tombstones)
+        if released:
+            log.info("attributed %d parked events under catalog %s", released, catalog.version)
+        return released
+
+
+def _parking_key(record: dict[str, Any]) -> str:
+    return event_digest(record["source"], record["id"]).hex()
+
+
+def register_attribute(app: faust.App, settings: Settings, feed: CatalogFeed) -> AttributeStage:
+    stage = AttributeStage(app, settings, feed)
+    loop_holder: dict[str, asyncio.AbstractEventLoop] = {}
+
+    @app.agent(stage.source, name="attribute_usage")
+    async def attribute_usage(stream: StreamT[bytes]) -> None:
+        loop_holder["loop"] = asyncio.get_running_loop()
+        async for events in stream.noack().noack_take(1000, 0.05):
+            await stage.process(list(events))
+            for event in events:
+                await stream.ack(event)
+
+    @app.timer(interval=1.0)
+    async def release_parked_usage() -> None:
+        if stage.catalog_changed.is_set() and stage.feed.current is not None:
+            stage.catalog_changed.clear()
+            await stage.release_parked(stage.feed.current)
+
+    def on_catalog(catalog: Catalog) -> None:  # called from the feed's thread
+        loop = loop_holder.get("loop")
+        if loop is not None:
+            loop.call_soon_threadsafe(stage.catalog_changed.set)
+
+    feed.on_change = on_catalog
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        stage.forget_partitions(revoked)
+
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        for tp in assigned:  # parked events must be released even if no new usage comes
+            if tp.topic == stage.source.get_topic_name():
+                await stage.parked_for(tp.partition)
+
+    app.on_partitions_revoked.connect(on_revoked)
+    app.on_partitions_assigned.connect(on_assigned)
+    return stage

@@ -1,0 +1,194 @@
+"""``window_usage``: attributed usage -> event-time window totals per customer x meter x dims.
+
+Consumes ``usage.attributed`` (partitioned by customer). Each input partition has its
+own :class:`WindowAggregator` and watermark (the greatest event time seen in it).
+Every message is folded in with the watermark as of that message, so the result
+does not depend on how messages were batched: after a crash, the state of open
+windows is rebuilt by re-reading the partition up to where the worker resumes,
+and re-processing the uncommitted tail sends the very same totals again.
+
+Outputs are absolute totals (``usage.windows``; the newest revision wins in
+ClickHouse) and usage later than the allowed lateness (``usage.late``, billed as an
+adjustment in the next open period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from connectors.kafka import topics
+from connectors.kafka.catalog_feed import CatalogFeed
+from connectors.kafka.replay import read_partition
+from streams.domain.catalog import Catalog
+from streams.domain.dedup import event_digest
+from streams.domain.metering import Contribution, contributions
+from streams.domain.usage import UsageEvent
+from streams.domain.windows import LateUsage, WindowAggregator, WindowKey, WindowSize, WindowUpdate
+from streams.records import ATTRIBUTED, LATE, WINDOWS
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.window")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def message_contributions(
+    payload: bytes, catalog: Catalog
+) -> tuple[list[tuple[str, Contribution]], datetime | None]:
+    """The (customer, contribution) pairs of one attributed message and its latest event time."""
+    by_type = catalog.meter_index.by_type
+    out: list[tuple[str, Contribution]] = []
+    latest: datetime | None = None
+    for item in ATTRIBUTED.decode(payload)["items"]:
+        record = item["event"]
+        meters = by_type.get(record["type"])
+        if latest is None or record["time"] > latest:
+            latest = record["time"]
+        if not meters:
+            continue
+        event = UsageEvent(**record)
+        digest = event_digest(event.source, event.id)
+        customer = item["customer"]
+        out.extend((customer, c) for c in contributions(event, meters, digest))
+    return out, latest
+
+
+class PartitionWindows:
+    """One input partition's aggregator and watermark."""
+
+    def __init__(self, size: WindowSize, lateness: Any) -> None:
+        self.aggregator = WindowAggregator(size, lateness)
+        self.watermark = EPOCH
+
+    def fold(self, pairs: Sequence[tuple[str, Contribution]], latest: datetime | None) -> list[Any]:
+        if latest is not None and latest > self.watermark:
+            self.watermark = latest
+        return self.aggregator.add_many(pairs, self.watermark)
+
+
+class WindowStage:
+    def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.size = WindowSize(settings.window_size)
+        self.source_name = topics.topic_name(settings, topics.USAGE_ATTRIBUTED)
+        self.source = app.topic(self.source_name)
+        self.windows_out = app.topic(topics.topic_name(settings, topics.USAGE_WINDOWS))
+        self.late_out = app.topic(topics.topic_name(settings, topics.USAGE_LATE))
+        self.partitions: dict[int, PartitionWindows] = {}
+
+    async def partition_state(
+        self, partition: int, resume_at: int, catalog: Catalog
+    ) -> PartitionWindows:
+        if partition not in self.partitions:
+            self.partitions[partition] = await asyncio.to_thread(
+                self._rebuild, partition, resume_at, catalog
+            )
+        return self.partitions[partition]
+
+    def _rebuild(self, partition: int, resume_at: int, catalog: Catalog) -> PartitionWindows:
+        state = PartitionWindows(self.size, self.settings.allowed_lateness)
+        pairs: list[tuple[str, Contribution]] = []
+        for msg in read_partition(
+            self.settings.kafka_bootstrap, self.source_name, partition, resume_at
+        ):
+            found, latest = message_contributions(msg.value(), catalog)
+            pairs.extend(found)
+            if latest is not None and latest > state.watermark:
+                state.watermark = latest
+        held = state.aggregator.rebuild(pairs, state.watermark) if pairs else 0
+        log.info(
+            "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
+            held, self.source_name, partition, len(pairs), resume_at,
+        )  # fmt: skip
+        return state
+
+    def forget_partitions(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            if tp.topic == self.source_name:
+                self.partitions.pop(tp.partition, None)
+
+    async def process(self, events: list[EventT]) -> None:
+        catalog = self.feed.current
+        assert catalog is not None
+        meters = {m.key: m for m in catalog.meters}
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        sends: list[Awaitable[Any]] = []
+        for partition, batch in by_partition.items():
+            state = await self.partition_state(partition, batch[0].message.offset, catalog)
+            updates: dict[WindowKey, WindowUpdate] = {}
+            late: list[LateUsage] = []
+            for event in batch:
+                pairs, latest = message_contributions(event.message.value, catalog)
+                for out in state.fold(pairs, latest):
+                    if isinstance(out, WindowUpdate):
+                        updates[out.key] = out  # absolute totals: the last one says it all
+                    else:
+                        late.append(out)
+            if updates:
+                rows = [_update(u, meters, self.size.duration) for u in updates.values()]
+                payload = WINDOWS.encode({"updates": rows})
+                sends.append(await self.windows_out.send(value=payload, partition=partition))
+            if late:
+                payload = LATE.encode({"items": [_late(item) for item in late]})
+                sends.append(await self.late_out.send(value=payload, partition=partition))
+            state.aggregator.evict_closed(state.watermark)
+        await asyncio.gather(*sends)
+
+
+def _update(u: WindowUpdate, meters: dict[str, Any], length: timedelta) -> dict[str, Any]:
+    meter = meters.get(u.key.meter)
+    return {
+        "customer": u.key.customer,
+        "meter": u.key.meter,
+        "aggregation": str(meter.aggregation) if meter else "",
+        "group_by": list(meter.group_by) if meter else [],
+        "group": list(u.key.group),
+        "window_start": u.key.start,
+        "window_end": u.key.start + length,
+        "value": u.value,
+        "revision": u.revision,
+        "is_correction": u.is_correction,
+    }
+
+
+def _late(item: LateUsage) -> dict[str, Any]:
+    c = item.contribution
+    return {
+        "customer": item.key.customer,
+        "meter": item.key.meter,
+        "aggregation": str(c.aggregation),
+        "group": list(item.key.group),
+        "window_start": item.key.start,
+        "event_time": c.time,
+        "value": str(c.value),
+        "digest": c.digest,
+        "watermark": item.watermark,
+        "reason": str(item.reason),
+    }
+
+
+def register_window(app: faust.App, settings: Settings, feed: CatalogFeed) -> WindowStage:
+    stage = WindowStage(app, settings, feed)
+
+    @app.agent(stage.source, name="window_usage")
+    async def window_usage(stream: StreamT[bytes]) -> None:
+        async for events in stream.noack().noack_take(1000, 0.05):
+            await stage.process(list(events))
+            for event in events:
+                await stream.ack(event)
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        stage.forget_partitions(revoked)
+
+    app.on_partitions_revoked.connect(on_revoked)
+    return stage

@@ -1,0 +1,63 @@
+"""Codecs for the records stream stages exchange (everything in ``avro/`` besides usage).
+
+All are Avro single-object encoded, like usage, so any Avro client can read every
+topic given the ``.avsc`` files; a wrong fingerprint is an error, not a guess.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import fastavro
+
+from streams.codec import (
+    CURRENT_VERSION,
+    EVENT_VERSIONS,
+    SINGLE_OBJECT_MAGIC,
+    load_schema,
+    schema_fingerprint,
+)
+
+_EVENT_NAME = "dev.railyard.usage.UsageEvent"
+
+
+def _inline_event(node: Any) -> Any:
+    """Replace references to UsageEvent by the current UsageEvent schema itself."""
+    if node == _EVENT_NAME:
+        return EVENT_VERSIONS[CURRENT_VERSION]
+    if isinstance(node, dict):
+        return {k: _inline_event(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_event(v) for v in node]
+    return node
+
+
+class RecordCodec:
+    """Single-object encoding of one record schema from ``avro/``."""
+
+    def __init__(self, schema_file: str) -> None:
+        schema = _inline_event(load_schema(schema_file))
+        self.name = schema["name"]
+        self._parsed = fastavro.parse_schema(schema)
+        self._header = SINGLE_OBJECT_MAGIC + schema_fingerprint(schema)
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        buf = io.BytesIO()
+        buf.write(self._header)
+        fastavro.schemaless_writer(buf, self._parsed, record)
+        return buf.getvalue()
+
+    def decode(self, payload: bytes) -> dict[str, Any]:
+        if payload[:10] != self._header:
+            raise ValueError(f"not a {self.name} record (fingerprint {payload[2:10].hex()})")
+        buf = io.BytesIO(payload)
+        buf.seek(10)
+        record = fastavro.schemaless_reader(buf, self._parsed, None)
+        assert isinstance(record, dict)
+        return record
+
+
+ATTRIBUTED = RecordCodec("attributed_usage.v1.avsc")
+WINDOWS = RecordCodec("window_update.v1.avsc")
+LATE = RecordCodec("late_usage.v1.avsc")
