@@ -7,7 +7,6 @@ never dropped, and attributed when a later catalog maps their subject.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +16,16 @@ from streams.domain.catalog import Catalog
 
 @dataclass(slots=True)
 class Attribution:
-    by_customer: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    """Customer -> attributed items (``customer``, ``catalog_version``, ``event`` record)."""
+    attributed: list[dict[str, Any]] = field(default_factory=list)
+    """Attributed items (``customer``, ``catalog_version``, ``source_partition``, ``event``),
+    in input order: the window stage relies on each source partition staying in order."""
     parked: list[dict[str, Any]] = field(default_factory=list)
     """Event records whose subject no customer owned at the event's time."""
 
 
-def attribute(records: Iterable[dict[str, Any]], catalog: Catalog) -> Attribution:
+def attribute(
+    records: Iterable[dict[str, Any]], catalog: Catalog, source_partition: int = 0
+) -> Attribution:
     out = Attribution()
     version = catalog.version
     customer_for = catalog.customer_for
@@ -32,7 +34,12 @@ def attribute(records: Iterable[dict[str, Any]], catalog: Catalog) -> Attributio
         if customer is None:
             out.parked.append(record)
         else:
-            out.by_customer[customer].append(
-                {"customer": customer, "catalog_version": version, "event": record}
+            out.attributed.append(
+                {
+                    "customer": customer,
+                    "catalog_version": version,
+                    "source_partition": source_partition,
+                    "event": record,
+                }
             )
     return out

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -46,6 +47,8 @@ class AttributeStage:
         self.partitions = settings.usage_partitions
         self.parked: dict[int, dict[str, dict[str, Any]]] = {}
         self.catalog_changed = asyncio.Event()
+        self._targets: dict[str, int] = {}
+        self._progress: dict[int, datetime] = {}
 
     async def parked_for(self, partition: int) -> dict[str, dict[str, Any]]:
         if partition not in self.parked:
@@ -78,10 +81,15 @@ class AttributeStage:
             records = self.codec.decode_records(event.message.value)
             by_partition[event.message.partition].extend(records)
         sends: list[Awaitable[Any]] = []
+        items: list[dict[str, Any]] = []
         for partition, records in by_partition.items():
             parked = await self.parked_for(partition)
-            result = attribute(records, catalog)
-            sends.extend(await self._send_attributed(result.by_customer))
+            result = attribute(records, catalog, partition)
+            items.extend(result.attributed)
+            for record in records:
+                latest = self._progress.get(partition)
+                if latest is None or record["time"] > latest:
+                    self._progress[partition] = record["time"]
             for record in result.parked:
                 key = _parking_key(record)
                 parked[key] = record
@@ -92,42 +100,57 @@ class AttributeStage:
                         partition=partition,
                     )
                 )
+        sends.extend(await self._send_attributed(items, broadcast=True))
         await asyncio.gather(*sends)
         if self.feed.current is not catalog:  # changed mid-batch: look at the parked again
             self.catalog_changed.set()
 
     async def _send_attributed(
-        self, by_customer: dict[str, list[dict[str, Any]]]
+        self, items: list[dict[str, Any]], broadcast: bool = False
     ) -> list[Awaitable[Any]]:
+        """One message per target partition, items in input order (never regrouped by customer).
+
+        The window stage tracks each source partition's event-time progress, so the
+        events of one source partition must reach it in the order they were accepted.
+        With ``broadcast``, every target partition gets a message carrying the progress
+        of the source partitions this worker reads, even when no event goes there.
+        """
+        by_target: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for item in items:
+            by_target[self._target(item["customer"])].append(item)
+        progress = [
+            {"source_partition": p, "event_time": t} for p, t in sorted(self._progress.items())
+        ]
+        targets = range(self.partitions) if broadcast else sorted(by_target)
         sends = []
-        for customer, items in by_customer.items():
-            sends.append(
-                await self.attributed.send(
-                    key=customer.encode(),
-                    value=ATTRIBUTED.encode({"items": items}),
-                    partition=partition_for(customer.encode(), self.partitions),
-                )
-            )
+        for target in targets:
+            payload = ATTRIBUTED.encode({"items": by_target.get(target, []), "progress": progress})
+            sends.append(await self.attributed.send(value=payload, partition=target))
         return sends
+
+    def _target(self, customer: str) -> int:
+        target = self._targets.get(customer)
+        if target is None:
+            target = self._targets[customer] = partition_for(customer.encode(), self.partitions)
+        return target
 
     async def release_parked(self, catalog: Catalog) -> int:
         """Attribute parked events the catalog now claims; tombstone their parking records."""
         released = 0
         for partition, parked in list(self.parked.items()):
-            result = attribute(list(parked.values()), catalog)
-            if not result.by_customer:
+            result = attribute(list(parked.values()), catalog, partition)
+            if not result.attributed:
                 continue
-            sends = await self._send_attributed(result.by_customer)
+            sends = await self._send_attributed(result.attributed)
             await asyncio.gather(*sends)  # attributed first: a crash here only re-attributes
             tombstones = []
-            for items in result.by_customer.values():
-                for item in items:
-                    key = _parking_key(item["event"])
-                    tombstones.append(
-                        await self.parking.send(key=key.encode(), value=None, partition=partition)
-                    )
-                    parked.pop(key, None)
-                    released += 1
+            for item in result.attributed:
+                key = _parking_key(item["event"])
+                tombstones.append(
+                    await self.parking.send(key=key.encode(), value=None, partition=partition)
+                )
+                parked.pop(key, None)
+                released += 1
             await asyncio.gather(*tombstones)
         if released:
             log.info("attributed %d parked events under catalog %s", released, catalog.version)

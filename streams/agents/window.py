@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
@@ -31,46 +31,58 @@ from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import Contribution, contributions
 from streams.domain.usage import UsageEvent
+from streams.domain.watermarks import EPOCH, SourceWatermarks
 from streams.domain.windows import LateUsage, WindowAggregator, WindowKey, WindowSize, WindowUpdate
 from streams.records import ATTRIBUTED, LATE, WINDOWS
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.window")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def message_contributions(
-    payload: bytes, catalog: Catalog
-) -> tuple[list[tuple[str, Contribution]], datetime | None]:
-    """The (customer, contribution) pairs of one attributed message and its latest event time."""
+    payload: bytes, catalog: Catalog, progress: SourceWatermarks
+) -> list[tuple[str, Contribution]]:
+    """The (customer, contribution) pairs of one attributed message; records its progress."""
     by_type = catalog.meter_index.by_type
     out: list[tuple[str, Contribution]] = []
-    latest: datetime | None = None
-    for item in ATTRIBUTED.decode(payload)["items"]:
+    message = ATTRIBUTED.decode(payload)
+    for item in message["items"]:
         record = item["event"]
         meters = by_type.get(record["type"])
-        if latest is None or record["time"] > latest:
-            latest = record["time"]
+        progress.observe(item["source_partition"], record["time"])
         if not meters:
             continue
         event = UsageEvent(**record)
         digest = event_digest(event.source, event.id)
         customer = item["customer"]
         out.extend((customer, c) for c in contributions(event, meters, digest))
-    return out, latest
+    for mark in message["progress"]:
+        progress.observe(mark["source_partition"], mark["event_time"])
+    return out
 
 
 class PartitionWindows:
-    """One input partition's aggregator and watermark."""
+    """One input partition's aggregator and the progress of its upstream partitions."""
 
-    def __init__(self, size: WindowSize, lateness: Any) -> None:
+    def __init__(self, size: WindowSize, lateness: timedelta, sources: int) -> None:
         self.aggregator = WindowAggregator(size, lateness)
+        self.progress = SourceWatermarks(sources)
         self.watermark = EPOCH
+        """Never goes back, even when a new upstream partition shows up behind the others."""
 
-    def fold(self, pairs: Sequence[tuple[str, Contribution]], latest: datetime | None) -> list[Any]:
-        if latest is not None and latest > self.watermark:
-            self.watermark = latest
-        return self.aggregator.add_many(pairs, self.watermark)
+    def contributions(
+        self, payload: bytes, catalog: Catalog
+    ) -> tuple[list[tuple[str, Contribution]], datetime]:
+        """The message's contributions, and the watermark to judge them by: the progress
+        as of the previous message (a message's own progress must not make it late)."""
+        judged_by = self.watermark
+        pairs = message_contributions(payload, catalog, self.progress)
+        self.watermark = max(self.watermark, self.progress.watermark)
+        return pairs, judged_by
+
+    def fold(self, payload: bytes, catalog: Catalog) -> list[Any]:
+        pairs, judged_by = self.contributions(payload, catalog)
+        return self.aggregator.add_many(pairs, judged_by)
 
 
 class WindowStage:
@@ -94,15 +106,14 @@ class WindowStage:
         return self.partitions[partition]
 
     def _rebuild(self, partition: int, resume_at: int, catalog: Catalog) -> PartitionWindows:
-        state = PartitionWindows(self.size, self.settings.allowed_lateness)
+        state = PartitionWindows(
+            self.size, self.settings.allowed_lateness, self.settings.usage_partitions
+        )
         pairs: list[tuple[str, Contribution]] = []
         for msg in read_partition(
             self.settings.kafka_bootstrap, self.source_name, partition, resume_at
         ):
-            found, latest = message_contributions(msg.value(), catalog)
-            pairs.extend(found)
-            if latest is not None and latest > state.watermark:
-                state.watermark = latest
+            pairs.extend(state.contributions(msg.value(), catalog)[0])
         held = state.aggregator.rebuild(pairs, state.watermark) if pairs else 0
         log.info(
             "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
@@ -128,8 +139,7 @@ class WindowStage:
             updates: dict[WindowKey, WindowUpdate] = {}
             late: list[LateUsage] = []
             for event in batch:
-                pairs, latest = message_contributions(event.message.value, catalog)
-                for out in state.fold(pairs, latest):
+                for out in state.fold(event.message.value, catalog):
                     if isinstance(out, WindowUpdate):
                         updates[out.key] = out  # absolute totals: the last one says it all
                     else:
