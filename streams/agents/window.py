@@ -32,7 +32,14 @@ from streams.domain.dedup import event_digest
 from streams.domain.metering import Contribution, contributions
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH, SourceWatermarks
-from streams.domain.windows import LateUsage, WindowAggregator, WindowKey, WindowSize, WindowUpdate
+from streams.domain.windows import (
+    LateUsage,
+    WindowAggregator,
+    WindowKey,
+    WindowSize,
+    WindowUpdate,
+    window_start,
+)
 from streams.records import ATTRIBUTED, LATE, WINDOWS
 from streams.settings import Settings
 
@@ -61,6 +68,12 @@ def message_contributions(
     return out
 
 
+REPLAY_HORIZON = timedelta(days=1)
+"""How long (in event time) the digests of closed windows are remembered: an upstream
+replay re-sends events seconds after the originals, which must not be billed again as
+late usage although their window already counted them."""
+
+
 class PartitionWindows:
     """One input partition's aggregator and the progress of its upstream partitions."""
 
@@ -69,6 +82,20 @@ class PartitionWindows:
         self.progress = SourceWatermarks(sources)
         self.watermark = EPOCH
         """Never goes back, even when a new upstream partition shows up behind the others."""
+        self.settled: dict[bytes, datetime] = {}
+        """Digest -> window start, for events of evicted windows (counted, or recorded late)."""
+
+    def settle(self, digest: bytes, window_start: datetime) -> None:
+        self.settled[digest] = window_start
+
+    def evict(self) -> None:
+        """Free closed windows, remembering their events; forget beyond the replay horizon."""
+        for state in self.aggregator.evict_closed_states(self.watermark):
+            for digest in state.digests:
+                self.settled[digest] = state.key.start
+        cutoff = self.watermark - REPLAY_HORIZON
+        if self.settled and min(self.settled.values()) < cutoff:
+            self.settled = {d: s for d, s in self.settled.items() if s >= cutoff}
 
     def contributions(
         self, payload: bytes, catalog: Catalog
@@ -82,7 +109,13 @@ class PartitionWindows:
 
     def fold(self, payload: bytes, catalog: Catalog) -> list[Any]:
         pairs, judged_by = self.contributions(payload, catalog)
-        return self.aggregator.add_many(pairs, judged_by)
+        if self.settled:
+            pairs = [p for p in pairs if p[1].digest not in self.settled]
+        outputs = self.aggregator.add_many(pairs, judged_by)
+        for out in outputs:
+            if isinstance(out, LateUsage):
+                self.settle(out.contribution.digest, out.key.start)
+        return outputs
 
 
 class WindowStage:
@@ -115,6 +148,11 @@ class WindowStage:
         ):
             pairs.extend(state.contributions(msg.value(), catalog)[0])
         held = state.aggregator.rebuild(pairs, state.watermark) if pairs else 0
+        for _, c in pairs:  # events of windows closed by now: counted or late, settled either way
+            start = window_start(c.time, self.size)
+            if state.aggregator.closes_at(start) <= state.watermark:
+                state.settle(c.digest, start)
+        state.evict()
         log.info(
             "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
             held, self.source_name, partition, len(pairs), resume_at,
@@ -151,7 +189,7 @@ class WindowStage:
             if late:
                 payload = LATE.encode({"items": [_late(item) for item in late]})
                 sends.append(await self.late_out.send(value=payload, partition=partition))
-            state.aggregator.evict_closed(state.watermark)
+            state.evict()
         await asyncio.gather(*sends)
 
 

@@ -270,11 +270,15 @@ class WindowAggregator:
         Until a closed window is evicted, a replay of an event already in it is still
         recognised and skipped; after, it would come back as :class:`LateUsage`.
         """
+        return [state.key for state in self.evict_closed_states(watermark)]
+
+    def evict_closed_states(self, watermark: datetime) -> list[WindowState]:
+        """:meth:`evict_closed`, returning the freed states (their digests say what was counted)."""
         horizon = self._advance(watermark) - self._reach
-        evicted: list[WindowKey] = []
+        evicted: list[WindowState] = []
         for start in sorted(s for s in self._by_start if s <= horizon):
             for key in self._by_start.pop(start):
-                evicted.append(self._states.pop(key).key)
+                evicted.append(self._states.pop(key))
         return evicted
 
     def rebuild(self, batch: Iterable[tuple[str, Contribution]], watermark: datetime) -> int:
