@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,8 +22,9 @@ from connectors.clickhouse.analyst import query
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
-from streams.domain.catalog import load_catalog
+from streams.domain.catalog import load_catalog, parse_catalog
 from streams.domain.meters import load_meters
+from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, generate
 from streams.errors import RailyardError
@@ -89,6 +92,7 @@ def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: 
     raw = UsageProducer(settings)
     for payload, _why in THIRD_PARTY_GARBAGE:
         raw.send_raw(payload, b"third-party")
+    raw.send(_new_key_event(day))  # a key the catalog does not know yet: parked, not lost
     raw.flush()
     console.print(
         f"published {summary.sent} valid events; the producer flagged {len(summary.rejected)} "
@@ -96,10 +100,12 @@ def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: 
         "from a 'third-party producer', so the stream must dead-letter them"
     )
 
-    unique_valid = len({g.event["id"] for g in workload.events if g.valid and g.event})
+    unique_valid = len({g.event["id"] for g in workload.events if g.valid and g.event}) + 1
     expected_dead = len(summary.rejected) + len(THIRD_PARTY_GARBAGE)
     _wait_for_landing(settings, unique_valid, expected_dead, procs, console)
     _show_results(settings, console, Counter(str(r.reason) for _, r in summary.rejected))
+    _show_parking(settings, console, procs)
+    _show_metering(settings, console)
 
 
 def _count(settings: Settings, sql: str) -> int:
@@ -169,3 +175,87 @@ def _show_results(settings: Settings, console: Console, flagged: Counter[str]) -
         f"usage_events holds each accepted event once ({raw_rows} physical rows before merges); "
         "duplicates were dropped by the stream"
     )
+
+
+NEW_KEY = "key_demo_new_teammate"
+NEW_KEY_OWNER = "nakatomi-io"
+
+
+def _new_key_event(day: datetime) -> UsageEvent:
+    return UsageEvent(
+        id="demo-new-key-0001", source="llm-gateway/eu-west-1", type="ai.tokens",
+        subject=NEW_KEY, time=day + timedelta(hours=12),
+        values={"tokens": Decimal(1200)}, dimensions={"model": "gpt-4o", "direction": "input"},
+    )  # fmt: skip
+
+
+def _show_parking(settings: Settings, console: Console, procs: list[ManagedProcess]) -> None:
+    """The unknown key's event is parked; a catalog change attributes it."""
+    console.rule("[bold]Attribution: a key no customer owns yet")
+    _wait(settings, procs, "SELECT count() FROM unattributed_usage", lambda n: n >= 1)
+    parked = query(settings, "SELECT subject, type, events, parked_since FROM unattributed_usage")
+    table = Table("subject", "event type", "events", "parked since", title="railyard unattributed")
+    for row in parked.rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    text = settings.catalog.read_text().replace(
+        "\nsubjects:\n",
+        f"\nsubjects:\n  - customer: {NEW_KEY_OWNER}\n    effective_from: 2026-01-01T00:00:00Z\n"
+        f"    subjects: [{NEW_KEY}]\n",
+        1,
+    )
+    catalog, problems = parse_catalog(text, "catalog (with the new key)")
+    if catalog is None:
+        raise RailyardError("; ".join(map(str, problems)))
+    version = publish_catalog(settings, catalog)
+    console.print(f"applied catalog {version}: {NEW_KEY} now belongs to {NEW_KEY_OWNER}")
+    _wait(settings, procs, "SELECT count() FROM unattributed_usage", lambda n: n == 0)
+    row = query(
+        settings,
+        f"SELECT customer, catalog_version FROM usage_attributed WHERE subject = '{NEW_KEY}'",
+    ).rows
+    console.print(f"the parked event is now billed to {row[0][0]} (catalog {row[0][1]})")
+
+
+def _show_metering(settings: Settings, console: Console) -> None:
+    console.rule("[bold]Metering: usage per customer, meter and dimensions")
+    result = query(
+        settings,
+        """
+        SELECT customer, meter, toString(dimensions) AS dims,
+               multiIf(any(aggregation) IN ('SUM', 'COUNT'), toString(sum(value)),
+                       toString(max(value))) AS quantity,
+               sum(events) AS events, count() AS windows
+        FROM usage_windows GROUP BY customer, meter, dims
+        ORDER BY customer, meter, events DESC LIMIT 1 BY customer, meter LIMIT 24
+        """,
+    )
+    table = Table(title="Biggest dimension per customer and meter (hourly windows, event time)")
+    for col in ("customer", "meter", "dimensions", "quantity", "events", "windows"):
+        table.add_column(
+            col, justify="right" if col in ("quantity", "events", "windows") else "left"
+        )
+    for row in result.rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    counts = dict(query(settings, "SELECT what, records FROM pipeline_counts").rows)
+    console.print(
+        "pipeline: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + "  (late = beyond the lateness bound: billed as adjustments, never dropped)"
+    )
+
+
+def _wait(settings: Settings, procs: list[ManagedProcess], sql: str, ok: Any) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for p in procs:
+            if not p.alive:
+                raise RailyardError(f"{p.name} exited:\n{p.log_tail()}")
+        try:
+            if ok(_count(settings, sql)):
+                return
+        except RailyardError:
+            pass
+        time.sleep(0.5)
+    raise RailyardError(f"timed out waiting on: {sql}")

@@ -38,5 +38,12 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     for reason in ("malformed_payload", "unknown_schema", "negative_value", "non_numeric_value",
                    "missing_field", "timestamp_out_of_range", "oversized_payload"):  # fmt: skip
         assert re.search(rf"{reason}\s*│\s*\d+", out), reason
+    # metering: the unknown key was parked, then attributed by a catalog change
+    assert re.search(r"key_demo_new_teammate\s*│\s*ai\.tokens\s*│\s*1\s*│", out)
+    assert "the parked event is now billed to nakatomi-io" in out
+    assert "Biggest dimension per customer and meter" in out
+    assert re.search(r"unattributed 0", out)
+    counts = dict(re.findall(r"(accepted|attributed) (\d+)", out))
+    assert counts["accepted"] == counts["attributed"], "every accepted event was attributed"
     assert "stopped worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
