@@ -121,23 +121,15 @@ def _wait_for_landing(
     ) as progress:  # fmt: skip
         landed = progress.add_task("events in ClickHouse", total=events)
         dlq = progress.add_task("dead letters", total=dead)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            for p in procs:
-                if not p.alive:
-                    raise RailyardError(f"{p.name} exited:\n{p.log_tail()}")
-            try:
-                n = _count(settings, "SELECT count() FROM usage_events")
-                d = _count(settings, "SELECT count() FROM dead_letters")
-            except RailyardError:
-                time.sleep(0.5)  # sink still starting
-                continue
+
+        def done(_: int) -> bool:
+            n = _count(settings, "SELECT count() FROM usage_events")
+            d = _count(settings, "SELECT count() FROM dead_letters")
             progress.update(landed, completed=n)
             progress.update(dlq, completed=d)
-            if n >= events and d >= dead:
-                return
-            time.sleep(0.5)
-    raise RailyardError("events did not land within 5 minutes; see .railyard/logs/")
+            return n >= events and d >= dead
+
+        _wait(settings, procs, "SELECT 0", done, timeout=300)
 
 
 def _show_results(settings: Settings, console: Console, flagged: Counter[str]) -> None:
@@ -246,8 +238,11 @@ def _show_metering(settings: Settings, console: Console) -> None:
     )
 
 
-def _wait(settings: Settings, procs: list[ManagedProcess], sql: str, ok: Any) -> None:
-    deadline = time.monotonic() + 120
+def _wait(
+    settings: Settings, procs: list[ManagedProcess], sql: str, ok: Any, timeout: float = 120
+) -> None:
+    """Poll ``ok(count)`` until true; fail fast if a process dies, or after ``timeout``."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
             if not p.alive:
@@ -256,6 +251,8 @@ def _wait(settings: Settings, procs: list[ManagedProcess], sql: str, ok: Any) ->
             if ok(_count(settings, sql)):
                 return
         except RailyardError:
-            pass
+            pass  # the sink is still starting
         time.sleep(0.5)
-    raise RailyardError(f"timed out waiting on: {sql}")
+    raise RailyardError(
+        f"timed out after {timeout:.0f}s waiting on: {sql}; see the logs in {settings.home / 'logs'}"
+    )

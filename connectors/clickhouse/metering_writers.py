@@ -73,12 +73,12 @@ class WindowsWriter:
 
 class LateWriter:
     table = "late_usage_raw"
-    columns = ("customer", "meter", "aggregation", "group_values", "window_start", "event_time",
-               "value", "event_key", "watermark", "reason")  # fmt: skip
+    columns = ("customer", "meter", "aggregation", "group_by", "group_values", "window_start",
+               "event_time", "value", "event_key", "watermark", "reason")  # fmt: skip
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         for i in LATE.decode(msg.value())["items"]:
-            yield (i["customer"], i["meter"], i["aggregation"], i["group"], i["window_start"],
+            yield (i["customer"], i["meter"], i["aggregation"], i["group_by"], i["group"], i["window_start"],
                    i["event_time"], i["value"], i["digest"].hex(), i["watermark"], i["reason"])  # fmt: skip
 
 

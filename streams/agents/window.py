@@ -187,7 +187,7 @@ class WindowStage:
                 payload = WINDOWS.encode({"updates": rows})
                 sends.append(await self.windows_out.send(value=payload, partition=partition))
             if late:
-                payload = LATE.encode({"items": [_late(item) for item in late]})
+                payload = LATE.encode({"items": [_late(item, meters) for item in late]})
                 sends.append(await self.late_out.send(value=payload, partition=partition))
             state.evict()
         await asyncio.gather(*sends)
@@ -209,12 +209,14 @@ def _update(u: WindowUpdate, meters: dict[str, Any], length: timedelta) -> dict[
     }
 
 
-def _late(item: LateUsage) -> dict[str, Any]:
+def _late(item: LateUsage, meters: dict[str, Any]) -> dict[str, Any]:
     c = item.contribution
+    meter = meters.get(item.key.meter)
     return {
         "customer": item.key.customer,
         "meter": item.key.meter,
         "aggregation": str(c.aggregation),
+        "group_by": list(meter.group_by) if meter else [],
         "group": list(item.key.group),
         "window_start": item.key.start,
         "event_time": c.time,

@@ -36,6 +36,13 @@ class SourceWatermarks:
 
     @property
     def watermark(self) -> datetime:
-        if len(self._latest) < self.sources:
+        """Epoch until every source 0..sources-1 has reported; then the slowest one.
+
+        A source outside that range (a topic with more partitions than configured) is
+        counted too once it reports, so it can only hold the watermark back, never
+        stand in for a partition that has not reported.
+        """
+        latest = self._latest
+        if not latest or any(s not in latest for s in range(self.sources)):
             return EPOCH
-        return min(self._latest.values())
+        return min(latest.values())

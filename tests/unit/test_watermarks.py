@@ -6,7 +6,6 @@ import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 from random import Random
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,13 +65,6 @@ def test_times_compare_as_instants_whatever_their_zone() -> None:
     assert marks.watermark == T0 + HOUR  # 14:00+01:00 is 13:00Z, the earlier of the two
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: observe() accepts a source outside 0..sources-1 and counts it towards "
-    "'every source reported', so the watermark leaves the epoch while a real source "
-    "(here 1) never reported: e.g. the usage topic has more partitions than "
-    "RAILYARD_USAGE_PARTITIONS, and that partition's events would turn late",
-)
 def test_a_source_outside_the_range_does_not_stand_in_for_a_missing_one() -> None:
     marks = SourceWatermarks(2)
     marks.observe(0, T0)

@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS late_usage_raw
     customer     String,
     meter        LowCardinality(String),
     aggregation  LowCardinality(String),
+    group_by     Array(String),
     group_values Array(String),
     window_start DateTime64(6, 'UTC'),
     event_time   DateTime64(6, 'UTC'),
@@ -111,8 +112,9 @@ ENGINE = ReplacingMergeTree
 ORDER BY (event_key, meter);
 
 CREATE VIEW IF NOT EXISTS late_usage AS
-SELECT customer, meter, aggregation, group_values, window_start, event_time, value, event_key,
-       watermark, reason, recorded_at
+SELECT customer, meter, aggregation, group_by, group_values,
+       CAST(mapFromArrays(group_by, group_values), 'Map(String, String)') AS dimensions,
+       window_start, event_time, value, event_key, watermark, reason, recorded_at
 FROM late_usage_raw FINAL;
 
 -- Daily usage per customer, meter and dimensions, with late adjustments folded in
@@ -131,12 +133,11 @@ FROM
            value, revision AS events, 0 AS late_events
     FROM usage_windows_raw FINAL
     UNION ALL
-    SELECT l.customer, l.meter, l.aggregation, w.group_by, l.group_values,
-           toDate(l.window_start) AS day, toDecimal128(l.value, 9) AS value, 0 AS events,
+    SELECT customer, meter, aggregation, group_by, group_values,
+           toDate(window_start) AS day, toDecimal128(value, 9) AS value, 0 AS events,
            1 AS late_events
-    FROM late_usage_raw AS l FINAL
-    LEFT JOIN (SELECT DISTINCT meter, group_by FROM usage_windows_raw) AS w ON w.meter = l.meter
-    WHERE l.aggregation IN ('SUM', 'COUNT', 'MAX', 'MIN')
+    FROM late_usage_raw FINAL
+    WHERE aggregation IN ('SUM', 'COUNT', 'MAX', 'MIN')
 )
 GROUP BY customer, meter, aggregation, group_by, group_values, day;
 
