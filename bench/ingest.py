@@ -89,15 +89,20 @@ def namespace(base: Settings, name: str) -> Settings:
     )
 
 
-SEED, CUSTOMERS = 42, 200
+SEED, CUSTOMERS, LATENCY_SUBJECTS = 42, 200, 50
 
 
 def bench_catalog(settings: Settings) -> Catalog:
     """The example catalog's meters, claiming every customer of the benchmark's workload."""
     text = settings.catalog.read_text()
     meters = text[text.index("meters:") : text.index("\n#", text.index("meters:"))]
-    spec = WorkloadSpec(seed=SEED, customers=CUSTOMERS)
-    catalog, problems = parse_catalog(catalog_yaml(meters, customer_profiles(spec)), "bench")
+    profiles = customer_profiles(WorkloadSpec(seed=SEED, customers=CUSTOMERS))
+    latency_keys = ", ".join(f"key_lat_{i}" for i in range(LATENCY_SUBJECTS))
+    text = catalog_yaml(meters, profiles) + (
+        f"  - customer: {profiles[0].name}\n    effective_from: 2020-01-01T00:00:00Z\n"
+        f"    subjects: [{latency_keys}]\n"
+    )
+    catalog, problems = parse_catalog(text, "bench")
     assert catalog is not None, problems
     return catalog
 
@@ -160,7 +165,7 @@ def steady_producer(settings: Settings, rate: int, seconds: float) -> int:
             producer.send(
                 UsageEvent(
                     id=f"lat-{sent}", source="bench-latency", type="api.calls",
-                    subject=f"key_lat_{sent % 50}", time=datetime.now(UTC),
+                    subject=f"key_lat_{sent % LATENCY_SUBJECTS}", time=datetime.now(UTC),
                     values={"calls": Decimal(1)}, dimensions={"endpoint": "/v1/bench"},
                 )
             )  # fmt: skip
