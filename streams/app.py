@@ -7,6 +7,7 @@ Faust (``topic_allow_declare=False``), so partition counts stay under our contro
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 
@@ -34,8 +35,28 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=2048,
         producer_linger_ms=5,
         producer_acks=-1,
+        producer_max_request_size=6 * 1024 * 1024,  # a dead letter carries up to 1 MiB of original
         stream_wait_empty=True,
     )
+
+
+def fail_fast(app: faust.App) -> None:
+    """Any agent that crashes takes the worker down with it (exit code 70).
+
+    Faust would restart the agent in place, past the batch it failed on (never acked,
+    so its offsets could not be committed again): a supervisor (systemd, Kubernetes,
+    the demo) restarts the whole worker instead, which re-reads from the committed
+    offsets, so nothing is lost or skipped.
+    """
+    import os
+
+    async def on_error(agent: Any, exc: BaseException) -> None:
+        log.critical("agent %s crashed, stopping the worker: %r", agent.name, exc)
+        logging.shutdown()
+        os._exit(70)
+
+    for agent in app.agents.values():
+        agent._on_error = on_error
 
 
 def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None) -> faust.App:
@@ -62,4 +83,5 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     register_ingest(app, settings, feed)
     register_attribute(app, settings, feed)
     register_window(app, settings, feed)
+    fail_fast(app)
     return app

@@ -50,7 +50,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs = [
         TopicSpec(USAGE, p),
         TopicSpec(USAGE_ACCEPTED, p),
-        TopicSpec(USAGE_DLQ, 1, {"retention.ms": "-1"}),
+        TopicSpec(USAGE_DLQ, 1, {"retention.ms": "-1", "max.message.bytes": str(6 * 1024 * 1024)}),
         # Same partition count as `usage`: partition i remembers what usage partition i saw.
         TopicSpec(USAGE_DEDUP_LOG, p, {"retention.ms": retention}),
         TopicSpec(CATALOG, 1, {"cleanup.policy": "compact", "retention.ms": "-1"}),

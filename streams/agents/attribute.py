@@ -33,6 +33,8 @@ from streams.records import ATTRIBUTED
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.attribute")
+MAX_ITEMS_PER_MESSAGE = 2000
+"""About 200 KB a message: far below Kafka's 1 MiB default, whatever the batch size."""
 
 
 class AttributeStage:
@@ -124,8 +126,13 @@ class AttributeStage:
         targets = range(self.partitions) if broadcast else sorted(by_target)
         sends = []
         for target in targets:
-            payload = ATTRIBUTED.encode({"items": by_target.get(target, []), "progress": progress})
-            sends.append(await self.attributed.send(value=payload, partition=target))
+            batch = by_target.get(target, [])
+            for start in range(0, max(len(batch), 1), MAX_ITEMS_PER_MESSAGE):
+                chunk = batch[start : start + MAX_ITEMS_PER_MESSAGE]
+                last = start + MAX_ITEMS_PER_MESSAGE >= len(batch)
+                # progress rides on the last chunk: it must never run ahead of the items
+                payload = ATTRIBUTED.encode({"items": chunk, "progress": progress if last else []})
+                sends.append(await self.attributed.send(value=payload, partition=target))
         return sends
 
     def _target(self, customer: str) -> int:

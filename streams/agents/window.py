@@ -82,20 +82,23 @@ class PartitionWindows:
         self.progress = SourceWatermarks(sources)
         self.watermark = EPOCH
         """Never goes back, even when a new upstream partition shows up behind the others."""
-        self.settled: dict[bytes, datetime] = {}
-        """Digest -> window start, for events of evicted windows (counted, or recorded late)."""
+        self.settled: set[bytes] = set()
+        """Events of evicted windows (counted, or recorded late): a replay of one is skipped."""
+        self._settled_by_start: dict[datetime, list[bytes]] = {}
 
     def settle(self, digest: bytes, window_start: datetime) -> None:
-        self.settled[digest] = window_start
+        if digest not in self.settled:
+            self.settled.add(digest)
+            self._settled_by_start.setdefault(window_start, []).append(digest)
 
     def evict(self) -> None:
         """Free closed windows, remembering their events; forget beyond the replay horizon."""
         for state in self.aggregator.evict_closed_states(self.watermark):
             for digest in state.digests:
-                self.settled[digest] = state.key.start
+                self.settle(digest, state.key.start)
         cutoff = self.watermark - REPLAY_HORIZON
-        if self.settled and min(self.settled.values()) < cutoff:
-            self.settled = {d: s for d, s in self.settled.items() if s >= cutoff}
+        for start in [s for s in self._settled_by_start if s < cutoff]:
+            self.settled.difference_update(self._settled_by_start.pop(start))
 
     def contributions(
         self, payload: bytes, catalog: Catalog
