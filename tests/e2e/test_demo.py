@@ -43,7 +43,7 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     assert "the parked event is now billed to nakatomi-io" in out
     assert "Biggest dimension per customer and meter" in out
     assert re.search(r"unattributed 0", out)
-    counts = dict(re.findall(r"(accepted|attributed) (\d+)", out))
+    counts = dict(re.findall(r"\b(accepted|attributed) (\d+)", out))
     assert counts["accepted"] == counts["attributed"], "every accepted event was attributed"
     assert "stopped worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
