@@ -246,7 +246,11 @@ def run_railyard(settings: Settings, events: int, rate: int, latency_s: float) -
         side.latency_events, side.p50_ms, side.p99_ms = latencies(settings)
         total = events + side.latency_events
         deadline = time.monotonic() + 300
-        while side.windowed_events < total and time.monotonic() < deadline:
+        while (
+            "window" in settings.stages
+            and side.windowed_events < total
+            and time.monotonic() < deadline
+        ):
             side.windowed_events = int(
                 query(settings, "SELECT sum(events) FROM usage_windows").rows[0][0] or 0
             )
@@ -308,7 +312,7 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
         f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
         f"Python {info['python']}; commit {info['commit']}, {info['date']}.\n"
         f"Command: `python -m bench.ingest --events {args.events} --rate {args.rate} "
-        f"--latency-seconds {args.latency_seconds}`\n"
+        f"--latency-seconds {args.latency_seconds} --stages {args.stages}`\n"
     )
 
 
@@ -320,6 +324,10 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--bootstrap", default="", help="use a running broker instead of starting one")
+    ap.add_argument(
+        "--stages", default="ingest,attribute,window",
+        help="agents the Railyard worker runs (ingest alone = the issue-2 pipeline)",
+    )  # fmt: skip
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(OUT / "home" / "baseline", ignore_errors=True)  # stores of an earlier run
@@ -338,7 +346,7 @@ def main() -> None:
         from connectors.kafka.admin import create_topics
 
         a, b = namespace(base_settings, "baseline"), namespace(base_settings, "railyard")
-        b = b.with_(topic_prefix=a.topic_prefix + "r.")
+        b = b.with_(topic_prefix=a.topic_prefix + "r.", stages=args.stages)
         catalog = bench_catalog(base_settings)
         for s in (a, b):
             create_topics(s)
@@ -367,7 +375,7 @@ def main() -> None:
         )
     )
     md = report(args, base, ry, info)
-    (OUT / "ingest.md").write_text(md)
+    (OUT / f"ingest-{args.stages.replace(',', '-')}.md").write_text(md)
     print(md)
 
 

@@ -80,8 +80,12 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
         len(catalog.customers),
     )
     app = create_app(settings)
-    register_ingest(app, settings, feed)
-    register_attribute(app, settings, feed)
-    register_window(app, settings, feed)
+    stages = set(settings.stages.split(","))
+    if "ingest" in stages:
+        register_ingest(app, settings, feed)
+    if "attribute" in stages:
+        register_attribute(app, settings, feed)
+    if "window" in stages:
+        register_window(app, settings, feed)
     fail_fast(app)
     return app

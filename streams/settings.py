@@ -96,6 +96,9 @@ class Settings:
     )
     """How long after a window ends a late event still corrects it; later ones are adjustments."""
 
+    stages: str = field(default_factory=lambda: _env("STAGES", "ingest,attribute,window"))
+    """Agents this worker runs; split them across processes to scale stages independently."""
+
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
 
     def __post_init__(self) -> None:
@@ -136,6 +139,9 @@ class Settings:
             out.append(
                 f"RAILYARD_WINDOW_SIZE must be minute, hour or day, got {self.window_size!r}"
             )
+        unknown = set(self.stages.split(",")) - {"ingest", "attribute", "window"}
+        if unknown:
+            out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
         return out
@@ -170,6 +176,7 @@ class Settings:
             "RAILYARD_CATALOG": str(self.catalog),
             "RAILYARD_WINDOW_SIZE": self.window_size,
             "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
+            "RAILYARD_STAGES": self.stages,
             "RAILYARD_WORKER_ID": self.worker_id,
         }
 
