@@ -33,6 +33,8 @@ from streams.settings import Settings
 log = logging.getLogger("railyard.ingest")
 BATCH_MESSAGES = 2000
 BATCH_WITHIN_S = 0.05
+DEDUP_ENTRIES_PER_RECORD = 30_000
+"""24 bytes each: about 720 KB a record, under Kafka's 1 MiB default however big the batch."""
 Clock = Callable[[], datetime]
 
 
@@ -152,10 +154,10 @@ class IngestStage:
             counts["accepted"] += len(result.accepted)
             counts["duplicates"] += result.duplicates
             counts["messages"] += 1
+        for start in range(0, len(emitted), DEDUP_ENTRIES_PER_RECORD):
+            chunk = emitted[start : start + DEDUP_ENTRIES_PER_RECORD]
+            sends.append(await self.dedup_log.send(value=pack_entries(chunk), partition=partition))
         if emitted:
-            sends.append(
-                await self.dedup_log.send(value=pack_entries(emitted), partition=partition)
-            )
             seen.mark_arrival(max(pos for _, pos in emitted), now.timestamp())
         return sends
 
