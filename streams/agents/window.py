@@ -68,6 +68,14 @@ def message_contributions(
     return out
 
 
+RECORDS_PER_MESSAGE = 2000
+"""Window updates or late items per message: a few hundred KB, under Kafka's 1 MiB."""
+
+
+def chunked(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
 REPLAY_HORIZON = timedelta(days=1)
 """How long (in event time) the digests of closed windows are remembered: an upstream
 replay re-sends events seconds after the originals, which must not be billed again as
@@ -185,12 +193,12 @@ class WindowStage:
                         updates[out.key] = out  # absolute totals: the last one says it all
                     else:
                         late.append(out)
-            if updates:
-                rows = [_update(u, meters, self.size.duration) for u in updates.values()]
-                payload = WINDOWS.encode({"updates": rows})
+            rows = [_update(u, meters, self.size.duration) for u in updates.values()]
+            for chunk in chunked(rows, RECORDS_PER_MESSAGE):
+                payload = WINDOWS.encode({"updates": chunk})
                 sends.append(await self.windows_out.send(value=payload, partition=partition))
-            if late:
-                payload = LATE.encode({"items": [_late(item, meters) for item in late]})
+            for chunk in chunked([_late(item, meters) for item in late], RECORDS_PER_MESSAGE):
+                payload = LATE.encode({"items": chunk})
                 sends.append(await self.late_out.send(value=payload, partition=partition))
             state.evict()
         await asyncio.gather(*sends)
