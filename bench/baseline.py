@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--group", required=True)
     ap.add_argument("--expect", type=int, required=True)
     ap.add_argument("--max-rows", type=int, default=50_000)
-    ap.add_argument("--linger", type=float, default=0.25)
+    ap.add_argument("--linger", type=float, default=0.1)  # the sink's default too
     ap.add_argument(
         "--idle-exit", type=float, default=0.0, help="stop after this long with no input"
     )

@@ -74,9 +74,11 @@ def screen(
         out.rejected.append((0, Rejection(Reason.OVERSIZED_PAYLOAD, detail), payload))
         return out
     single = len(records) == 1
+    # No event can be bigger than the message that carries it.
+    small = len(payload) <= limits.max_event_bytes
     for index, record in enumerate(records):
         event = UsageEvent(**record)
-        rejection = check_event(event, now, limits, meters)
+        rejection = check_event(event, now, limits, meters, size_known_ok=small)
         if rejection is not None:
             original = payload if single else codec.encode_event(event)
             out.rejected.append((index, rejection, original))

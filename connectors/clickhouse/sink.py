@@ -159,7 +159,7 @@ class ClickHouseSink:
         *,
         group_id: str | None = None,
         max_rows: int = 50_000,
-        linger_s: float = 0.25,
+        linger_s: float = 0.1,
         lock: threading.Lock | None = None,
         on_flush: Callable[[SinkStats], None] | None = None,
     ) -> None:

@@ -66,14 +66,19 @@ def check_quantity(name: str, value: object) -> Rejection | None:
 
 
 def check_event(
-    event: UsageEvent, now: datetime, limits: Limits, meters: MeterIndex | None = None
+    event: UsageEvent,
+    now: datetime,
+    limits: Limits,
+    meters: MeterIndex | None = None,
+    *,
+    size_known_ok: bool = False,
 ) -> Rejection | None:
     """The first rule the event breaks, or None when it may be billed.
 
     With ``meters``, the event must also feed at least one meter, and every property
     a meter reads as a number must be one.
     """
-    rejection = _check(event, now, limits)
+    rejection = _check(event, now, limits, size_known_ok)
     if rejection is None and meters is not None:
         rejection = _check_meters(event, meters)
     if rejection is None:
@@ -81,11 +86,13 @@ def check_event(
     return Rejection(rejection.reason, rejection.detail, event.id or None, event.subject or None)
 
 
-def _check(event: UsageEvent, now: datetime, limits: Limits) -> Rejection | None:
+def _check(
+    event: UsageEvent, now: datetime, limits: Limits, size_known_ok: bool = False
+) -> Rejection | None:
     if not (event.id and event.source and event.type and event.subject):
         name = next(n for n in ("id", "source", "type", "subject") if not getattr(event, n))
         return Rejection(Reason.MISSING_FIELD, f"{name} is empty")
-    size = approx_size(event)
+    size = 0 if size_known_ok else approx_size(event)
     if size > limits.max_event_bytes:
         return Rejection(
             Reason.OVERSIZED_PAYLOAD, f"event is about {size} bytes, limit {limits.max_event_bytes}"
