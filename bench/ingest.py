@@ -90,6 +90,7 @@ def namespace(base: Settings, name: str) -> Settings:
 
 
 SEED, CUSTOMERS, LATENCY_SUBJECTS = 42, 200, 50
+SPLIT_WORKERS = os.environ.get("BENCH_SPLIT_WORKERS") == "1"
 
 
 def bench_catalog(settings: Settings) -> Catalog:
@@ -236,7 +237,25 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
 def run_railyard(settings: Settings, events: int, rate: int, latency_s: float) -> Side:
     side = Side()
     started = time.monotonic()
-    procs = [spawn("sink", ["sink"], settings), spawn("worker", ["worker"], settings)]
+    procs = [spawn("sink", ["sink"], settings)]
+    if SPLIT_WORKERS and "," in settings.stages:  # one process per stage group
+        procs.append(
+            spawn(
+                "worker-ingest",
+                ["worker"],
+                settings.with_(stages="ingest", worker_id="railyard-ingest"),
+            )
+        )
+        rest = ",".join(s for s in settings.stages.split(",") if s != "ingest")
+        procs.append(
+            spawn(
+                "worker-metering",
+                ["worker"],
+                settings.with_(stages=rest, worker_id="railyard-metering"),
+            )
+        )
+    else:
+        procs.append(spawn("worker", ["worker"], settings))
     try:
         wait_rows(settings, events, "railyard pipeline (worker + sink)", procs)
         side.events, side.seconds = store_span(settings)
