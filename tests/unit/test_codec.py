@@ -38,6 +38,7 @@ from streams.codec import (
 from streams.domain.cloudevents import to_json
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
+from tests.unit.avro_vectors import single_object, v1_record
 
 T0 = datetime(2025, 1, 15, 12, 0, 0, 123456, tzinfo=UTC)
 V1_EVENT = EVENT_VERSIONS[1]
@@ -57,20 +58,6 @@ def make_event(**changes: Any) -> UsageEvent:
         specversion="1.0",
     )
     return event._replace(**changes)
-
-
-def single_object(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
-    """What any Avro library writes for ``record`` under ``schema`` (single-object encoding)."""
-    buf = io.BytesIO()
-    buf.write(SINGLE_OBJECT_MAGIC + schema_fingerprint(schema))
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), record)
-    return buf.getvalue()
-
-
-def v1_record(event: UsageEvent) -> dict[str, Any]:
-    record = event._asdict()
-    del record["dataschema"], record["specversion"]
-    return record
 
 
 def only_rejection(decoded: list[UsageEvent | Rejection]) -> Rejection:

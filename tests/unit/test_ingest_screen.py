@@ -17,7 +17,6 @@ from streams.codec import (
     SINGLE_OBJECT_MAGIC,
     UsageCodec,
     batch_schema,
-    schema_fingerprint,
 )
 from streams.domain.cloudevents import to_json
 from streams.domain.dedup import MAX_BATCH_INDEX, SeenEvents, Verdict, event_digest, position
@@ -26,6 +25,8 @@ from streams.domain.rejections import Reason
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.ingest import Screened, screen
+from tests.unit.avro_vectors import single_object as v1_single_object
+from tests.unit.avro_vectors import v1_record
 
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 LIMITS = Limits()
@@ -67,19 +68,6 @@ def run(
 
 def accepted_events(result: Screened) -> list[UsageEvent]:
     return [UsageEvent(**r) for r in result.accepted]
-
-
-def v1_single_object(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    buf.write(SINGLE_OBJECT_MAGIC + schema_fingerprint(schema))
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), record)
-    return buf.getvalue()
-
-
-def v1_record(event: UsageEvent) -> dict[str, Any]:
-    record = event._asdict()
-    del record["dataschema"], record["specversion"]
-    return record
 
 
 # -- all good ------------------------------------------------------------------------------
