@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +71,3 @@ def spawn(
             start_new_session=True,
         )
     return ManagedProcess(name, popen, log_path)
-
-
-def wait_until(predicate: object, timeout: float, interval: float = 0.25, what: str = "") -> None:
-    """Poll ``predicate()`` until it is true; TimeoutError naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")

@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -157,24 +159,29 @@ def generate(
     unknown_subject_rate: float = 0.0,
 ) -> None:
     """Write a deterministic synthetic workload (CloudEvents JSONL) from a seed."""
-    from streams.domain.workload import WorkloadSpec, iter_events, write_jsonl
+    from streams.domain.workload import GeneratedEvent, WorkloadSpec, iter_events, write_jsonl
 
-    spec = _workload_spec(
-        WorkloadSpec,
-        events,
-        customers,
-        seed,
-        days,
-        start,
-        duplicate_rate,
-        invalid_rate,
-        late_rate,
-        unknown_subject_rate,
+    duration = timedelta(days=days)
+    begin = (
+        datetime.fromisoformat(start).astimezone(UTC)
+        if start
+        else (datetime.now(UTC) - duration).replace(microsecond=0)
+    )
+    spec = WorkloadSpec(
+        seed=seed,
+        customers=customers,
+        events=events,
+        start=begin,
+        duration=duration,
+        duplicate_rate=duplicate_rate,
+        invalid_rate=invalid_rate,
+        late_rate=late_rate,
+        unknown_subject_rate=unknown_subject_rate,
     )
     with _progress() as progress:
         task = progress.add_task("generating", total=events)
 
-        def counted():  # type: ignore[no-untyped-def]
+        def counted() -> Iterator[GeneratedEvent]:
             for i, ev in enumerate(iter_events(spec), 1):
                 if i % 5000 == 0:
                     progress.update(task, completed=i)
@@ -183,28 +190,6 @@ def generate(
         written = write_jsonl(counted(), out)
         progress.update(task, completed=events)
     console.print(f"wrote {written} events to {out}")
-
-
-def _workload_spec(cls, events, customers, seed, days, start, dup, inv, late, unknown):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime, timedelta
-
-    duration = timedelta(days=days)
-    begin = (
-        datetime.fromisoformat(start).astimezone(UTC)
-        if start
-        else (datetime.now(UTC) - duration).replace(microsecond=0)
-    )
-    return cls(
-        seed=seed,
-        customers=customers,
-        events=events,
-        start=begin,
-        duration=duration,
-        duplicate_rate=dup,
-        invalid_rate=inv,
-        late_rate=late,
-        unknown_subject_rate=unknown,
-    )
 
 
 @app.command()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -122,14 +122,14 @@ def _wait_for_landing(
         landed = progress.add_task("events in ClickHouse", total=events)
         dlq = progress.add_task("dead letters", total=dead)
 
-        def done(_: int) -> bool:
+        def done() -> bool:
             n = _count(settings, "SELECT count() FROM usage_events")
             d = _count(settings, "SELECT count() FROM dead_letters")
             progress.update(landed, completed=n)
             progress.update(dlq, completed=d)
             return n >= events and d >= dead
 
-        _wait(settings, procs, "SELECT 0", done, timeout=300)
+        _wait(procs, done, "every event to land", timeout=300)
 
 
 def _show_results(settings: Settings, console: Console, flagged: Counter[str]) -> None:
@@ -184,7 +184,8 @@ def _new_key_event(day: datetime) -> UsageEvent:
 def _show_parking(settings: Settings, console: Console, procs: list[ManagedProcess]) -> None:
     """The unknown key's event is parked; a catalog change attributes it."""
     console.rule("[bold]Attribution: a key no customer owns yet")
-    _wait(settings, procs, "SELECT count() FROM unattributed_usage", lambda n: n >= 1)
+    parked_count = "SELECT count() FROM unattributed_usage"
+    _wait(procs, lambda: _count(settings, parked_count) >= 1, "the new key's event to be parked")
     parked = query(settings, "SELECT subject, type, events, parked_since FROM unattributed_usage")
     table = Table("subject", "event type", "events", "parked since", title="railyard unattributed")
     for row in parked.rows:
@@ -201,7 +202,7 @@ def _show_parking(settings: Settings, console: Console, procs: list[ManagedProce
         raise RailyardError("; ".join(map(str, problems)))
     version = publish_catalog(settings, catalog)
     console.print(f"applied catalog {version}: {NEW_KEY} now belongs to {NEW_KEY_OWNER}")
-    _wait(settings, procs, "SELECT count() FROM unattributed_usage", lambda n: n == 0)
+    _wait(procs, lambda: _count(settings, parked_count) == 0, "the parked event to be attributed")
     row = query(
         settings,
         f"SELECT customer, catalog_version FROM usage_attributed WHERE subject = '{NEW_KEY}'",
@@ -239,20 +240,18 @@ def _show_metering(settings: Settings, console: Console) -> None:
 
 
 def _wait(
-    settings: Settings, procs: list[ManagedProcess], sql: str, ok: Any, timeout: float = 120
+    procs: list[ManagedProcess], ready: Callable[[], bool], what: str, timeout: float = 120
 ) -> None:
-    """Poll ``ok(count)`` until true; fail fast if a process dies, or after ``timeout``."""
+    """Poll ``ready()`` until true; fail fast if a process dies, or after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
             if not p.alive:
                 raise RailyardError(f"{p.name} exited:\n{p.log_tail()}")
         try:
-            if ok(_count(settings, sql)):
+            if ready():
                 return
         except RailyardError:
             pass  # the sink is still starting
         time.sleep(0.5)
-    raise RailyardError(
-        f"timed out after {timeout:.0f}s waiting on: {sql}; see the logs in {settings.home / 'logs'}"
-    )
+    raise RailyardError(f"timed out after {timeout:.0f}s waiting for {what}; see the logs")
