@@ -30,6 +30,21 @@ USAGE_WINDOWS = "usage.windows"
 USAGE_LATE = "usage.late"
 """Usage later than the allowed lateness: billed as an adjustment, never dropped."""
 
+INVOICES = "invoices"
+"""Every issued invoice and credit note, keyed by customer; the router fans it out."""
+INVOICES_STATUS = "invoices.status"
+"""Delivery outcomes from the rail connectors (delivered, retrying, failed)."""
+INVOICES_DLQ = "invoices.dlq"
+"""Invoices a rail refused for good, with the rail's error."""
+RAIL_TOPIC_PREFIX = "invoices."
+"""``invoices.<rail>``: derived from the rail's name, never declared per rail."""
+
+
+def rail_topic(rail: str) -> str:
+    """The topic the router publishes ``rail``'s invoices to (before any topic prefix)."""
+    return f"{RAIL_TOPIC_PREFIX}{rail}"
+
+
 MONTH_MS = 35 * 24 * 3600 * 1000
 
 

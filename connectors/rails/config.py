@@ -1,0 +1,57 @@
+"""A rail's settings and secrets, from the environment or from secret files.
+
+``RAILYARD_RAIL_<RAIL>_<KEY>`` holds a value; ``RAILYARD_RAIL_<RAIL>_<KEY>_FILE``
+names a file holding it (Docker/Kubernetes secrets), which wins. Secrets are
+read through :meth:`RailConfig.secret` and never appear in ``repr``, logs or
+error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RailConfig:
+    rail: str
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, rail: str, environ: Mapping[str, str] | None = None) -> RailConfig:
+        env = os.environ if environ is None else environ
+        prefix = f"RAILYARD_RAIL_{rail.upper().replace('-', '_')}_"
+        values: dict[str, str] = {}
+        for name, value in env.items():
+            if not name.startswith(prefix):
+                continue
+            key = name[len(prefix) :].lower()
+            if key.endswith("_file"):
+                try:
+                    values[key[: -len("_file")]] = Path(value).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{name}: cannot read secret file: {exc.strerror}") from exc
+            else:
+                values.setdefault(key, value)
+        return cls(rail, values)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
+    def require(self, key: str) -> str:
+        value = self.values.get(key)
+        if not value:
+            env = f"RAILYARD_RAIL_{self.rail.upper()}_{key.upper()}"
+            raise ConfigError(f"rail {self.rail}: set {env} (or {env}_FILE)")
+        return value
+
+    def secret(self, key: str) -> str:
+        """Like :meth:`require`; the value must not be logged or put in a message."""
+        return self.require(key)
+
+    def __repr__(self) -> str:
+        return f"RailConfig(rail={self.rail!r}, keys={sorted(self.values)})"
