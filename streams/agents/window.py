@@ -139,6 +139,8 @@ class WindowStage:
         self.windows_out = app.topic(topics.topic_name(settings, topics.USAGE_WINDOWS))
         self.late_out = app.topic(topics.topic_name(settings, topics.USAGE_LATE))
         self.partitions: dict[int, PartitionWindows] = {}
+        self.announced: dict[int, datetime] = {}
+        """The watermark last sent per partition: a batch goes out when it advances."""
 
     async def partition_state(
         self, partition: int, resume_at: int, catalog: Catalog
@@ -174,6 +176,7 @@ class WindowStage:
         for tp in revoked:
             if tp.topic == self.source_name:
                 self.partitions.pop(tp.partition, None)
+                self.announced.pop(tp.partition, None)
 
     async def process(self, events: list[EventT]) -> None:
         catalog = self.feed.current
@@ -194,9 +197,13 @@ class WindowStage:
                     else:
                         late.append(out)
             rows = [_update(u, meters, self.size.duration) for u in updates.values()]
-            for chunk in chunked(rows, RECORDS_PER_MESSAGE):
-                payload = WINDOWS.encode({"updates": chunk})
+            chunks = chunked(rows, RECORDS_PER_MESSAGE)
+            if not chunks and self.announced.get(partition) != state.watermark:
+                chunks = [[]]  # event time moved on: say so, downstream closes periods by it
+            for chunk in chunks:
+                payload = WINDOWS.encode({"updates": chunk, "watermark": state.watermark})
                 sends.append(await self.windows_out.send(value=payload, partition=partition))
+            self.announced[partition] = state.watermark
             for chunk in chunked([_late(item, meters) for item in late], RECORDS_PER_MESSAGE):
                 payload = LATE.encode({"items": chunk})
                 sends.append(await self.late_out.send(value=payload, partition=partition))
