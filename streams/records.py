@@ -61,3 +61,4 @@ class RecordCodec:
 ATTRIBUTED = RecordCodec("attributed_usage.v1.avsc")
 WINDOWS = RecordCodec("window_update.v1.avsc")
 LATE = RecordCodec("late_usage.v1.avsc")
+INVOICES = RecordCodec("invoice.v1.avsc")
