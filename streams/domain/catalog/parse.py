@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -10,13 +11,23 @@ from streams.errors import ConfigError
 
 from . import fields as f
 from .catalog import Catalog
+from .model import DEFAULT_CREDIT_THRESHOLDS, Rounding
 from .parse_parties import parse_assignments, parse_customers, parse_routing
 from .parse_plans import parse_plans, parse_subscriptions
 from .parse_prices import MeterRefs
 from .problems import Problem, Report, parse_path
 from .yamltree import compose
 
-SECTIONS = ("meters", "routing", "customers", "subjects", "plans", "subscriptions")
+SECTIONS = (
+    "meters",
+    "routing",
+    "customers",
+    "subjects",
+    "plans",
+    "subscriptions",
+    "rounding",
+    "credit_thresholds",
+)
 METER_FIELDS = (
     "key",
     "description",
@@ -47,6 +58,8 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
     subscriptions = parse_subscriptions(
         r, doc.get("subscriptions"), ("subscriptions",), (customers, declared), plans, meters
     )
+    rounding = f.choice(r, doc.get("rounding", Rounding.HALF_EVEN.value), ("rounding",), Rounding)
+    thresholds = _thresholds(r, doc.get("credit_thresholds"))
     if r.problems:
         return None, sorted(r.problems, key=lambda p: p.line)
     catalog = Catalog(
@@ -56,6 +69,8 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
         plans=tuple(plans[0].values()),
         subscriptions=subscriptions,
         routing=routing,
+        rounding=rounding or Rounding.HALF_EVEN,
+        credit_thresholds=thresholds,
     )
     return catalog, []
 
@@ -72,6 +87,24 @@ def load_catalog(path: str | FilePath) -> Catalog:
             f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(map(str, problems))
         )
     return catalog
+
+
+def _thresholds(r: Report, raw: Any) -> tuple[Decimal, ...]:
+    """Percentages of a grant consumed that raise an alert: each in (0, 100], once."""
+    if raw is None:
+        return DEFAULT_CREDIT_THRESHOLDS
+    found: dict[Decimal, Any] = {}
+    for item_path, item in f.sequence(r, raw, ("credit_thresholds",)):
+        percent = f.decimal(r, item, item_path, positive=True)
+        if percent is None:
+            continue
+        if percent > 100:
+            r.add(item_path, f"must be within (0, 100], got {item}")
+        elif percent in found:
+            r.add(item_path, f"duplicate threshold {item} (also {r.where(found[percent])})")
+        else:
+            found[percent] = item_path
+    return tuple(sorted(found))
 
 
 def _meters(r: Report, raw: Any) -> MeterRefs:
