@@ -149,3 +149,21 @@ def encode_invoice(inv: Invoice) -> bytes:
 
 def decode_invoice(payload: bytes) -> Invoice:
     return invoice_from_record(INVOICES.decode(payload))
+
+
+def invoice_to_json(inv: Invoice) -> dict[str, Any]:
+    """A JSON-ready invoice: amounts as exact decimal strings, instants as ISO 8601."""
+    doc: dict[str, Any] = _jsonable(invoice_to_record(inv))
+    return doc
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
