@@ -1006,7 +1006,7 @@ catalogs = st.builds(
         max_size=2,
     ).map(tuple),
     rounding=st.sampled_from(Rounding),
-    credit_thresholds=st.lists(amounts, max_size=3).map(tuple),
+    credit_thresholds=st.lists(st.integers(1, 100), max_size=3).map(tuple),
 )
 
 

@@ -35,14 +35,14 @@ TERMS = edited(
 FULL = edited(
     'contract: {minimum_commitment: "1000.00"}',
     'contract: {minimum_commitment: "1000.00", discount_percent: 10, maximum_spend: "2000.00"}',
-    "rounding: half_up\ncredit_thresholds: [25, 75.5, 100]\n" + TERMS,
+    "rounding: half_up\ncredit_thresholds: [25, 75, 100]\n" + TERMS,
 )
 
 
 def test_terms_parse_to_their_fields() -> None:
     catalog = parsed(FULL)
     assert catalog.rounding is Rounding.HALF_UP
-    assert catalog.credit_thresholds == (Decimal(25), Decimal("75.5"), Decimal(100))
+    assert catalog.credit_thresholds == (25, 75, 100)
     plan = catalog.plan("pro-usd")
     assert plan == Plan(
         "pro-usd",
@@ -205,19 +205,25 @@ CASES: dict[str, tuple[str, ...]] = {
         "meters:\n",
         "credit_thresholds: [50, 120]\nmeters:\n",
         "credit_thresholds[1]",
-        "must be within (0, 100], got 120",
+        "must be within 1..100, got 120",
     ),
     "threshold of zero": (
         "meters:\n",
         "credit_thresholds: [0]\nmeters:\n",
         "credit_thresholds[0]",
-        "must be greater than 0, got 0",
+        "must be within 1..100, got 0",
+    ),
+    "threshold not whole": (
+        "meters:\n",
+        "credit_thresholds: [50, 75.5]\nmeters:\n",
+        "credit_thresholds[1]",
+        "'75.5' is not a whole number",
     ),
     "threshold twice": (
         "meters:\n",
-        "credit_thresholds: [50, 50.0]\nmeters:\n",
+        "credit_thresholds: [50, 050]\nmeters:\n",
         "credit_thresholds[1]",
-        "duplicate threshold 50.0 (also credit_thresholds[0] (line 1))",
+        "duplicate threshold 050 (also credit_thresholds[0] (line 1))",
     ),
 }
 

@@ -8,7 +8,6 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from functools import cached_property
 from typing import TypeVar
 
@@ -38,8 +37,8 @@ class Catalog:
     equal and share a :attr:`version` however their files were laid out.
     ``routing`` keeps its written order: its first matching rule wins.
     ``rounding`` is how every invoice line is rounded to its currency's minor
-    unit; ``credit_thresholds`` are the percentages of a credit grant consumed at
-    which an alert goes out (ascending, each in (0, 100]).
+    unit; ``credit_thresholds`` are the whole percentages of a credit grant
+    consumed at which an alert goes out (ascending, each within 1..100).
 
     Queries assume what :func:`parse_catalog` guarantees: a subject belongs to
     at most one customer, and a customer has at most one subscription, at a time.
@@ -52,7 +51,7 @@ class Catalog:
     subscriptions: tuple[Subscription, ...] = ()
     routing: tuple[RoutingRule, ...] = ()
     rounding: Rounding = Rounding.HALF_EVEN
-    credit_thresholds: tuple[Decimal, ...] = DEFAULT_CREDIT_THRESHOLDS
+    credit_thresholds: tuple[int, ...] = DEFAULT_CREDIT_THRESHOLDS
     _index: _Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

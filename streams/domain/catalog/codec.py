@@ -57,7 +57,7 @@ def encode(c: Catalog) -> Doc:
     return {
         "format": FORMAT,
         "rounding": c.rounding.value,
-        "credit_thresholds": [str(t) for t in c.credit_thresholds],
+        "credit_thresholds": list(c.credit_thresholds),
         "meters": [_meter(m) for m in c.meters],
         "routing": [{"rail": r.rail, "segment": r.segment, "region": r.region} for r in c.routing],
         "customers": [_customer(x) for x in c.customers],
@@ -89,7 +89,7 @@ def decode(text: str | bytes) -> Doc:
             doc = _from_format_1(doc)
         return {
             "rounding": Rounding(doc["rounding"]),
-            "credit_thresholds": tuple(_to_dec(t) for t in doc["credit_thresholds"]),
+            "credit_thresholds": tuple(_to_int(t) for t in doc["credit_thresholds"]),
             "meters": tuple(_to_meter(m) for m in doc["meters"]),
             "routing": tuple(
                 RoutingRule(r["rail"], _opt(Segment, r["segment"]), r["region"])
@@ -127,7 +127,7 @@ def _from_format_1(doc: Doc) -> Doc:
 
     return doc | {
         "rounding": Rounding.HALF_EVEN.value,
-        "credit_thresholds": [str(t) for t in DEFAULT_CREDIT_THRESHOLDS],
+        "credit_thresholds": list(DEFAULT_CREDIT_THRESHOLDS),
         "customers": [{"credits": []} | c for c in doc["customers"]],
         "plans": [terms | p | {"rate_card": prices(p["rate_card"])} for p in doc["plans"]],
         "subscriptions": [
@@ -198,16 +198,20 @@ def _to_customer(d: Doc) -> Customer:
     return Customer(d["key"], d["name"], profile, tuple(_to_grant(g) for g in d["credits"]))
 
 
+def _to_int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
 def _to_grant(d: Doc) -> CreditGrant:
-    if type(d["priority"]) is not int:
-        raise TypeError(f"priority {d['priority']!r} is not an integer")
     return CreditGrant(
         d["key"],
         _to_dec(d["amount"]),
         d["currency"],
         _to_instant(d["effective_from"]),
         _opt(_to_instant, d["expires_at"]),
-        d["priority"],
+        _to_int(d["priority"]),
     )
 
 

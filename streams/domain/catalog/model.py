@@ -30,8 +30,8 @@ class Rounding(StrEnum):
     """Away from zero."""
 
 
-DEFAULT_CREDIT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
-"""Percentages of a credit grant consumed at which an alert goes out."""
+DEFAULT_CREDIT_THRESHOLDS = (50, 80, 100)
+"""Whole percentages of a credit grant consumed at which an alert goes out."""
 
 
 class Segment(StrEnum):

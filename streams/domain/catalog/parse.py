@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -89,18 +88,16 @@ def load_catalog(path: str | FilePath) -> Catalog:
     return catalog
 
 
-def _thresholds(r: Report, raw: Any) -> tuple[Decimal, ...]:
-    """Percentages of a grant consumed that raise an alert: each in (0, 100], once."""
+def _thresholds(r: Report, raw: Any) -> tuple[int, ...]:
+    """Whole percentages of a grant consumed that raise an alert: each within 1..100, once."""
     if raw is None:
         return DEFAULT_CREDIT_THRESHOLDS
-    found: dict[Decimal, Any] = {}
+    found: dict[int, Any] = {}
     for item_path, item in f.sequence(r, raw, ("credit_thresholds",)):
-        percent = f.decimal(r, item, item_path, positive=True)
+        percent = f.integer(r, item, item_path, 1, 100)
         if percent is None:
             continue
-        if percent > 100:
-            r.add(item_path, f"must be within (0, 100], got {item}")
-        elif percent in found:
+        if percent in found:
             r.add(item_path, f"duplicate threshold {item} (also {r.where(found[percent])})")
         else:
             found[percent] = item_path
