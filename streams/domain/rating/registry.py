@@ -16,6 +16,7 @@ from streams.domain.catalog.prices import Price, PriceModel
 from .dimension import DimensionPricer
 from .flat import FlatPricer
 from .graduated import GraduatedPricer
+from .money import rating_context
 from .package import PackagePricer
 from .per_unit import UnitPricer
 from .pricer import Priced, Pricer
@@ -52,5 +53,6 @@ def price_usage(
             raise ValueError(
                 f"price {price.key!r}: {name} must be a finite number >= 0, not {value}"
             )
-    billable = max(quantity - included, Decimal(0)) if included else quantity
+    with rating_context():
+        billable = max(quantity - included, Decimal(0))
     return PRICERS[price.model].price(price, billable, dimensions)
