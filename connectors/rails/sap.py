@@ -133,7 +133,7 @@ def rail_error(response: Any, action: str) -> RailError:
 
 
 class _Session(requests.Session):
-    """A session with a default timeout: pyodata passes none."""
+    """A session with a default timeout (pyodata passes none) and its own CA bundle."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
@@ -141,6 +141,9 @@ class _Session(requests.Session):
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
+        # requests lets REQUESTS_CA_BUNDLE override a session's verify; a configured
+        # CA bundle must win.
+        kwargs.setdefault("verify", self.verify)
         return super().request(*args, **kwargs)
 
 
