@@ -55,9 +55,10 @@ def minor_amount(amount: Decimal, currency: str) -> int:
 
 def payment_request(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
     """The Checkout ``PaymentRequest`` body for ``invoice`` (pure: no I/O)."""
-    account = invoice.account
-    if not account:
-        raise PermanentRailError(f"Adyen: invoice {invoice.id} has no shopper reference")
+    # The shopper reference is the merchant's own name for the shopper, fixed when
+    # the card was stored: the customer's account when the catalog gives one, else
+    # Railyard's customer id.
+    account = invoice.account or invoice.customer
     token = config.get(f"stored_payment_method_id_{account.lower()}") or config.require(
         "stored_payment_method_id"
     )

@@ -24,7 +24,8 @@ other three-decimal currencies are not offered by PayPal and are refused by it.
 Settings (``RAILYARD_RAIL_PAYPAL_<KEY>``): ``CLIENT_ID``, ``CLIENT_SECRET``
 (secret), ``ENVIRONMENT`` (``sandbox``/``live``), ``BASE_URL`` (overrides it),
 ``INVOICER_EMAIL``, ``PAYMENT_TERM`` (default ``NET_30``), ``TIMEOUT`` seconds.
-The customer's ``account`` is the payer's e-mail address.
+The customer's ``account`` is the payer's e-mail address (optional: without it
+PayPal sends no e-mail and the invoice is paid through its link).
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def invoice_body(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
             f"PayPal: {invoice.number} has {len(items)} items; PayPal takes at most {MAX_ITEMS}",
             code="items",
         )
+    # Without the payer's e-mail the invoice is still payable (by its link), PayPal
+    # just e-mails nobody.
+    billing: dict[str, Any] = {"business_name": invoice.customer_name[:300]}
+    if invoice.account:
+        billing["email_address"] = invoice.account
     body: dict[str, Any] = {
         "detail": {
             "currency_code": currency,
@@ -96,14 +102,7 @@ def invoice_body(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
             "memo": f"railyard {invoice.idempotency_key}",
             "payment_term": {"term_type": config.get("payment_term") or "NET_30"},
         },
-        "primary_recipients": [
-            {
-                "billing_info": {
-                    "business_name": invoice.customer_name[:300],
-                    "email_address": invoice.account,
-                }
-            }
-        ],
+        "primary_recipients": [{"billing_info": billing}],
         "items": items,
     }
     invoicer = config.get("invoicer_email")
@@ -219,8 +218,6 @@ class PayPalRail:
                 "a PayPal invoice cannot be negative",
                 code="credit",
             )
-        if not invoice.account:
-            raise PermanentRailError(f"PayPal: invoice {invoice.id} has no payer e-mail (account)")
         body = invoice_body(invoice, self.config)
         created = self._api(
             "POST",
