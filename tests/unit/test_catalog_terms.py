@@ -97,6 +97,12 @@ CASES: dict[str, tuple[str, ...]] = {
         "plans[0].rate_card[0].included",
         "must not be negative",
     ),
+    "included finer than a quantity": (
+        'unit_amount: "0.001"}',
+        'unit_amount: "0.001", included: "0.0000000001"}',
+        "plans[0].rate_card[0].included",
+        "0.0000000001 is finer than a metered quantity (9 places)",
+    ),
     "discount above 100": (
         "  - key: ent-eur\n",
         "  - key: ent-eur\n    discount_percent: 101\n",

@@ -489,14 +489,20 @@ window_values = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(window_values, st.sampled_from(["acme", "globex"]), st.data())
+SERIES = [
+    ("acme", "api_calls", ("/a",)),  # per unit, 1000 included
+    ("acme", "ai_tokens", ("m", "input")),  # graduated
+    ("globex", "ai_tokens", ("big", "input")),  # dimension, included, discount, commitment, cap
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(window_values, st.sampled_from(SERIES), st.data())
 def test_window_by_window_equals_one_window_with_the_total(
-    values: list[Decimal], customer: str, data: st.DataObject
+    values: list[Decimal], series: tuple[str, str, tuple[str, ...]], data: st.DataObject
 ) -> None:
+    customer, meter, group = series
     period = period_of_month(1, "2026-12")
-    group = ("big", "input") if customer == "globex" else ("/a",)
-    meter = "ai_tokens" if customer == "globex" else "api_calls"
     hours = data.draw(
         st.lists(
             st.integers(0, 30 * 24 - 1), min_size=len(values), max_size=len(values), unique=True

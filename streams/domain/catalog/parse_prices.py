@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from streams.domain.meters import Meter
+from streams.domain.usage import VALUE_SCALE
 
 from . import fields as f
-from .currency import MINOR_UNITS, fits_currency
+from .currency import MINOR_UNITS, fits_currency, fits_places
 from .prices import (
     DimensionPrice,
     DimensionRate,
@@ -96,6 +97,8 @@ def _price(
     meter = meters.valid.get(meter_key or "")
     price = _model_price(r, m, path, model, key or "", meter_key, meter, currency)
     included = f.decimal(r, m.get("included"), (*path, "included"), required=False)
+    if included is not None and not fits_places(included, VALUE_SCALE):
+        r.add((*path, "included"), f"{m['included']} is finer than a metered quantity (9 places)")
     if price is None or len(r.problems) > before:
         return None
     if included and not isinstance(price, FlatPrice):

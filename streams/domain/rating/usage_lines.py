@@ -184,11 +184,9 @@ def collect(
     segment and meters the catalog no longer has are left out. A window given
     twice is a bug upstream (its value would count twice), so it raises.
     """
-    bins: list[dict[str, MeterUsage]] = []
     spans = list(segments)
+    bins: list[dict[str, MeterUsage]] = [{} for _ in spans]
     seen: set[tuple[str, Group, datetime]] = set()
-    for _ in spans:
-        bins.append({})
 
     def place(meter_key: str, group: Group, at: datetime, value: Decimal) -> None:
         meter = meters.get(meter_key)
