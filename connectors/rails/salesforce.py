@@ -24,10 +24,11 @@ a ready ``SESSION_ID`` with ``INSTANCE_URL``. Other settings
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
@@ -89,14 +90,14 @@ def line_records(invoice: Invoice, invoice_record_id: str) -> list[dict[str, Any
 def rail_error(exc: SalesforceError, action: str) -> RailError:
     """Salesforce's error list (``errorCode``, ``message``, ``fields``) as a Railyard error."""
     content = exc.content
-    first = (
+    first: dict[str, Any] = (
         content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
     )
     code = str(first.get("errorCode") or exc.status)
     text = first.get("message") or type(exc).__name__
     fields = f" (fields {', '.join(first['fields'])})" if first.get("fields") else ""
     message = f"Salesforce {exc.status} {code} on {action}: {text}{fields}"
-    if exc.status >= 500 or code in TRANSIENT_CODES:
+    if exc.status == 429 or exc.status >= 500 or code in TRANSIENT_CODES:
         return TransientRailError(message, code=code)
     return PermanentRailError(message, code=code)
 
@@ -108,7 +109,7 @@ class _Session(requests.Session):
         super().__init__()
         self.timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         # requests lets REQUESTS_CA_BUNDLE override a session's verify; a configured
         # CA bundle must win.
@@ -215,10 +216,7 @@ class SalesforceRail:
         lines = line_records(invoice, record_id)
         for start in range(0, len(lines), BATCH):
             batch = {"allOrNone": True, "records": lines[start : start + BATCH]}
-            path = f"composite/sobjects/{LINE}/{KEY}"
-            outcome = self._call(
-                "lines upsert", lambda sf, p=path, b=batch: sf.restful(p, method="PATCH", json=b)
-            )
+            outcome = self._call("lines upsert", partial(_upsert_lines, batch=batch))
             failed = [r for r in outcome or [] if not r.get("success")]
             if failed:
                 errors = failed[0].get("errors") or [{}]
@@ -236,6 +234,10 @@ class SalesforceRail:
 
     def status(self, delivery: Delivery) -> str:
         return self._status(delivery.references[INVOICE])
+
+
+def _upsert_lines(sf: Salesforce, batch: dict[str, Any]) -> Any:
+    return sf.restful(f"composite/sobjects/{LINE}/{KEY}", method="PATCH", json=batch)
 
 
 @register("salesforce")

@@ -139,7 +139,7 @@ class _Session(requests.Session):
         super().__init__()
         self.timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         # requests lets REQUESTS_CA_BUNDLE override a session's verify; a configured
         # CA bundle must win.
