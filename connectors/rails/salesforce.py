@@ -16,7 +16,7 @@ call, all-or-none) keyed ``<idempotency_key>-<line number>``.
 Authentication: OAuth 2.0 client credentials against ``LOGIN_URL`` (your My
 Domain, e.g. ``https://acme.my.salesforce.com``) with ``CLIENT_ID`` and
 ``CLIENT_SECRET``, renewed once when Salesforce answers ``INVALID_SESSION_ID``; or
-a ready ``SESSION_ID`` with ``INSTANCE_URL``. Other settings
+a ready ``ACCESS_TOKEN`` with ``INSTANCE_URL``. Other settings
 (``RAILYARD_RAIL_SALESFORCE_<KEY>``): ``API_VERSION`` (default 59.0),
 ``CA_BUNDLE``, ``TIMEOUT``.
 """
@@ -128,7 +128,7 @@ class SalesforceRail:
         self._http = _Session(float(config.get("timeout") or 30))
         if config.get("ca_bundle"):
             self._http.verify = config.get("ca_bundle")  # type: ignore[assignment]
-        if not config.get("session_id"):  # fail at start-up, not at the first invoice
+        if not config.get("access_token"):  # fail at start-up, not at the first invoice
             for key in ("login_url", "client_id", "client_secret"):
                 config.require(key)
         self._sf: Salesforce | None = None
@@ -139,7 +139,7 @@ class SalesforceRail:
     # -- session -----------------------------------------------------------------
 
     def _login(self) -> Salesforce:
-        session_id = self.config.get("session_id")
+        session_id = self.config.get("access_token")
         if session_id:
             return Salesforce(
                 session_id=session_id,
@@ -186,7 +186,7 @@ class SalesforceRail:
                 return call(self._sf)
             except SalesforceError as exc:
                 error = rail_error(exc, action)
-                renewable = not self.config.get("session_id")
+                renewable = not self.config.get("access_token")
                 if error.code == "INVALID_SESSION_ID" and renewable and attempt == 1:
                     self._sf = None
                     continue

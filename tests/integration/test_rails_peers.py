@@ -22,6 +22,7 @@ from connectors.rails.config import RailConfig
 from streams.domain.catalog.currency import minor_units
 from streams.domain.invoice import DocumentKind, Invoice
 from tests.fixtures.rails.invoices import sample_invoice
+from tests.fixtures.rails.servers import salesforce as sf_server
 from tests.fixtures.rails.servers.peer import ServerPeer
 
 RAILS = ["adyen", "paypal", "netsuite", "sap", "salesforce"]
@@ -347,6 +348,10 @@ def test_salesforce_lines_are_upserted_by_external_id(tmp_path: Path) -> None:
         assert len(lines) == len(invoice.lines)
         assert {line["Invoice__c"] for line in lines} == {delivery.references["Invoice__c"]}
         assert rail.status(delivery) == "Issued"
+        # A ready access token instead of the client-credentials login.
+        direct = connect(peer, access_token=sf_server.ACCESS_TOKEN, instance_url=peer.server.url)
+        assert direct.status(delivery) == "Issued"
+        assert [r.path for r in peer.requests()].count("/services/oauth2/token") == 1
         clean(peer)
     finally:
         peer.stop()
