@@ -59,9 +59,15 @@ def payment_request(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
     # the card was stored: the customer's account when the catalog gives one, else
     # Railyard's customer id.
     account = invoice.account or invoice.customer
-    token = config.get(f"stored_payment_method_id_{account.lower()}") or config.require(
+    token = config.get(f"stored_payment_method_id_{account.lower()}") or config.get(
         "stored_payment_method_id"
     )
+    if not token:
+        raise PermanentRailError(
+            f"Adyen: no stored payment method for shopper {account}; set "
+            "RAILYARD_RAIL_ADYEN_STORED_PAYMENT_METHOD_ID (or …_ID_<ACCOUNT>)",
+            code="config",
+        )
     return {
         "amount": {
             "currency": invoice.currency,
@@ -103,6 +109,8 @@ class AdyenRail:
 
     def __init__(self, config: RailConfig) -> None:
         self.config = config
+        for key in ("merchant_account", "return_url"):  # fail at start-up, not per invoice
+            config.require(key)
         live = (config.get("environment") or "test").lower() == "live"
         adyen = Adyen.Adyen(
             xapikey=config.secret("api_key"),

@@ -158,6 +158,8 @@ class SapRail:
             config.get("service_path") or SERVICE_PATH
         )
         self.key_field = config.get("key_field") or KEY_FIELD
+        for key in ("sales_organization", "distribution_channel", "division"):
+            config.require(key)  # fail at start-up, not per invoice
         self._http = _Session(float(config.get("timeout") or 30))
         self._http.auth = (config.require("username"), config.secret("password"))
         if config.get("ca_bundle"):
