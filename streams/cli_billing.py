@@ -31,15 +31,21 @@ def simulate(
     """
     from streams.domain.catalog import load_catalog
     from streams.domain.rating.simulate import simulate as run
+    from streams.domain.validation import Limits
+    from streams.domain.windows import WindowSize
     from streams.invoice_records import invoice_to_json
 
     if format_ not in ("table", "json"):
         raise typer.BadParameter("--format must be table or json")
+    s = Settings()
     result = run(
         load_catalog(catalog),
         events.read_text().splitlines(),
         period or None,
         datetime.now(UTC),
+        window=WindowSize(s.window_size),
+        limits=Limits(s.max_event_bytes, s.max_event_age, s.max_clock_skew),
+        max_message_bytes=s.max_message_bytes,
     )
     if format_ == "json":
         print(json.dumps([invoice_to_json(i) for i in result.invoices], indent=2))

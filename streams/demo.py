@@ -265,7 +265,8 @@ def _show_billing(
     today = datetime.now(UTC)
     month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     catalog = Catalog.from_json(query(settings, CURRENT_CATALOG).rows[0][0])
-    expected = simulate(catalog, lines, month, today).invoices
+    limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
+    expected = simulate(catalog, lines, month, today, limits=limits).invoices
     console.print(
         f"railyard simulate prices the same {len(lines)} lines in batch: {len(expected)} invoices"
         f" for periods starting in {month}; now closing {month} in the stream"
