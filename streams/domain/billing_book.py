@@ -31,7 +31,7 @@ from streams.domain.rating import (
     period_of_month,
     round_money,
 )
-from streams.domain.rating.assemble import LateQuantity, WindowTotal, rate_period
+from streams.domain.rating.assemble import LateQuantity, WindowTotal, credit_note, rate_period
 from streams.domain.watermarks import EPOCH
 
 SeriesKey = tuple[str, tuple[str, ...], datetime]
@@ -185,17 +185,25 @@ class BillingBook:
     def invoice(
         self, catalog: Catalog, customer: str, period: BillingPeriod, issued_at: datetime
     ) -> Invoice | None:
-        """The invoice for ``period``, with adjustments for issued periods that changed since."""
-        return rate_period(
+        """The invoice for ``period``, with adjustments for issued periods that changed since.
+
+        A customer no longer subscribed gets no invoice; corrections owed to it then go
+        out as a credit note. (Corrections it owes wait for its next invoice.)
+        """
+        adjustments = self.adjustments(catalog, customer, before=period.start)
+        invoice = rate_period(
             catalog,
             customer,
             period,
             self.windows_in(customer, period),
             self.late_in(customer, period),
             consumed_credits=self.consumed_credits(customer),
-            adjustments=self.adjustments(catalog, customer, before=period.start),
+            adjustments=adjustments,
             issued_at=issued_at,
         )
+        if invoice is None and sum((a.amount for a in adjustments), Decimal(0)) < 0:
+            return credit_note(catalog, customer, period, adjustments, issued_at=issued_at)
+        return invoice
 
     def draft(self, catalog: Catalog, customer: str) -> Invoice | None:
         """The open period rated as if it closed now: the running spend."""
