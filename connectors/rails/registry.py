@@ -16,7 +16,7 @@ from streams.errors import ConfigError
 
 RailFactory = Callable[[RailConfig], Rail]
 
-RAIL_MODULES = (
+RAIL_MODULES: tuple[str, ...] = (
     "connectors.rails.stripe",
     "connectors.rails.adyen",
     "connectors.rails.paypal",

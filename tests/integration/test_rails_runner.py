@@ -8,30 +8,30 @@ process (a thread) except in the crash test, which SIGKILLs ``railyard rails run
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from connectors.kafka import topics
 from connectors.processes import ManagedProcess, spawn
 from connectors.rails.config import RailConfig
-from connectors.rails.registry import create
-from connectors.rails.runner import RailRunner
+from streams.domain.invoice import Invoice
 from streams.invoice_records import encode_invoice
-from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from streams.settings import Settings
 from tests.fixtures.rails import RailPeer, peer_names, start_peer
 from tests.fixtures.rails.invoices import publish, sample_invoice
-from tests.integration.harness import read_topic
+from tests.integration.rails_harness import (
+    FAST_RETRIES,
+    InProcess,
+    dead_letters,
+    has,
+    start_runners,
+    statuses,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
-
-FAST_RETRIES = {"retry_base": "50ms", "retry_cap": "200ms", "retry_max_attempts": "6",
-                "retry_max_elapsed": "60s"}  # fmt: skip
 
 
 @pytest.fixture(params=peer_names())
@@ -45,67 +45,14 @@ def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RailPeer]:
         p.stop()
 
 
-class InProcess:
-    """The real runner in a thread of the test process."""
-
-    def __init__(self, settings: Settings, peer: RailPeer, **config: str) -> None:
-        values = {**peer.config().values, **FAST_RETRIES, **config}
-        rail_config = RailConfig(peer.rail, values)
-        self.runner = RailRunner(
-            settings, create(peer.rail, rail_config), rail_config, rand=lambda: 1.0
-        )
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.runner.run()
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-
-    def stop(self) -> None:
-        self.runner.stop()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the runner did not stop"
-        if self.error is not None:
-            raise self.error
-
-
 @pytest.fixture
 def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
-    started: list[InProcess] = []
-
-    def start(peer: RailPeer, **config: str) -> InProcess:
-        started.append(InProcess(stack, peer, **config))
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.stop()
+    yield from start_runners(stack)
 
 
-def statuses(settings: Settings) -> list[dict[str, Any]]:
-    topic = topics.topic_name(settings, topics.INVOICES_STATUS)
-    return [INVOICE_STATUS.decode(v) for _, v in read_topic(settings, topic)]
-
-
-def dead_letters(settings: Settings) -> list[dict[str, Any]]:
-    topic = topics.topic_name(settings, topics.INVOICES_DLQ)
-    return [INVOICE_DEAD_LETTERS.decode(v) for _, v in read_topic(settings, topic)]
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def has(settings: Settings, invoice_id: str, status: str) -> bool:
-    return any(s["invoice_id"] == invoice_id and s["status"] == status for s in statuses(settings))
+def invoice_for(peer: RailPeer, n: int) -> Invoice:
+    """An invoice for a customer the peer knows, when the rail needs one (``peer.account``)."""
+    return sample_invoice(n, peer.rail, account=getattr(peer, "account", None))
 
 
 def assert_no_secrets(peer: RailPeer, *texts: str) -> None:
@@ -121,7 +68,7 @@ def test_delivers_each_invoice_once_and_commits(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="railyard.rails")
-    invoices = [sample_invoice(i, peer.rail) for i in range(3)]
+    invoices = [invoice_for(peer, i) for i in range(3)]
     publish(stack, invoices)
     runner = running(peer)
     wait_for(lambda: all(has(stack, i.id, "delivered") for i in invoices), "3 deliveries")
@@ -145,7 +92,7 @@ def test_delivers_each_invoice_once_and_commits(
 def test_transient_failures_are_retried_into_one_invoice(
     stack: Settings, peer: RailPeer, running: Callable[..., InProcess]
 ) -> None:
-    invoice = sample_invoice(7, peer.rail)
+    invoice = invoice_for(peer, 7)
     peer.fail_next(2, 500)
     publish(stack, [invoice])
     running(peer)
@@ -163,7 +110,7 @@ def test_transient_failures_are_retried_into_one_invoice(
 def test_an_invoice_in_backoff_does_not_hold_up_later_ones(
     stack: Settings, peer: RailPeer, running: Callable[..., InProcess]
 ) -> None:
-    first, later = sample_invoice(1, peer.rail), sample_invoice(2, peer.rail)
+    first, later = invoice_for(peer, 1), invoice_for(peer, 2)
     peer.fail_next(1, 503)
     publish(stack, [first])
     running(peer, retry_base="4s", retry_cap="4s")
@@ -179,7 +126,7 @@ def test_an_invoice_in_backoff_does_not_hold_up_later_ones(
 def test_a_refused_invoice_is_dead_lettered_with_the_rails_message(
     stack: Settings, peer: RailPeer, running: Callable[..., InProcess]
 ) -> None:
-    refused, fine = sample_invoice(3, peer.rail), sample_invoice(4, peer.rail)
+    refused, fine = invoice_for(peer, 3), invoice_for(peer, 4)
     message = "customer tax id is invalid (test)"
     expected = peer.reject_next(400, message) or message
     publish(stack, [refused])
@@ -201,7 +148,7 @@ def test_a_refused_invoice_is_dead_lettered_with_the_rails_message(
 def test_killed_mid_delivery_and_restarted_still_one_invoice_per_key(
     stack: Settings, peer: RailPeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    invoices = [sample_invoice(10 + i, peer.rail) for i in range(3)]
+    invoices = [invoice_for(peer, 10 + i) for i in range(3)]
     for name, value in (
         RailConfig(peer.rail, {**peer.config().values, **FAST_RETRIES}).to_env().items()
     ):
@@ -235,3 +182,46 @@ def test_killed_mid_delivery_and_restarted_still_one_invoice_per_key(
     logs = first.log_path.read_text() + (second.log_path.read_text() if second else "")
     assert "delivered" in logs
     assert_no_secrets(peer, logs)
+
+
+def test_transient_failures_past_the_limits_are_failed_and_dead_lettered(
+    stack: Settings, running: Callable[..., InProcess], tmp_path: Path
+) -> None:
+    peer = start_peer("webhook", tmp_path)
+    try:
+        invoice = invoice_for(peer, 5)
+        peer.fail_next(10, 502)
+        publish(stack, [invoice])
+        running(peer, retry_max_attempts="3")
+        wait_for(lambda: has(stack, invoice.id, "failed"), "the invoice to be given up on")
+    finally:
+        peer.stop()
+    steps = [s["status"] for s in statuses(stack) if s["invoice_id"] == invoice.id]
+    assert steps == ["retrying", "retrying", "failed"]
+    (letter,) = dead_letters(stack)
+    assert letter["reason"] == "exhausted" and letter["attempts"] == 3
+    assert letter["error_code"] == "http_502"
+
+
+def test_a_record_that_is_not_an_invoice_is_dead_lettered_and_skipped(
+    stack: Settings, running: Callable[..., InProcess], tmp_path: Path
+) -> None:
+    from confluent_kafka import Producer
+
+    from connectors.kafka import topics
+
+    peer = start_peer("outbox", tmp_path)
+    try:
+        invoice = invoice_for(peer, 6)
+        publish(stack, [invoice])  # creates the topic; the garbage goes after it
+        producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+        producer.produce(topics.topic_name(stack, topics.rail_topic("outbox")), b"not avro")
+        producer.flush(10)
+        running(peer)
+        wait_for(lambda: bool(dead_letters(stack)), "the dead letter")
+        wait_for(lambda: has(stack, invoice.id, "delivered"), "the invoice")
+    finally:
+        peer.stop()
+    (letter,) = dead_letters(stack)
+    assert letter["reason"] == "undecodable" and letter["original"] == b"not avro"
+    assert letter["invoice_id"] is None
