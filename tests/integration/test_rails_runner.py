@@ -8,6 +8,9 @@ process (a thread) except in the crash test, which SIGKILLs ``railyard rails run
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -225,3 +228,27 @@ def test_a_record_that_is_not_an_invoice_is_dead_lettered_and_skipped(
     (letter,) = dead_letters(stack)
     assert letter["reason"] == "undecodable" and letter["original"] == b"not avro"
     assert letter["invoice_id"] is None
+
+
+def test_the_command_stops_after_max_invoices_and_when_idle(
+    stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer = start_peer("outbox", tmp_path)
+    try:
+        for name, value in peer.config().to_env().items():
+            monkeypatch.setenv(name, value)
+        publish(stack, [invoice_for(peer, n) for n in range(3)])
+        command = [sys.executable, "-m", "streams.cli", "rails", "run", "outbox"]
+        env = {**os.environ, **stack.to_env()}
+        done = subprocess.run([*command, "--max-invoices", "2"], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "2 delivered" in done.stdout
+        rest = subprocess.run([*command, "--idle-exit", "2"], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert rest.returncode == 0, rest.stderr
+        assert "1 delivered" in rest.stdout, (
+            "the third invoice, and only it: the first two were committed"
+        )
+    finally:
+        peer.stop()
