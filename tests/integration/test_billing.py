@@ -11,6 +11,7 @@ ClickHouse with its rail.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ pytestmark = pytest.mark.integration
 MONTH = "2026-10"
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CUSTOMERS = 240
+
+
+SPEND = "SELECT customer, toString(total) FROM billing_spend WHERE period_start >= '2026-10-01'"
 
 
 def settled(settings: Settings) -> bool:
@@ -96,6 +100,19 @@ def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path)
         )  # fmt: skip
         pipeline.wait_for(lambda: settled(settings), timeout=300, what="the stages to settle")
 
+        limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
+        result = simulate(catalog, lines, MONTH, datetime.now(UTC), limits=limits)
+        oracle = result.invoices
+        # While the period is open, the running spend of every customer with usage is what
+        # closing the period now would bill.
+        using = {customer for customer, _ in result.windows}
+        totals = {i.customer: i.total for i in oracle if i.customer in using}
+        assert len(totals) > CUSTOMERS // 2
+        pipeline.wait_for(
+            lambda: {c: Decimal(t) for c, t in pipeline_rows(settings, SPEND)} == totals,
+            timeout=60, what="running spend equal to the oracle's totals",
+        )  # fmt: skip
+
         request_close(settings, MONTH)
         subscribed = len(catalog.customers)
         pipeline.wait_for(
@@ -104,8 +121,6 @@ def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path)
         )  # fmt: skip
         streamed = rail_invoices(settings)
 
-        limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
-        oracle = simulate(catalog, lines, MONTH, datetime.now(UTC), limits=limits).invoices
         expected = {i.id: i for i in oracle}
         assert len(expected) == subscribed
         assert set(streamed) == set(expected)
