@@ -80,18 +80,18 @@ class Columns:
     def __len__(self) -> int:
         return len(self.customer)
 
-    def add(self, customer: str, record: dict[str, Any], digest: bytes, meters: Any) -> None:
+    def add(self, customer: str, event: UsageEvent, digest: bytes, meters: Any) -> None:
         index = len(self.customer)
         self.customer.append(customer)
-        self.id.append(record["id"])
-        self.source.append(record["source"])
-        self.subject.append(record["subject"])
-        self.type.append(record["type"])
-        self.time.append(record["time"])
+        self.id.append(event.id)
+        self.source.append(event.source)
+        self.subject.append(event.subject)
+        self.type.append(event.type)
+        self.time.append(event.time)
         self.digest.append(digest)
         if not meters:
             return
-        for c in contributions(UsageEvent(**record), meters, digest):
+        for c in contributions(event, meters, digest):
             self.event.append(index)
             self.meter.append(c.meter)
             self.aggregation.append(c.aggregation.value)
@@ -139,22 +139,22 @@ class Routed:
 
 
 def route(
-    records: Sequence[dict[str, Any]],
+    events: Sequence[UsageEvent],
     digests: Sequence[bytes],
     catalog: Catalog,
     target: Callable[[str], int],
 ) -> Routed:
     """Attribute accepted records and reduce them to their meter contributions, per target.
 
-    ``digests[i]`` is the de-duplication digest of ``records[i]`` (ingest computed it);
+    ``digests[i]`` is the de-duplication digest of ``events[i]`` (ingest computed it);
     ``target`` maps a customer to its partition. Input order is kept within each target.
     """
     out = Routed()
     customer_for = catalog.customer_for
     by_type = catalog.meter_index.by_type
     by_target = out.by_target
-    for i, record in enumerate(records):
-        customer = customer_for(record["subject"], record["time"])
+    for i, event in enumerate(events):
+        customer = customer_for(event.subject, event.time)
         if customer is None:
             out.parked.append(i)
             continue
@@ -162,5 +162,5 @@ def route(
         columns = by_target.get(t)
         if columns is None:
             columns = by_target[t] = Columns()
-        columns.add(customer, record, digests[i], by_type.get(record["type"]))
+        columns.add(customer, event, digests[i], by_type.get(event.type))
     return out

@@ -84,7 +84,7 @@ class Attributor:
     async def attribute(
         self,
         partition: int,
-        records: Sequence[dict[str, Any]],
+        events: Sequence[UsageEvent],
         digests: Sequence[bytes],
         catalog: Catalog,
     ) -> tuple[list[dict[str, Any]], list[Awaitable[Any]]]:
@@ -93,16 +93,16 @@ class Attributor:
         Returns the bodies to send (see :meth:`send`) and the parking sends.
         """
         parked = await self.parked_for(partition)
-        if records:
-            latest = max(r["time"] for r in records)
+        if events:
+            latest = max(e.time for e in events)
             if partition not in self._progress or latest > self._progress[partition]:
                 self._progress[partition] = latest
-        routed = route(records, digests, catalog, self._target)
+        routed = route(events, digests, catalog, self._target)
         sends: list[Awaitable[Any]] = []
         for i in routed.parked:
             key = digests[i].hex()
-            parked[key] = records[i]
-            value = self.codec.encode_event(UsageEvent(**records[i]))
+            parked[key] = events[i]._asdict()
+            value = self.codec.encode_event(events[i])
             sends.append(
                 await self.parking.send(key=key.encode(), value=value, partition=partition)
             )
@@ -165,7 +165,10 @@ class Attributor:
         for partition, parked in list(self.parked.items()):
             keys = list(parked)
             routed = route(
-                [parked[k] for k in keys], [bytes.fromhex(k) for k in keys], catalog, self._target
+                [UsageEvent(**parked[k]) for k in keys],
+                [bytes.fromhex(k) for k in keys],
+                catalog,
+                self._target,
             )
             claimed = set(range(len(keys))) - set(routed.parked)
             if not claimed:

@@ -30,12 +30,15 @@ from streams.agents.attribute import Attributor, register_attribute
 from streams.codec import UsageCodec, encode_dead_letter
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
+from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.ingest import screen
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.ingest")
-BATCH_MESSAGES = 2000
+BATCH_MESSAGES = 100
+"""Up to 50,000 events in producer batches of 500: about a second of work. Sends only
+leave once the batch yields, so a bigger one would stall the sink and the window stage."""
 BATCH_WITHIN_S = 0.05
 DEDUP_ENTRIES_PER_RECORD = 30_000
 """24 bytes each: about 720 KB a record, under Kafka's 1 MiB default however big the batch."""
@@ -102,13 +105,11 @@ class IngestStage:
         assert catalog is not None, "the worker waits for a catalog before it starts"
         for partition, batch in by_partition.items():
             seen = await self.seen_for(partition)
-            records, digests = await self._process_partition(
+            events, digests = await self._process_partition(
                 partition, batch, seen, now, catalog, pending
             )
             if self.attributor is not None:
-                body, parking = await self.attributor.attribute(
-                    partition, records, digests, catalog
-                )
+                body, parking = await self.attributor.attribute(partition, events, digests, catalog)
                 bodies.extend(body)
                 pending.extend(parking)
         if self.attributor is not None:
@@ -126,10 +127,10 @@ class IngestStage:
         now: datetime,
         catalog: Catalog,
         sends: list[Awaitable[Any]],
-    ) -> tuple[list[dict[str, Any]], list[bytes]]:
-        """Screen one partition's messages; returns the accepted records and their digests."""
+    ) -> tuple[list[UsageEvent], list[bytes]]:
+        """Screen one partition's messages; returns the accepted events and their digests."""
         emitted: list[tuple[bytes, int]] = []
-        accepted: list[dict[str, Any]] = []
+        accepted: list[UsageEvent] = []
         meters = catalog.meter_index
         counts = self.counts
         for event in batch:
@@ -171,7 +172,7 @@ class IngestStage:
                 sends.append(await self.dlq.send(key=msg.key, value=letter))
                 counts[f"rejected.{rejection.reason}"] += 1
             emitted.extend(result.emitted)
-            accepted.extend(result.accepted)
+            accepted.extend(result.events)
             counts["accepted"] += len(result.accepted)
             counts["duplicates"] += result.duplicates
             counts["messages"] += 1

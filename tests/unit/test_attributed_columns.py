@@ -31,7 +31,9 @@ def test_contributions_survive_the_round_trip_in_order_and_progress_is_observed(
         record(i, "key_a", t0 + timedelta(minutes=i), calls=f"{i}.25") for i in range(120)
     ] + [record(500, "key_nobody", t0), record(501, "key_g", MOVE)]
     digests = [event_digest(r["source"], r["id"]) for r in records]
-    routed = route(records, digests, cat, target=lambda customer: len(customer) % 2)
+    routed = route(
+        [UsageEvent(**r) for r in records], digests, cat, target=lambda customer: len(customer) % 2
+    )
     assert routed.parked == [120], "the stranger is parked, by index"
     progress = SourceWatermarks(4)
     got = []
@@ -55,7 +57,9 @@ def test_bodies_split_events_and_their_contributions_together() -> None:
     cat = catalog()
     records = [record(i, "key_g", MOVE + timedelta(seconds=i)) for i in range(7)]
     digests = [event_digest(r["source"], r["id"]) for r in records]
-    (columns,) = route(records, digests, cat, target=lambda customer: 0).by_target.values()
+    (columns,) = route(
+        [UsageEvent(**r) for r in records], digests, cat, target=lambda customer: 0
+    ).by_target.values()
     bodies = columns.bodies("v", 0, size=3)
     assert [len(b["id"]) for b in bodies] == [3, 3, 1]
     assert [b["event"] for b in bodies] == [[0, 1, 2], [0, 1, 2], [0]]
