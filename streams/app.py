@@ -67,6 +67,8 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     """
     from connectors.kafka.catalog_feed import CatalogFeed
     from streams.agents.ingest import register_ingest
+    from streams.agents.rate import register_rate
+    from streams.agents.route import register_route
     from streams.agents.window import register_window
 
     feed = CatalogFeed(settings).start()
@@ -84,5 +86,9 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
         register_ingest(app, settings, feed)
     if "window" in stages:
         register_window(app, settings, feed)
+    if "rate" in stages:
+        register_rate(app, settings, feed)
+    if "route" in stages:
+        register_route(app, settings)
     fail_fast(app)
     return app

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams.cli_billing import close_period, credits, simulate, spend
 from streams.cli_metering import catalog_app, unattributed, usage
+from streams.cli_rails import invoices, rails_app
 from streams.cli_stack import stack_app, topics_app
 from streams.errors import RailyardError
 from streams.settings import Settings
@@ -34,7 +36,13 @@ app.add_typer(stack_app, name="stack", help="Run the local Kafka broker (KRaft).
 app.add_typer(catalog_app, name="catalog")
 app.command("unattributed")(unattributed)
 app.command("usage")(usage)
+app.command("simulate")(simulate)
+app.command("close-period")(close_period)
+app.command("spend")(spend)
+app.command("credits")(credits)
 app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
+app.add_typer(rails_app, name="rails")
+app.command("invoices")(invoices)
 
 
 def settings() -> Settings:

@@ -37,12 +37,17 @@ def validate(file: Path) -> None:
 @catalog_app.command("apply")
 def apply(file: Path) -> None:
     """Validate, then publish to the catalog topic: running workers pick it up at once."""
+    from connectors.kafka.admin import create_topics
     from connectors.kafka.catalog_feed import publish_catalog
+    from connectors.kafka.topics import rail_topic_specs
     from streams.domain.catalog import load_catalog
 
+    settings = Settings().validate()
     catalog = load_catalog(file)
-    version = publish_catalog(Settings().validate(), catalog)
-    console.print(f"catalog {version} is now in force")
+    rails = {c.billing.rail for c in catalog.customers}
+    create_topics(settings, rail_topic_specs(settings, rails))  # connectors can subscribe now
+    version = publish_catalog(settings, catalog)
+    console.print(f"catalog {version} is now in force (rails: {', '.join(sorted(rails))})")
 
 
 def unattributed() -> None:

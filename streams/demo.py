@@ -23,6 +23,8 @@ from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
 from streams.domain.catalog import load_catalog, parse_catalog
+from streams.domain.cloudevents import to_json
+from streams.domain.invoice import Invoice
 from streams.domain.meters import load_meters
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
@@ -68,16 +70,21 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
             )
 
 
+DEMO_DAYS = 35
+"""The demo's usage spans the last five weeks, so last month's billing periods close."""
+
+
 def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: Console) -> None:
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    first = day - timedelta(days=DEMO_DAYS - 1)
     spec = WorkloadSpec(
-        seed=7, customers=12, events=events, start=day, duration=timedelta(days=1),
+        seed=7, customers=12, events=events, start=first, duration=timedelta(days=DEMO_DAYS),
         duplicate_rate=0.04, invalid_rate=0.02,
     )  # fmt: skip
     workload = generate(spec)
     console.print(
-        f"generated {events} CloudEvents for {spec.customers} customers on {day:%Y-%m-%d}: "
-        f"{spec.duplicates} re-sends, {spec.invalid} invalid lines"
+        f"generated {events} CloudEvents for {spec.customers} customers from {first:%Y-%m-%d} "
+        f"to {day:%Y-%m-%d}: {spec.duplicates} re-sends, {spec.invalid} invalid lines"
     )
     meters = load_meters(str(settings.catalog))
     limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
@@ -106,6 +113,8 @@ def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: 
     _show_results(settings, console, Counter(str(r.reason) for _, r in summary.rejected))
     _show_parking(settings, console, procs)
     _show_metering(settings, console)
+    lines = [g.line for g in workload.events] + [to_json(_new_key_event(day))]
+    _show_billing(settings, console, procs, lines)
 
 
 def _count(settings: Settings, sql: str) -> int:
@@ -237,6 +246,73 @@ def _show_metering(settings: Settings, console: Console) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + "  (late = beyond the lateness bound: billed as adjustments, never dropped)"
     )
+
+
+def _show_billing(
+    settings: Settings, console: Console, procs: list[ManagedProcess], lines: list[str]
+) -> None:
+    """Close last month, show one invoice per customer on its rail topic, check it against
+    ``railyard simulate`` on the very same lines."""
+    from connectors.kafka.billing_commands import request_close
+    from connectors.kafka.replay import read_partition
+    from connectors.kafka.topics import rail_topic, topic_name
+    from streams.cli_billing import invoice_table, summary_table
+    from streams.domain.catalog import Catalog
+    from streams.domain.rating.simulate import simulate
+    from streams.invoice_records import decode_invoice
+
+    console.rule("[bold]Rating and invoicing: last month, one invoice per customer and rail")
+    today = datetime.now(UTC)
+    month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    catalog = Catalog.from_json(query(settings, CURRENT_CATALOG).rows[0][0])
+    limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
+    expected = simulate(catalog, lines, month, today, limits=limits).invoices
+    console.print(
+        f"railyard simulate prices the same {len(lines)} lines in batch: {len(expected)} invoices"
+        f" for periods starting in {month}; now closing {month} in the stream"
+    )
+    request_close(settings, month)
+
+    def issued() -> dict[str, Invoice]:
+        out: dict[str, Invoice] = {}
+        for rail in sorted({i.rail for i in expected}):
+            for msg in read_partition(
+                settings.kafka_bootstrap, topic_name(settings, rail_topic(rail)), 0
+            ):
+                invoice = decode_invoice(msg.value())
+                out[invoice.id] = invoice
+        return out
+
+    want = {i.id: i for i in expected}
+    _wait(procs, lambda: want.keys() <= issued().keys(), "an invoice per customer", timeout=120)
+    everything = issued()
+    streamed = {k: v for k, v in everything.items() if k in want}
+    console.print(invoice_table(max(streamed.values(), key=lambda i: len(i.lines))))
+    console.print(summary_table(streamed.values(), title=f"Invoices on invoices.<rail>, {month}"))
+    earlier = sorted(f"{i.number} ({i.customer})" for k, i in everything.items() if k not in want)
+    if earlier:
+        console.print(f"also closed by event time (periods starting before {month}): "
+                      + ", ".join(earlier))  # fmt: skip
+    # Each invoice is checked against simulate under the catalog it was issued with: periods
+    # that event time closed before the demo's catalog change were priced by the first one.
+    differ: list[str] = []
+    for version in sorted({i.catalog_version for i in streamed.values()}):
+        doc = query(settings, f"SELECT document FROM catalog_versions WHERE version = '{version}'")
+        oracle = {i.id: i for i in simulate(Catalog.from_json(doc.rows[0][0]), lines, month,
+                                            today, limits=limits).invoices}  # fmt: skip
+        differ += [f"{i.number} ({i.total} vs {oracle[k].total if k in oracle else 'none'})"
+                   for k, i in streamed.items()
+                   if i.catalog_version == version and oracle.get(k) != i]  # fmt: skip
+    verdict = "identical, to the cent" if not differ else "DIFFERENT: " + ", ".join(differ)
+    console.print(f"stream vs railyard simulate: {verdict} ({len(streamed)} invoices)")
+    if differ:
+        raise RailyardError("the stream's invoices differ from railyard simulate's")
+
+
+CURRENT_CATALOG = (
+    "SELECT document FROM catalog_versions WHERE version = "
+    "(SELECT version FROM catalog_applications ORDER BY kafka_offset DESC LIMIT 1)"
+)
 
 
 def _wait(

@@ -96,7 +96,14 @@ class Settings:
     )
     """How long after a window ends a late event still corrects it; later ones are adjustments."""
 
-    stages: str = field(default_factory=lambda: _env("STAGES", "ingest,attribute,window"))
+    period_grace: timedelta = field(
+        default_factory=lambda: parse_duration(_env("PERIOD_GRACE", "1h"))
+    )
+    """How long after a billing period ends (in event time) it closes and is invoiced."""
+
+    stages: str = field(
+        default_factory=lambda: _env("STAGES", "ingest,attribute,window,rate,route")
+    )
     """Agents this worker runs; split them across processes to scale stages independently.
     ``attribute`` runs inside the ingest agent (one decode per event), so it goes with ``ingest``."""
 
@@ -140,7 +147,7 @@ class Settings:
             out.append(
                 f"RAILYARD_WINDOW_SIZE must be minute, hour or day, got {self.window_size!r}"
             )
-        unknown = set(self.stages.split(",")) - {"ingest", "attribute", "window"}
+        unknown = set(self.stages.split(",")) - set(STAGES)
         if unknown:
             out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
         elif "attribute" in self.stages.split(",") and "ingest" not in self.stages.split(","):
@@ -179,6 +186,7 @@ class Settings:
             "RAILYARD_CATALOG": str(self.catalog),
             "RAILYARD_WINDOW_SIZE": self.window_size,
             "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
+            "RAILYARD_PERIOD_GRACE": format_duration(self.period_grace),
             "RAILYARD_STAGES": self.stages,
             "RAILYARD_WORKER_ID": self.worker_id,
         }
@@ -188,6 +196,10 @@ class Settings:
         out["clickhouse_dsn"] = self.redacted_dsn
         out["schema_registry_url"] = _redact(self.schema_registry_url)
         return out
+
+
+STAGES = ("ingest", "attribute", "window", "rate", "route")
+"""Every stage a worker can run, in pipeline order."""
 
 
 def _redact(url: str) -> str:

@@ -109,6 +109,8 @@ class DeadLettersWriter:
 
 def default_writers(settings: Settings) -> dict[str, tuple[RowWriter, ...]]:
     """Topic -> writers (one per table) for every topic the sink lands."""
+    from connectors.clickhouse import billing_writers as b
+    from connectors.clickhouse import delivery as d
     from connectors.clickhouse import metering_writers as m
 
     def t(name: str) -> str:
@@ -122,6 +124,11 @@ def default_writers(settings: Settings) -> dict[str, tuple[RowWriter, ...]]:
         t(topics.USAGE_UNATTRIBUTED): (m.UnattributedWriter(),),
         t(topics.USAGE_WINDOWS): (m.WindowsWriter(),),
         t(topics.USAGE_LATE): (m.LateWriter(),),
+        t(topics.INVOICES): (b.InvoicesWriter(), b.InvoiceLinesWriter()),
+        t(topics.BILLING_SPEND): (b.SpendWriter(), b.CreditBalancesWriter()),
+        t(topics.CREDIT_EVENTS): (b.CreditEventsWriter(),),
+        t(topics.INVOICES_STATUS): (d.InvoiceStatusWriter(),),
+        t(topics.INVOICES_DLQ): (d.InvoiceDeadLettersWriter(),),
     }
 
 

@@ -125,3 +125,30 @@ def create_topics(
     if problems:
         raise StackError("could not create topics:\n  - " + "\n  - ".join(problems))
     return created
+
+
+def group_lag(settings: Settings, group: str, topic_names: Iterable[str]) -> int:
+    """Records on ``topic_names`` that consumer group ``group`` has not committed yet.
+
+    A partition the group never committed counts from its start: not read is not done.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        parts = [
+            TopicPartition(name, p)
+            for name in topic_names
+            if name in metadata.topics
+            for p in metadata.topics[name].partitions
+        ]
+        lag = 0
+        for tp in consumer.committed(parts, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            done = tp.offset if tp.offset >= 0 else low
+            lag += max(0, high - done)
+        return lag
+    finally:
+        consumer.close()

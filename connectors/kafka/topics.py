@@ -36,6 +36,12 @@ INVOICES_STATUS = "invoices.status"
 """Delivery outcomes from the rail connectors (delivered, retrying, failed)."""
 INVOICES_DLQ = "invoices.dlq"
 """Invoices a rail refused for good, with the rail's error."""
+BILLING_SPEND = "billing.spend"
+"""Each customer's running spend in the open period (and credit balances), by revision."""
+CREDIT_EVENTS = "credits.events"
+"""Prepaid credit alerts: a grant crossed a threshold, or ran out."""
+BILLING_COMMANDS = "billing.commands"
+"""Operator requests to the rate stage (``railyard close-period``), one copy per partition."""
 RAIL_TOPIC_PREFIX = "invoices."
 """``invoices.<rail>``: derived from the rail's name, never declared per rail."""
 
@@ -73,5 +79,20 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(USAGE_UNATTRIBUTED, p, {"cleanup.policy": "compact", "retention.ms": "-1"}),
         TopicSpec(USAGE_WINDOWS, p),
         TopicSpec(USAGE_LATE, p, {"retention.ms": "-1"}),
+        # Billing: issued documents are kept for good (they are the record of what was billed).
+        TopicSpec(INVOICES, p, {"retention.ms": "-1"}),
+        TopicSpec(BILLING_SPEND, p),
+        TopicSpec(CREDIT_EVENTS, 1, {"retention.ms": "-1"}),
+        TopicSpec(BILLING_COMMANDS, p),
+        TopicSpec(INVOICES_STATUS, 1, {"retention.ms": "-1"}),
+        TopicSpec(INVOICES_DLQ, 1, {"retention.ms": "-1"}),
     ]
     return [TopicSpec(topic_name(settings, s.name), s.partitions, s.config) for s in specs]
+
+
+def rail_topic_specs(settings: Settings, rails: list[str] | set[str]) -> list[TopicSpec]:
+    """``invoices.<rail>`` for each rail: one partition keeps a rail's invoices in order."""
+    return [
+        TopicSpec(topic_name(settings, rail_topic(r)), 1, {"retention.ms": "-1"})
+        for r in sorted(rails)
+    ]

@@ -15,9 +15,14 @@ from pathlib import Path
 
 from streams.errors import ConfigError
 
+SECRET_WORDS = ("secret", "key", "token", "password", "credential", "private")
+"""A config key containing one of these holds a secret: :meth:`RailConfig.redact` masks it."""
+
 
 @dataclass(frozen=True)
 class RailConfig:
+    """One rail's settings; values are kept out of ``repr`` (only the key names show)."""
+
     rail: str
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -52,6 +57,23 @@ class RailConfig:
     def secret(self, key: str) -> str:
         """Like :meth:`require`; the value must not be logged or put in a message."""
         return self.require(key)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the value of every secret-looking key masked.
+
+        The connector passes every error message through this before it is logged
+        or published, as a second line of defence behind rails that word their
+        messages from the rail's answer only.
+        """
+        for key, value in self.values.items():
+            if len(value) >= 4 and any(word in key for word in SECRET_WORDS):
+                text = text.replace(value, "***")
+        return text
+
+    def to_env(self) -> dict[str, str]:
+        """``RAILYARD_RAIL_*`` variables that rebuild this config in a child process."""
+        prefix = f"RAILYARD_RAIL_{self.rail.upper().replace('-', '_')}_"
+        return {f"{prefix}{key.upper()}": value for key, value in self.values.items()}
 
     def __repr__(self) -> str:
         return f"RailConfig(rail={self.rail!r}, keys={sorted(self.values)})"

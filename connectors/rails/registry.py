@@ -16,7 +16,7 @@ from streams.errors import ConfigError
 
 RailFactory = Callable[[RailConfig], Rail]
 
-RAIL_MODULES = (
+RAIL_MODULES: tuple[str, ...] = (
     "connectors.rails.stripe",
     "connectors.rails.adyen",
     "connectors.rails.paypal",
@@ -51,8 +51,15 @@ def rails() -> dict[str, RailFactory]:
 
 
 def create(name: str, config: RailConfig | None = None) -> Rail:
-    """The rail ``name``, configured from ``config`` (default: the environment)."""
-    factory = rails().get(name)
+    """The rail ``name``, configured from ``config`` (default: the environment).
+
+    The module named like the rail is imported first, so running one rail's
+    connector does not import every other rail's SDK.
+    """
+    for module in RAIL_MODULES:
+        if name not in _FACTORIES and module.rsplit(".", 1)[-1] == name:
+            importlib.import_module(module)
+    factory = _FACTORIES.get(name) or rails().get(name)
     if factory is None:
         raise ConfigError(f"unknown rail {name!r}; known: {', '.join(sorted(rails()))}")
     return factory(config if config is not None else RailConfig.from_env(name))

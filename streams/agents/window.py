@@ -122,9 +122,13 @@ def chunked(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]
 
 
 REPLAY_HORIZON = timedelta(days=1)
-"""How long (in event time) the digests of closed windows are remembered: an upstream
-replay re-sends events seconds after the originals, which must not be billed again as
-late usage although their window already counted them."""
+"""How long (in event time) the digests of closed windows are remembered at least: an
+upstream replay re-sends events seconds after the originals, which must not be billed
+again as late usage although their window already counted them."""
+REPLAY_MEMORY = 250_000
+"""...and how many are remembered at least, whatever their event time. A replay re-sends
+what upstream had not committed (a few seconds of input), which in sparse usage can span
+days of event time: a month of hourly usage can pass a day of event time per message."""
 
 
 class PartitionWindows:
@@ -145,12 +149,15 @@ class PartitionWindows:
             self._settled_by_start.setdefault(window_start, []).append(digest)
 
     def evict(self) -> None:
-        """Free closed windows, remembering their events; forget beyond the replay horizon."""
+        """Free closed windows, remembering their events; forget the oldest beyond both the
+        replay horizon and the replay memory."""
         for state in self.aggregator.evict_closed_states(self.watermark):
             for digest in state.digests:
                 self.settle(digest, state.key.start)
         cutoff = self.watermark - REPLAY_HORIZON
-        for start in [s for s in self._settled_by_start if s < cutoff]:
+        for start in sorted(s for s in self._settled_by_start if s < cutoff):
+            if len(self.settled) - len(self._settled_by_start[start]) < REPLAY_MEMORY:
+                break
             self.settled.difference_update(self._settled_by_start.pop(start))
 
     def contributions(

@@ -106,7 +106,7 @@ class Invoice:
     idempotency_key: str
     catalog_version: str
     issued_at: datetime
-    """Event time at which the period closed (its end plus grace), not wall-clock time."""
+    """The period's end (event time), never the wall clock: re-issuing yields the same bytes."""
 
     def __post_init__(self) -> None:
         if sum((line.amount for line in self.lines), Decimal(0)) != self.subtotal:

@@ -45,5 +45,11 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     assert re.search(r"unattributed 0", out)
     counts = dict(re.findall(r"\b(accepted|attributed) (\d+)", out))
     assert counts["accepted"] == counts["attributed"], "every accepted event was attributed"
+    # billing: last month closed, one invoice per subscribed customer on its rail topic,
+    # equal to railyard simulate on the same lines
+    assert "Invoices on invoices.<rail>" in out
+    assert "stream vs railyard simulate: identical, to the cent (12 invoices)" in out
+    for rail in ("adyen", "netsuite", "paypal", "salesforce", "sap", "stripe"):
+        assert re.search(rf"│ {rail}\s*│", out), rail
     assert "stopped worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"

@@ -17,6 +17,7 @@ from streams.domain.catalog import (
     BillingProfile,
     Catalog,
     Contract,
+    CreditGrant,
     Customer,
     DimensionPrice,
     DimensionRate,
@@ -26,6 +27,7 @@ from streams.domain.catalog import (
     Plan,
     PriceModel,
     Problem,
+    Rounding,
     RoutingRule,
     Segment,
     SubjectAssignment,
@@ -882,9 +884,10 @@ def test_version_changes_with_content(old: str, new: str) -> None:
     [
         "not json",
         "[]",
-        '{"format": 2}',
+        '{"format": 3}',
         '{"format": 1, "meters": []}',
-        Catalog().to_json().replace('"format":1', '"format":"1"'),
+        Catalog().to_json().replace('"format":2', '"format":"2"'),
+        Catalog().to_json().replace('"format":2', '"format":true'),
     ],
 )
 def test_from_json_rejects_what_is_not_a_catalog(text: str) -> None:
@@ -914,10 +917,10 @@ instants = st.datetimes(
 tiers = st.lists(st.builds(Tier, st.none() | amounts, amounts, amounts), max_size=4).map(tuple)
 prices = st.one_of(
     st.builds(FlatPrice, keys, amounts, st.none() | keys),
-    st.builds(UnitPrice, keys, keys, amounts),
-    st.builds(GraduatedPrice, keys, keys, tiers),
-    st.builds(VolumePrice, keys, keys, tiers),
-    st.builds(PackagePrice, keys, keys, amounts, amounts),
+    st.builds(UnitPrice, keys, keys, amounts, amounts),
+    st.builds(GraduatedPrice, keys, keys, tiers, amounts),
+    st.builds(VolumePrice, keys, keys, tiers, amounts),
+    st.builds(PackagePrice, keys, keys, amounts, amounts, amounts),
     st.builds(
         DimensionPrice,
         keys,
@@ -927,6 +930,7 @@ prices = st.one_of(
             st.builds(DimensionRate, st.lists(texts, max_size=3).map(tuple), amounts), max_size=3
         ).map(tuple),
         st.none() | amounts,
+        amounts,
     ),
 )
 rate_cards = st.lists(prices, max_size=4).map(tuple)
@@ -949,7 +953,16 @@ profiles = st.builds(
     keys,
     st.none() | texts,
 )
-customers = st.builds(Customer, keys, texts, profiles)
+grants = st.builds(
+    CreditGrant,
+    keys,
+    amounts,
+    st.sampled_from(sorted(MINOR_UNITS)),
+    instants,
+    st.none() | instants,
+    st.integers(0, 1_000_000),
+)
+customers = st.builds(Customer, keys, texts, profiles, st.lists(grants, max_size=2).map(tuple))
 catalogs = st.builds(
     Catalog,
     meters=st.lists(meters, max_size=3).map(tuple),
@@ -958,7 +971,16 @@ catalogs = st.builds(
         st.builds(SubjectAssignment, keys, keys, instants, st.none() | instants), max_size=4
     ).map(tuple),
     plans=st.lists(
-        st.builds(Plan, keys, st.sampled_from(sorted(MINOR_UNITS)), rate_cards, texts), max_size=3
+        st.builds(
+            Plan,
+            keys,
+            st.sampled_from(sorted(MINOR_UNITS)),
+            rate_cards,
+            texts,
+            st.none() | amounts,
+            st.none() | amounts,
+        ),
+        max_size=3,
     ).map(tuple),
     subscriptions=st.lists(
         st.builds(
@@ -967,7 +989,15 @@ catalogs = st.builds(
             keys,
             instants,
             st.none() | instants,
-            st.none() | st.builds(Contract, st.none() | texts, st.none() | amounts, rate_cards),
+            st.none()
+            | st.builds(
+                Contract,
+                st.none() | texts,
+                st.none() | amounts,
+                rate_cards,
+                st.none() | amounts,
+                st.none() | amounts,
+            ),
         ),
         max_size=3,
     ).map(tuple),
@@ -975,6 +1005,8 @@ catalogs = st.builds(
         st.builds(RoutingRule, keys, st.none() | st.sampled_from(Segment), st.none() | keys),
         max_size=2,
     ).map(tuple),
+    rounding=st.sampled_from(Rounding),
+    credit_thresholds=st.lists(st.integers(1, 100), max_size=3).map(tuple),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,30 @@ def test_every_customer_is_subscribed_in_its_own_currency_when_the_workload_star
         if customer.billing.segment == "enterprise":
             assert sub.contract is not None and sub.contract.minimum_commitment
             assert sub.contract.prices, "enterprise contracts carry custom prices"
+
+
+def test_the_example_exercises_every_rating_term(catalog: Catalog) -> None:
+    assert catalog.rounding == "half_even" and catalog.credit_thresholds == (50, 80, 100)
+    granted = [c for c in catalog.customers if c.credits]
+    assert len(granted) >= 2
+    for customer in granted:
+        assert customer.billing.segment == "self_service"
+        assert all(g.currency == customer.billing.currency for g in customer.credits)
+    # One grant is smaller than the plan fee its holder pays each period: used up in a month.
+    fees = {
+        c.key: sum(
+            (
+                p.amount
+                for p in catalog.rate_card_for(c.key, DEFAULT_START) or ()
+                if p.model == "flat"
+            ),
+            Decimal(0),
+        )
+        for c in granted
+    }
+    assert any(g.amount < fees[c.key] for c in granted for g in c.credits)
+    prices = [p for plan in catalog.plans for p in plan.rate_card]
+    assert any(getattr(p, "included", 0) > 0 for p in prices)
+    contracts = [s.contract for s in catalog.subscriptions if s.contract]
+    assert any(c.discount_percent for c in contracts)
+    assert any(p.maximum_spend for p in catalog.plans) or any(c.maximum_spend for c in contracts)

@@ -10,10 +10,13 @@ terms, at any instant. Pure: no Kafka, no ClickHouse; the catalog travels as
 from .catalog import Catalog
 from .currency import MINOR_UNITS, fits_currency, minor_units
 from .model import (
+    DEFAULT_CREDIT_THRESHOLDS,
     BillingProfile,
     Contract,
+    CreditGrant,
     Customer,
     Plan,
+    Rounding,
     RoutingRule,
     Segment,
     SubjectAssignment,
@@ -31,16 +34,19 @@ from .prices import (
     RateCard,
     Tier,
     UnitPrice,
+    UsagePrice,
     VolumePrice,
     merge_rate_cards,
 )
 from .problems import Problem
 
 __all__ = [
+    "DEFAULT_CREDIT_THRESHOLDS",
     "MINOR_UNITS",
     "BillingProfile",
     "Catalog",
     "Contract",
+    "CreditGrant",
     "Customer",
     "DimensionPrice",
     "DimensionRate",
@@ -52,12 +58,14 @@ __all__ = [
     "PriceModel",
     "Problem",
     "RateCard",
+    "Rounding",
     "RoutingRule",
     "Segment",
     "SubjectAssignment",
     "Subscription",
     "Tier",
     "UnitPrice",
+    "UsagePrice",
     "VolumePrice",
     "fits_currency",
     "load_catalog",

@@ -14,7 +14,15 @@ from typing import TypeVar
 from streams.domain.meters import Meter, MeterIndex
 
 from . import codec
-from .model import Customer, Plan, RoutingRule, SubjectAssignment, Subscription
+from .model import (
+    DEFAULT_CREDIT_THRESHOLDS,
+    Customer,
+    Plan,
+    Rounding,
+    RoutingRule,
+    SubjectAssignment,
+    Subscription,
+)
 from .prices import RateCard, merge_rate_cards
 
 T = TypeVar("T", SubjectAssignment, Subscription)
@@ -28,6 +36,9 @@ class Catalog:
     Collections are kept in key order, so two catalogs with the same content are
     equal and share a :attr:`version` however their files were laid out.
     ``routing`` keeps its written order: its first matching rule wins.
+    ``rounding`` is how every invoice line is rounded to its currency's minor
+    unit; ``credit_thresholds`` are the whole percentages of a credit grant
+    consumed at which an alert goes out (ascending, each within 1..100).
 
     Queries assume what :func:`parse_catalog` guarantees: a subject belongs to
     at most one customer, and a customer has at most one subscription, at a time.
@@ -39,6 +50,8 @@ class Catalog:
     plans: tuple[Plan, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
     routing: tuple[RoutingRule, ...] = ()
+    rounding: Rounding = Rounding.HALF_EVEN
+    credit_thresholds: tuple[int, ...] = DEFAULT_CREDIT_THRESHOLDS
     _index: _Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +63,7 @@ class Catalog:
         put(self, "plans", tuple(sorted(self.plans, key=lambda p: p.key)))
         put(self, "subscriptions", tuple(sorted(self.subscriptions, key=_span_order)))
         put(self, "routing", tuple(self.routing))
+        put(self, "credit_thresholds", tuple(sorted(set(self.credit_thresholds))))
         put(self, "_index", _Index(self))
 
     def customer_for(self, subject: str, at: datetime) -> str | None:

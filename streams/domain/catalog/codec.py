@@ -2,13 +2,16 @@
 
 Amounts are strings (``"0.000002"``), instants UTC ISO 8601, so decoding gives
 back equal Decimals and datetimes and encoding again gives the same bytes. A
-``format`` number lets a future reader refuse a document it does not understand.
+``format`` number lets a future reader refuse a document it does not understand;
+format 1 (before credits, terms, included units and rounding) is still read, with
+the defaults those fields have.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -17,10 +20,13 @@ from streams.domain.meters import Aggregation, Meter
 from streams.errors import ConfigError
 
 from .model import (
+    DEFAULT_CREDIT_THRESHOLDS,
     BillingProfile,
     Contract,
+    CreditGrant,
     Customer,
     Plan,
+    Rounding,
     RoutingRule,
     Segment,
     SubjectAssignment,
@@ -42,13 +48,16 @@ from .prices import (
 if TYPE_CHECKING:
     from .catalog import Catalog
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, FORMAT)
 Doc = dict[str, Any]
 
 
 def encode(c: Catalog) -> Doc:
     return {
         "format": FORMAT,
+        "rounding": c.rounding.value,
+        "credit_thresholds": list(c.credit_thresholds),
         "meters": [_meter(m) for m in c.meters],
         "routing": [{"rail": r.rail, "segment": r.segment, "region": r.region} for r in c.routing],
         "customers": [_customer(x) for x in c.customers],
@@ -61,6 +70,8 @@ def encode(c: Catalog) -> Doc:
                 "name": p.name,
                 "currency": p.currency,
                 "rate_card": _prices(p.rate_card),
+                "discount_percent": _dec(p.discount_percent),
+                "maximum_spend": _dec(p.maximum_spend),
             }
             for p in c.plans
         ],
@@ -72,9 +83,13 @@ def decode(text: str | bytes) -> Doc:
     """The keyword arguments of the Catalog that ``text`` encodes."""
     try:
         doc = json.loads(text)
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT}")
+        if doc.get("format") not in READABLE or type(doc["format"]) is not int:
+            raise ValueError(f"format {doc.get('format')!r}, expected one of {READABLE}")
+        if doc["format"] == 1:
+            doc = _from_format_1(doc)
         return {
+            "rounding": Rounding(doc["rounding"]),
+            "credit_thresholds": tuple(_to_int(t) for t in doc["credit_thresholds"]),
             "meters": tuple(_to_meter(m) for m in doc["meters"]),
             "routing": tuple(
                 RoutingRule(r["rail"], _opt(Segment, r["segment"]), r["region"])
@@ -86,13 +101,43 @@ def decode(text: str | bytes) -> Doc:
                 for a in doc["assignments"]
             ),
             "plans": tuple(
-                Plan(p["key"], p["currency"], _to_prices(p["rate_card"]), p["name"])
+                Plan(
+                    p["key"],
+                    p["currency"],
+                    _to_prices(p["rate_card"]),
+                    p["name"],
+                    _opt(_to_dec, p["discount_percent"]),
+                    _opt(_to_dec, p["maximum_spend"]),
+                )
                 for p in doc["plans"]
             ),
             "subscriptions": tuple(_to_subscription(s) for s in doc["subscriptions"]),
         }
     except (AttributeError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise ConfigError(f"not a catalog document: {exc!r}") from exc
+
+
+def _from_format_1(doc: Doc) -> Doc:
+    """A format 1 document with the defaults of every field format 2 added."""
+    terms = {"discount_percent": None, "maximum_spend": None}
+    usage = {"included": "0"}
+
+    def prices(docs: list[Doc]) -> list[Doc]:
+        return [d if d["model"] == PriceModel.FLAT else usage | d for d in docs]
+
+    return doc | {
+        "rounding": Rounding.HALF_EVEN.value,
+        "credit_thresholds": list(DEFAULT_CREDIT_THRESHOLDS),
+        "customers": [{"credits": []} | c for c in doc["customers"]],
+        "plans": [terms | p | {"rate_card": prices(p["rate_card"])} for p in doc["plans"]],
+        "subscriptions": [
+            s
+            if s["contract"] is None
+            else s
+            | {"contract": terms | s["contract"] | {"prices": prices(s["contract"]["prices"])}}
+            for s in doc["subscriptions"]
+        ],
+    }
 
 
 def _meter(m: Meter) -> Doc:
@@ -129,7 +174,18 @@ def _customer(c: Customer) -> Doc:
         "region": b.region,
         "account": b.account,
     }
-    return {"key": c.key, "name": c.name, "billing": billing}
+    credits = [
+        {
+            "key": g.key,
+            "amount": str(g.amount),
+            "currency": g.currency,
+            "effective_from": _instant(g.effective_from),
+            "expires_at": g.expires_at and _instant(g.expires_at),
+            "priority": g.priority,
+        }
+        for g in c.credits
+    ]
+    return {"key": c.key, "name": c.name, "billing": billing, "credits": credits}
 
 
 def _to_customer(d: Doc) -> Customer:
@@ -139,7 +195,24 @@ def _to_customer(d: Doc) -> Customer:
     profile = BillingProfile(
         b["currency"], b["anchor_day"], b["rail"], Segment(b["segment"]), b["region"], b["account"]
     )
-    return Customer(d["key"], d["name"], profile)
+    return Customer(d["key"], d["name"], profile, tuple(_to_grant(g) for g in d["credits"]))
+
+
+def _to_int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
+def _to_grant(d: Doc) -> CreditGrant:
+    return CreditGrant(
+        d["key"],
+        _to_dec(d["amount"]),
+        d["currency"],
+        _to_instant(d["effective_from"]),
+        _opt(_to_instant, d["expires_at"]),
+        _to_int(d["priority"]),
+    )
 
 
 def _subscription(s: Subscription) -> Doc:
@@ -147,6 +220,8 @@ def _subscription(s: Subscription) -> Doc:
         "reference": s.contract.reference,
         "minimum_commitment": _dec(s.contract.minimum_commitment),
         "prices": _prices(s.contract.prices),
+        "discount_percent": _dec(s.contract.discount_percent),
+        "maximum_spend": _dec(s.contract.maximum_spend),
     }
     return {"customer": s.customer, "plan": s.plan, **_period(s), "contract": contract}
 
@@ -154,7 +229,11 @@ def _subscription(s: Subscription) -> Doc:
 def _to_subscription(d: Doc) -> Subscription:
     c = d["contract"]
     contract = c and Contract(
-        c["reference"], _opt(_to_dec, c["minimum_commitment"]), _to_prices(c["prices"])
+        c["reference"],
+        _opt(_to_dec, c["minimum_commitment"]),
+        _to_prices(c["prices"]),
+        _opt(_to_dec, c["discount_percent"]),
+        _opt(_to_dec, c["maximum_spend"]),
     )
     return Subscription(d["customer"], d["plan"], *_to_period(d), contract or None)
 
@@ -195,13 +274,25 @@ def _opt(convert: Callable[[Any], Any], value: Any) -> Any:
 
 def _prices(prices: tuple[Price, ...]) -> list[Doc]:
     return [
-        {"key": p.key, "meter": p.meter, "model": p.model, **PRICE_CODECS[p.model][0](p)}
+        {
+            "key": p.key,
+            "meter": p.meter,
+            "model": p.model,
+            **PRICE_CODECS[p.model][0](p),
+            **({} if isinstance(p, FlatPrice) else {"included": str(p.included)}),
+        }
         for p in prices
     ]
 
 
 def _to_prices(docs: list[Doc]) -> tuple[Price, ...]:
-    return tuple(PRICE_CODECS[PriceModel(d["model"])][1](d) for d in docs)
+    out: list[Price] = []
+    for d in docs:
+        price = PRICE_CODECS[PriceModel(d["model"])][1](d)
+        if not isinstance(price, FlatPrice):
+            price = replace(price, included=_to_dec(d["included"]))
+        out.append(price)
+    return tuple(out)
 
 
 def _tiers(tiers: tuple[Tier, ...]) -> list[Doc]:

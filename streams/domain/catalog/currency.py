@@ -36,7 +36,12 @@ def fits_currency(amount: Decimal, currency: str) -> bool:
     Trailing zeros are fine: JPY 100.00 is 100 yen.
     """
     places = MINOR_UNITS.get(currency)
-    if places is None or not amount.is_finite() or not amount:
+    return places is None or fits_places(amount, places)
+
+
+def fits_places(amount: Decimal, places: int) -> bool:
+    """True when ``amount`` has no more than ``places`` decimal places, trailing zeros aside."""
+    if not amount.is_finite() or not amount:
         return True
     _, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)

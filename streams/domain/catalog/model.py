@@ -16,6 +16,24 @@ from enum import StrEnum
 from .prices import RateCard, by_key
 
 
+class Rounding(StrEnum):
+    """How a line's exact amount becomes an amount in the currency's minor unit.
+
+    Set once per catalog: every invoice line is rounded once, this way.
+    """
+
+    HALF_EVEN = "half_even"
+    HALF_UP = "half_up"
+    DOWN = "down"
+    """Toward zero."""
+    UP = "up"
+    """Away from zero."""
+
+
+DEFAULT_CREDIT_THRESHOLDS = (50, 80, 100)
+"""Whole percentages of a credit grant consumed at which an alert goes out."""
+
+
 class Segment(StrEnum):
     """How a customer buys: card on file and list prices, or a negotiated contract."""
 
@@ -58,10 +76,31 @@ class BillingProfile:
 
 
 @dataclass(frozen=True)
+class CreditGrant:
+    """Prepaid credit a customer's invoices burn down, in the customer's currency.
+
+    Usable from ``effective_from`` until ``expires_at`` (exclusive; None: never
+    expires). Grants burn in ``priority`` order (lower first), then the earliest
+    expiry, then by key. ``key`` is unique across the catalog.
+    """
+
+    key: str
+    amount: Decimal
+    currency: str
+    effective_from: datetime
+    expires_at: datetime | None = None
+    priority: int = 100
+
+
+@dataclass(frozen=True)
 class Customer:
     key: str
     name: str
     billing: BillingProfile
+    credits: tuple[CreditGrant, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "credits", tuple(sorted(self.credits, key=lambda g: g.key)))
 
 
 @dataclass(frozen=True)
@@ -79,10 +118,18 @@ class SubjectAssignment:
 
 @dataclass(frozen=True)
 class Plan:
+    """List prices in one currency, and the terms every subscriber gets.
+
+    ``discount_percent`` (0-100) comes off the usage and recurring lines of each
+    period; ``maximum_spend`` caps what one period invoices (before credits).
+    """
+
     key: str
     currency: str
     rate_card: RateCard
     name: str = ""
+    discount_percent: Decimal | None = None
+    maximum_spend: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rate_card", by_key(self.rate_card))
@@ -94,12 +141,15 @@ class Contract:
 
     ``prices`` replace the plan's prices of the same key and add new ones;
     ``minimum_commitment`` is the least invoiced per billing period, in the plan's
-    currency, whatever the usage.
+    currency, whatever the usage. ``discount_percent`` and ``maximum_spend``,
+    when given, replace the plan's.
     """
 
     reference: str | None = None
     minimum_commitment: Decimal | None = None
     prices: RateCard = ()
+    discount_percent: Decimal | None = None
+    maximum_spend: Decimal | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prices", by_key(self.prices))

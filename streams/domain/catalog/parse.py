@@ -10,13 +10,23 @@ from streams.errors import ConfigError
 
 from . import fields as f
 from .catalog import Catalog
+from .model import DEFAULT_CREDIT_THRESHOLDS, Rounding
 from .parse_parties import parse_assignments, parse_customers, parse_routing
 from .parse_plans import parse_plans, parse_subscriptions
 from .parse_prices import MeterRefs
 from .problems import Problem, Report, parse_path
 from .yamltree import compose
 
-SECTIONS = ("meters", "routing", "customers", "subjects", "plans", "subscriptions")
+SECTIONS = (
+    "meters",
+    "routing",
+    "customers",
+    "subjects",
+    "plans",
+    "subscriptions",
+    "rounding",
+    "credit_thresholds",
+)
 METER_FIELDS = (
     "key",
     "description",
@@ -47,6 +57,8 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
     subscriptions = parse_subscriptions(
         r, doc.get("subscriptions"), ("subscriptions",), (customers, declared), plans, meters
     )
+    rounding = f.choice(r, doc.get("rounding", Rounding.HALF_EVEN.value), ("rounding",), Rounding)
+    thresholds = _thresholds(r, doc.get("credit_thresholds"))
     if r.problems:
         return None, sorted(r.problems, key=lambda p: p.line)
     catalog = Catalog(
@@ -56,6 +68,8 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
         plans=tuple(plans[0].values()),
         subscriptions=subscriptions,
         routing=routing,
+        rounding=rounding or Rounding.HALF_EVEN,
+        credit_thresholds=thresholds,
     )
     return catalog, []
 
@@ -72,6 +86,22 @@ def load_catalog(path: str | FilePath) -> Catalog:
             f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(map(str, problems))
         )
     return catalog
+
+
+def _thresholds(r: Report, raw: Any) -> tuple[int, ...]:
+    """Whole percentages of a grant consumed that raise an alert: each within 1..100, once."""
+    if raw is None:
+        return DEFAULT_CREDIT_THRESHOLDS
+    found: dict[int, Any] = {}
+    for item_path, item in f.sequence(r, raw, ("credit_thresholds",)):
+        percent = f.integer(r, item, item_path, 1, 100)
+        if percent is None:
+            continue
+        if percent in found:
+            r.add(item_path, f"duplicate threshold {item} (also {r.where(found[percent])})")
+        else:
+            found[percent] = item_path
+    return tuple(sorted(found))
 
 
 def _meters(r: Report, raw: Any) -> MeterRefs:

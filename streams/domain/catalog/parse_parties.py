@@ -6,11 +6,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import fields as f
-from .model import BillingProfile, Customer, RoutingRule, Segment, SubjectAssignment
+from .model import (
+    BillingProfile,
+    CreditGrant,
+    Customer,
+    RoutingRule,
+    Segment,
+    SubjectAssignment,
+)
+from .parse_prices import money
 from .periods import Span, check_order, overlapping
 from .problems import Path, Report
 
-CUSTOMER_FIELDS = ("key", "name", "billing")
+CUSTOMER_FIELDS = ("key", "name", "billing", "credits")
+GRANT_FIELDS = ("key", "amount", "currency", "effective_from", "expires_at", "priority")
+MAX_PRIORITY = 1_000_000
 BILLING_FIELDS = ("currency", "anchor_day", "rail", "account", "segment", "region")
 ROUTING_FIELDS = ("when", "rail")
 ASSIGNMENT_FIELDS = ("subject", "subjects", "customer", "effective_from", "effective_to")
@@ -45,6 +55,7 @@ def parse_customers(
     """
     valid: dict[str, Customer] = {}
     declared: dict[str, Path] = {}
+    grant_keys: dict[str, Path] = {}
     for item_path, item in f.sequence(r, raw, path):
         m = f.mapping(r, item, item_path, CUSTOMER_FIELDS)
         if m is None:
@@ -59,10 +70,56 @@ def parse_customers(
             declared[key] = item_path
         name = f.text(r, m.get("name"), (*item_path, "name"), required=False) or key
         billing = _billing(r, m.get("billing"), (*item_path, "billing"), routing)
+        currency = billing.currency if billing else None
+        credits = _credits(r, m.get("credits"), (*item_path, "credits"), currency, grant_keys)
         if key is not None and name is not None and billing is not None:
             if len(r.problems) == before:
-                valid[key] = Customer(key, name, billing)
+                valid[key] = Customer(key, name, billing, credits)
     return valid, declared
+
+
+def _credits(
+    r: Report, raw: Any, path: Path, currency: str | None, keys: dict[str, Path]
+) -> tuple[CreditGrant, ...]:
+    """A customer's credit grants, in its billing currency; grant keys are catalog-wide."""
+    grants: list[CreditGrant] = []
+    for grant_path, item in f.sequence(r, raw, path):
+        m = f.mapping(r, item, grant_path, GRANT_FIELDS)
+        if m is None:
+            continue
+        before = len(r.problems)
+        key = f.text(r, m.get("key"), (*grant_path, "key"), pattern=f.KEY)
+        if key is not None and key in keys:
+            r.add(
+                (*grant_path, "key"), f"duplicate credit grant {key!r} (also {r.where(keys[key])})"
+            )
+        elif key is not None:
+            keys[key] = grant_path
+        code = f.currency(r, m.get("currency"), (*grant_path, "currency"))
+        if code is not None and currency is not None and code != currency:
+            r.add(
+                (*grant_path, "currency"),
+                f"{code} is not the customer's billing currency ({currency}); "
+                "credit burns down invoices in that currency only",
+            )
+        amount = money(r, m.get("amount"), (*grant_path, "amount"), code)
+        if amount is not None and amount <= 0:
+            r.add((*grant_path, "amount"), f"must be greater than 0, got {m.get('amount')}")
+        start = f.instant(r, m.get("effective_from"), (*grant_path, "effective_from"))
+        expires = f.instant(r, m.get("expires_at"), (*grant_path, "expires_at"), required=False)
+        if start is not None and expires is not None and expires <= start:
+            r.add(
+                (*grant_path, "expires_at"),
+                f"must be after effective_from ({start.isoformat()}); a grant is usable "
+                "from effective_from until expires_at, exclusive",
+            )
+        priority = f.integer(
+            r, m.get("priority", "100"), (*grant_path, "priority"), 0, MAX_PRIORITY
+        )
+        if key and amount and code and start and priority is not None:
+            if len(r.problems) == before:
+                grants.append(CreditGrant(key, amount, code, start, expires, priority))
+    return tuple(grants)
 
 
 def _billing(

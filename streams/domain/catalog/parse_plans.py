@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from . import fields as f
@@ -11,9 +12,10 @@ from .parse_prices import MeterRefs, money, parse_rate_card
 from .periods import Span, check_order, overlapping
 from .problems import Path, Report
 
-PLAN_FIELDS = ("key", "name", "currency", "rate_card")
+TERM_FIELDS = ("discount_percent", "maximum_spend")
+PLAN_FIELDS = ("key", "name", "currency", "rate_card", *TERM_FIELDS)
 SUBSCRIPTION_FIELDS = ("customer", "plan", "effective_from", "effective_to", "contract")
-CONTRACT_FIELDS = ("reference", "minimum_commitment", "prices")
+CONTRACT_FIELDS = ("reference", "minimum_commitment", "prices", *TERM_FIELDS)
 
 
 def parse_plans(
@@ -37,9 +39,26 @@ def parse_plans(
         if m.get("rate_card") is None:
             r.add((*item_path, "rate_card"), "required: a list of prices")
         prices = parse_rate_card(r, m.get("rate_card"), (*item_path, "rate_card"), meters, currency)
+        discount, cap = _terms(r, m, item_path, currency)
         if key is not None and currency is not None and len(r.problems) == before:
-            valid[key] = Plan(key, currency, prices, name)
+            valid[key] = Plan(key, currency, prices, name, discount, cap)
     return valid, declared
+
+
+def _terms(
+    r: Report, m: dict[str, Any], path: Path, currency: str | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """``discount_percent`` (0-100) and ``maximum_spend`` (> 0, in ``currency``)."""
+    discount = f.decimal(r, m.get("discount_percent"), (*path, "discount_percent"), required=False)
+    if discount is not None and discount > 100:
+        r.add((*path, "discount_percent"), f"must be within 0..100, got {m['discount_percent']}")
+        discount = None
+    cap_path = (*path, "maximum_spend")
+    cap = money(r, m.get("maximum_spend"), cap_path, currency, required=False)
+    if cap is not None and cap <= 0:
+        r.add(cap_path, f"must be greater than 0, got {m['maximum_spend']}")
+        cap = None
+    return discount, cap
 
 
 def parse_subscriptions(
@@ -81,7 +100,9 @@ def parse_subscriptions(
         end = f.instant(r, m.get("effective_to"), (*item_path, "effective_to"), required=False)
         check_order(r, start, end, item_path)
         currency = plan.currency if plan else None
-        contract = _contract(r, m.get("contract"), (*item_path, "contract"), meters, currency)
+        contract_path = (*item_path, "contract")
+        contract = _contract(r, m.get("contract"), contract_path, meters, currency)
+        _check_commitment_under_cap(r, contract, plan, contract_path)
         if key and plan_key and start and len(r.problems) == before:
             found.append((Subscription(key, plan_key, start, end, contract), item_path))
     for customer_key, later, earlier in overlapping(
@@ -108,4 +129,19 @@ def _contract(
         r, m.get("minimum_commitment"), (*path, "minimum_commitment"), currency, required=False
     )
     prices = parse_rate_card(r, m.get("prices"), (*path, "prices"), meters, currency)
-    return Contract(reference, minimum, prices)
+    discount, cap = _terms(r, m, path, currency)
+    return Contract(reference, minimum, prices, discount, cap)
+
+
+def _check_commitment_under_cap(
+    r: Report, contract: Contract | None, plan: Plan | None, path: Path
+) -> None:
+    """A period cannot both invoice at least the commitment and at most a lower cap."""
+    if contract is None or contract.minimum_commitment is None:
+        return
+    cap = contract.maximum_spend or (plan.maximum_spend if plan else None)
+    if cap is not None and contract.minimum_commitment > cap:
+        r.add(
+            (*path, "minimum_commitment"),
+            f"{contract.minimum_commitment} is above the maximum spend of {cap}",
+        )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from streams.domain.meters import Meter
+from streams.domain.usage import VALUE_SCALE
 
 from . import fields as f
-from .currency import MINOR_UNITS, fits_currency
+from .currency import MINOR_UNITS, fits_currency, fits_places
 from .prices import (
     DimensionPrice,
     DimensionRate,
@@ -29,11 +30,11 @@ from .problems import Path, Report
 COMMON_FIELDS = ("key", "meter", "model")
 MODEL_FIELDS: dict[PriceModel, tuple[str, ...]] = {
     PriceModel.FLAT: ("amount",),
-    PriceModel.PER_UNIT: ("unit_amount",),
-    PriceModel.GRADUATED: ("tiers",),
-    PriceModel.VOLUME: ("tiers",),
-    PriceModel.PACKAGE: ("package_size", "amount"),
-    PriceModel.DIMENSION: ("prices", "default_unit_amount"),
+    PriceModel.PER_UNIT: ("unit_amount", "included"),
+    PriceModel.GRADUATED: ("tiers", "included"),
+    PriceModel.VOLUME: ("tiers", "included"),
+    PriceModel.PACKAGE: ("package_size", "amount", "included"),
+    PriceModel.DIMENSION: ("prices", "default_unit_amount", "included"),
 }
 _ANY_MODEL = tuple(dict.fromkeys(n for names in MODEL_FIELDS.values() for n in names))
 TIER_FIELDS = ("up_to", "unit_amount", "flat_amount")
@@ -95,7 +96,15 @@ def _price(
         r.add((*path, "key"), "required for a flat fee without a meter")
     meter = meters.valid.get(meter_key or "")
     price = _model_price(r, m, path, model, key or "", meter_key, meter, currency)
-    return price if len(r.problems) == before else None
+    included = f.decimal(r, m.get("included"), (*path, "included"), required=False)
+    if included is not None and not fits_places(included, VALUE_SCALE):
+        r.add((*path, "included"), f"{m['included']} is finer than a metered quantity (9 places)")
+    if price is None or len(r.problems) > before:
+        return None
+    if included and not isinstance(price, FlatPrice):
+        # Free units per billing period, taken off the quantity before pricing.
+        price = replace(price, included=included)
+    return price
 
 
 def _model_price(

@@ -3,6 +3,9 @@
 A rate card lists prices, each keyed (by default by its meter) so a contract can
 replace one plan price without restating the rest. Amounts are Decimals in the
 plan's currency; rating a billing period against them happens elsewhere.
+
+Every usage price (all models but flat) may include ``included`` free units per
+billing period: they are taken off the period's quantity before it is priced.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class UnitPrice:
     key: str
     meter: str
     unit_amount: Decimal
+    included: Decimal = Decimal(0)
     model: ClassVar[PriceModel] = PriceModel.PER_UNIT
 
 
@@ -59,6 +63,7 @@ class GraduatedPrice:
     key: str
     meter: str
     tiers: tuple[Tier, ...]
+    included: Decimal = Decimal(0)
     model: ClassVar[PriceModel] = PriceModel.GRADUATED
 
 
@@ -67,6 +72,7 @@ class VolumePrice:
     key: str
     meter: str
     tiers: tuple[Tier, ...]
+    included: Decimal = Decimal(0)
     model: ClassVar[PriceModel] = PriceModel.VOLUME
 
 
@@ -76,6 +82,7 @@ class PackagePrice:
     meter: str
     package_size: Decimal
     amount: Decimal
+    included: Decimal = Decimal(0)
     model: ClassVar[PriceModel] = PriceModel.PACKAGE
 
 
@@ -94,6 +101,7 @@ class DimensionPrice:
     dimensions: tuple[str, ...]
     rates: tuple[DimensionRate, ...]
     default_unit_amount: Decimal | None = None
+    included: Decimal = Decimal(0)
     model: ClassVar[PriceModel] = PriceModel.DIMENSION
 
     def __post_init__(self) -> None:
@@ -110,6 +118,8 @@ class DimensionPrice:
 
 
 Price = FlatPrice | UnitPrice | GraduatedPrice | VolumePrice | PackagePrice | DimensionPrice
+UsagePrice = UnitPrice | GraduatedPrice | VolumePrice | PackagePrice | DimensionPrice
+"""Every price that charges for a meter's quantity: all models but flat."""
 RateCard = tuple[Price, ...]
 
 

@@ -36,3 +36,59 @@ def catalog_yaml(meters_yaml: str, customers: Iterable[CustomerProfile]) -> str:
             f"    subjects: [{', '.join(c.subjects)}]",
         ]
     return "\n".join(lines) + "\n"
+
+
+ALL_RAILS = {"self_service": ("stripe", "adyen", "paypal", "webhook"),
+             "enterprise": ("netsuite", "sap", "salesforce", "outbox")}  # fmt: skip
+"""Every built-in rail, by the segment that usually pays through it."""
+
+
+def top_level_sections(yaml_text: str, *keys: str) -> str:
+    """The text of the named top-level sections of a YAML document, comments and all."""
+    out: list[str] = []
+    keep = False
+    for line in yaml_text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            keep = line.split(":", 1)[0] in keys
+        if keep:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def billing_catalog_yaml(
+    example_yaml: str, customers: Iterable[CustomerProfile], anchor_days: tuple[int, ...] = (1,)
+) -> str:
+    """A catalog that bills every generated customer: the example's meters and plans,
+    each customer on a rail of its segment (all eight rails in turn), self-service ones
+    on Starter or Pro, enterprise ones on Enterprise, in the customer's currency.
+    """
+    profiles = list(customers)
+    lines = [top_level_sections(example_yaml, "meters", "plans").rstrip(), "", "customers:"]
+    for i, c in enumerate(profiles):
+        rails = ALL_RAILS[str(c.segment)]
+        lines += [
+            f"  - key: {c.name}",
+            "    billing:",
+            f"      currency: {c.currency}",
+            f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
+            f"      rail: {rails[i % len(rails)]}",
+            f"      account: acct-{i:04d}",
+            f"      segment: {c.segment}",
+            f"      region: {c.region}",
+        ]
+    lines += ["", "subjects:"]
+    for c in profiles:
+        lines += [
+            f"  - customer: {c.name}",
+            "    effective_from: 2020-01-01T00:00:00Z",
+            f"    subjects: [{', '.join(c.subjects)}]",
+        ]
+    lines += ["", "subscriptions:"]
+    for i, c in enumerate(profiles):
+        tier = "enterprise" if str(c.segment) == "enterprise" else ("starter", "pro")[i % 2]
+        lines += [
+            f"  - customer: {c.name}",
+            f"    plan: {tier}-{c.currency.lower()}",
+            "    effective_from: 2020-01-01T00:00:00Z",
+        ]
+    return "\n".join(lines) + "\n"

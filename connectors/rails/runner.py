@@ -1,0 +1,431 @@
+"""The one connector loop every rail shares: consume, deliver, record, commit.
+
+Reads ``invoices.<rail>`` with confluent-kafka and hands each invoice to the
+rail. Outcomes go to ``invoices.status`` (delivered with the rail's ids; retrying
+with the rail's error and when the next attempt is due; failed) and, when the
+rail refuses an invoice or transient failures outlast the retry limits, to
+``invoices.dlq`` with the rail's error and the original bytes.
+
+Guarantees:
+
+* Offsets are committed only past invoices whose outcome records the broker has
+  acknowledged (see :mod:`connectors.rails.inflight`). A crash redelivers; the
+  rail's idempotency key makes the rail hold each invoice once all the same.
+* An invoice in backoff waits in an in-process schedule while later invoices are
+  delivered; at most ``max_pending`` invoices wait before consumption pauses.
+* SIGTERM (:meth:`RailRunner.stop`) lets the delivery in progress finish, waits
+  for its records, commits, and leaves invoices still in backoff uncommitted for
+  the next run, which tries them afresh.
+
+Retry counts live in memory: after a restart an invoice gets a fresh set of attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
+
+from connectors.kafka import topics
+from connectors.kafka.admin import create_topics
+from connectors.rails.backoff import RetryPolicy
+from connectors.rails.base import Delivery, PermanentRailError, Rail, TransientRailError
+from connectors.rails.config import RailConfig
+from connectors.rails.inflight import InFlight, Pending
+from connectors.rails.outcomes import (
+    DeadLetterReason,
+    DeliveryStatus,
+    dead_letter_record,
+    status_record,
+)
+from streams.errors import RailyardError
+from streams.invoice_records import decode_invoice
+from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.rails")
+
+
+@dataclass
+class RunStats:
+    delivered: int = 0
+    retries: int = 0
+    failed: int = 0
+    """Dead-lettered: rejected, exhausted or undecodable."""
+
+    @property
+    def settled(self) -> int:
+        return self.delivered + self.failed
+
+
+class RailRunner:
+    """Delivers one rail's invoices; :meth:`run` until stopped, idle or done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rail: Rail,
+        config: RailConfig,
+        *,
+        policy: RetryPolicy | None = None,
+        group_id: str | None = None,
+        max_pending: int = 1000,
+        commit_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.rail = rail
+        self.name = rail.name
+        self.config = config
+        self.policy = policy or RetryPolicy.from_config(config)
+        self.topic = topics.topic_name(settings, topics.rail_topic(self.name))
+        self.status_topic = topics.topic_name(settings, topics.INVOICES_STATUS)
+        self.dlq_topic = topics.topic_name(settings, topics.INVOICES_DLQ)
+        self.group_id = group_id or f"{settings.topic_prefix}railyard-rail-{self.name}"
+        self.max_pending = max_pending
+        self.commit_interval = commit_interval
+        self.clock, self.now, self.rand = clock, now, rand
+        self.stats = RunStats()
+        self._inflight = InFlight()
+        self._committed: dict[tuple[str, int], int] = {}
+        self._stopping = False
+        self._paused = False
+        self._fatal: str | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._producer: Producer | None = None
+
+    def stop(self) -> None:
+        """Finish the delivery in progress, record and commit, then return from :meth:`run`."""
+        self._stopping = True
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def run(self, *, max_invoices: int | None = None, idle_exit: float | None = None) -> RunStats:
+        """Deliver until :meth:`stop`, ``max_invoices`` settled, or ``idle_exit`` s with nothing to do."""
+        wanted = {self.topic, self.status_topic, self.dlq_topic}
+        specs = topics.rail_topic_specs(self.settings, [self.name]) + [
+            s for s in topics.topic_specs(self.settings) if s.name in wanted
+        ]
+        create_topics(self.settings, specs)
+        self._producer = Producer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+            }
+        )
+        self._consumer = KafkaConsumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": self.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2_000,
+            }
+        )
+        self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        log.info(
+            "rail %s: delivering %s (group %s; retries: base %.3gs, cap %.3gs, %d attempts, %.0fs)",
+            self.name, self.topic, self.group_id, self.policy.base, self.policy.cap,
+            self.policy.max_attempts, self.policy.max_elapsed,
+        )  # fmt: skip
+        last_activity = self.clock()
+        last_commit = last_report = self.clock()
+        try:
+            while not self._stopping:
+                if self._retry_due():
+                    last_activity = self.clock()
+                    continue
+                self._producer.poll(0)
+                self._check_fatal()
+                if self.clock() - last_commit >= self.commit_interval:
+                    self._commit()
+                    last_commit = self.clock()
+                if self.clock() - last_report >= 30:
+                    self._report()
+                    last_report = self.clock()
+                if max_invoices is not None and self.stats.settled >= max_invoices:
+                    break
+                if (
+                    idle_exit is not None
+                    and not len(self._inflight)
+                    and self.clock() - last_activity >= idle_exit
+                ):
+                    log.info("rail %s: idle for %.0fs, exiting", self.name, idle_exit)
+                    break
+                room = self.max_pending - len(self._inflight)
+                if max_invoices is not None:
+                    room = min(room, max_invoices - self.stats.settled - len(self._inflight))
+                self._pause(room <= 0)
+                for msg in self._consumer.consume(max(room, 1), self._poll_timeout()):
+                    if self._read(msg):
+                        last_activity = self.clock()
+        finally:
+            self._close()
+        return self.stats
+
+    def _close(self) -> None:
+        assert self._producer is not None and self._consumer is not None
+        try:
+            self._producer.flush(30)
+            self._settle()
+            if self._fatal is None:
+                self._commit()
+            waiting = len(self._inflight)
+            if waiting:
+                log.info(
+                    "rail %s: %d invoice(s) not settled are left for the next run",
+                    self.name,
+                    waiting,
+                )
+            self._report()
+        finally:
+            self._consumer.close()
+
+    # -- reading and delivering ----------------------------------------------------
+
+    def _poll_timeout(self) -> float:
+        due = self._inflight.next_due()
+        if due is None:
+            return 0.2
+        return min(0.2, max(0.0, due - self.clock()))
+
+    def _pause(self, full: bool) -> None:
+        """Stop fetching while ``full`` (re-applied each time: an assignment may be new)."""
+        assert self._consumer is not None
+        if full:
+            self._consumer.pause(self._consumer.assignment())
+        elif self._paused:
+            self._consumer.resume(self._consumer.assignment())
+        self._paused = full
+
+    def _read(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("rail %s: consume error: %s", self.name, err)
+            return False
+        entry = Pending(
+            msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.value() or b""
+        )
+        self._inflight.add(entry)
+        try:
+            entry.invoice = decode_invoice(entry.value)
+        except Exception as exc:  # a producer bug: keep the bytes, never drop silently
+            log.error("rail %s: undecodable record at offset %d: %r", self.name, entry.offset, exc)
+            self._give_up(entry, DeadLetterReason.UNDECODABLE, "undecodable", repr(exc)[:500])
+            return True
+        if entry.invoice.rail != self.name:
+            message = f"invoice for rail {entry.invoice.rail!r} on {self.topic}"
+            log.error("rail %s: %s: %s", self.name, entry.invoice.number, message)
+            self._give_up(entry, DeadLetterReason.MISROUTED, "misrouted", message)
+            return True
+        self._attempt(entry)
+        return True
+
+    def _retry_due(self) -> bool:
+        entry = self._inflight.pop_due(self.clock())
+        if entry is None:
+            return False
+        self._attempt(entry)
+        return True
+
+    def _attempt(self, entry: Pending) -> None:
+        invoice = entry.invoice
+        assert invoice is not None
+        entry.attempts += 1
+        if entry.first_attempt_at is None:
+            entry.first_attempt_at = self.clock()
+        try:
+            delivery = self.rail.deliver(invoice)
+        except TransientRailError as exc:
+            self._transient(entry, exc.code, self.config.redact(str(exc)), exc.retry_after)
+        except PermanentRailError as exc:
+            message = self.config.redact(str(exc))
+            log.error("rail %s: %s rejected: %s", self.name, invoice.number, message)
+            self._give_up(entry, DeadLetterReason.REJECTED, exc.code, message)
+        except Exception as exc:
+            # A bug in the rail module, not an answer from the rail: retried like a transient
+            # failure (it may be a network error the module failed to classify) and in the
+            # end dead-lettered with the exception's type, never swallowed.
+            log.exception("rail %s: unexpected error delivering %s", self.name, invoice.number)
+            message = self.config.redact(f"{type(exc).__name__}: {exc}")[:500]
+            self._transient(entry, "internal_error", message, None)
+        else:
+            self.stats.delivered += 1
+            refs = ", ".join(f"{k}={v}" for k, v in sorted(delivery.references.items()))
+            log.info(
+                "rail %s: delivered %s (attempt %d) %s",
+                self.name, invoice.number, entry.attempts, refs,
+            )  # fmt: skip
+            self._publish_status(entry, DeliveryStatus.DELIVERED, delivery=delivery, resolved=True)
+
+    def _transient(
+        self, entry: Pending, code: str | None, message: str, retry_after: float | None
+    ) -> None:
+        assert entry.invoice is not None and entry.first_attempt_at is not None
+        entry.last_error = (code, message)
+        delay = self.policy.delay(entry.attempts, retry_after, self.rand)
+        elapsed = self.clock() - entry.first_attempt_at
+        if self.policy.gives_up(entry.attempts, elapsed, delay):
+            log.error(
+                "rail %s: giving up on %s after %d attempts: %s",
+                self.name, entry.invoice.number, entry.attempts, message,
+            )  # fmt: skip
+            self._give_up(entry, DeadLetterReason.EXHAUSTED, code, message)
+            return
+        self.stats.retries += 1
+        log.warning(
+            "rail %s: %s attempt %d failed (%s), retrying in %.2fs",
+            self.name, entry.invoice.number, entry.attempts, message, delay,
+        )  # fmt: skip
+        self._publish_status(
+            entry,
+            DeliveryStatus.RETRYING,
+            error=(code, message),
+            retry_at=self.now() + timedelta(seconds=delay),
+        )
+        self._inflight.retry_at(entry, self.clock() + delay)
+
+    def _give_up(
+        self, entry: Pending, reason: DeadLetterReason, code: str | None, message: str
+    ) -> None:
+        self.stats.failed += 1
+        record = dead_letter_record(
+            self.name,
+            reason,
+            invoice=entry.invoice,
+            error_code=code,
+            error_message=message,
+            attempts=entry.attempts,
+            topic=entry.topic,
+            partition=entry.partition,
+            offset=entry.offset,
+            original=entry.value,
+            failed_at=self.now(),
+        )
+        key = (
+            entry.invoice.id if entry.invoice else f"{entry.topic}:{entry.partition}:{entry.offset}"
+        )
+        self._produce(entry, self.dlq_topic, key, INVOICE_DEAD_LETTERS.encode(record))
+        if entry.invoice is not None:
+            self._publish_status(entry, DeliveryStatus.FAILED, error=(code, message))
+        entry.resolved = True
+
+    def _publish_status(
+        self,
+        entry: Pending,
+        status: DeliveryStatus,
+        *,
+        delivery: Delivery | None = None,
+        error: tuple[str | None, str] | None = None,
+        retry_at: datetime | None = None,
+        resolved: bool = False,
+    ) -> None:
+        assert entry.invoice is not None
+        record = status_record(
+            entry.invoice,
+            self.name,
+            status,
+            entry.attempts,
+            self.now(),
+            delivery=delivery,
+            error_code=error[0] if error else None,
+            error_message=error[1] if error else None,
+            retry_at=retry_at,
+        )
+        self._produce(entry, self.status_topic, entry.invoice.id, INVOICE_STATUS.encode(record))
+        if resolved:
+            entry.resolved = True
+
+    # -- recording and committing ----------------------------------------------------
+
+    def _produce(self, entry: Pending, topic: str, key: str, value: bytes) -> None:
+        assert self._producer is not None
+
+        def acked(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                self._fatal = (
+                    f"could not record the outcome of offset {entry.offset} to {topic}: {err}"
+                )
+            else:
+                entry.unacked -= 1
+
+        entry.unacked += 1
+        self._producer.produce(topic, value, key.encode(), on_delivery=acked)
+        self._producer.poll(0)
+
+    def _check_fatal(self) -> None:
+        if self._fatal is not None:
+            raise RailyardError(f"rail {self.name}: {self._fatal}")
+
+    def _settle(self) -> None:
+        self._inflight.settle_ready()
+
+    def _commit(self) -> None:
+        assert self._consumer is not None
+        self._settle()
+        points = self._inflight.commit_points()
+        changed = [
+            TopicPartition(t, p, o)
+            for (t, p), o in points.items()
+            if self._committed.get((t, p)) != o
+        ]
+        if not changed:
+            return
+        self._consumer.commit(offsets=changed, asynchronous=False)
+        for tp in changed:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    def _on_revoke(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        assert self._producer is not None
+        self._producer.flush(30)
+        if self._fatal is None:
+            self._commit()
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        dropped = self._inflight.forget(keys)
+        for key in keys:
+            self._committed.pop(key, None)
+        self._paused = False
+        if dropped:
+            log.info("rail %s: partitions revoked; %d unsettled invoice(s) left to their new owner",
+                     self.name, dropped)  # fmt: skip
+
+    def _report(self) -> None:
+        log.info(
+            "rail %s: %d delivered, %d failed, %d retries, %d waiting; committed %s",
+            self.name, self.stats.delivered, self.stats.failed, self.stats.retries,
+            self._inflight.waiting,
+            ", ".join(f"{p}@{o}" for (_, p), o in sorted(self._committed.items())) or "nothing yet",
+        )  # fmt: skip
+
+
+def run_rail(
+    settings: Settings,
+    name: str,
+    *,
+    config: RailConfig | None = None,
+    max_invoices: int | None = None,
+    idle_exit: float | None = None,
+) -> RunStats:
+    """Build ``name``'s rail from its config and deliver (stopped by SIGTERM/SIGINT)."""
+    import signal
+
+    from connectors.rails.registry import create
+
+    config = config or RailConfig.from_env(name)
+    runner = RailRunner(settings, create(name, config), config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.stop())
+    return runner.run(max_invoices=max_invoices, idle_exit=idle_exit)

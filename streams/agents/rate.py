@@ -1,0 +1,305 @@
+"""``rate_windows``: window totals -> running spend, credit alerts and, at period close, invoices.
+
+Consumes ``usage.windows`` and ``usage.late`` (partitioned by customer) and
+``billing.commands``. Each partition has a :class:`BillingBook`; all pricing is in
+the pure rating package, this module only moves records.
+
+* Every batch re-rates the open period of the customers it touched and sends their
+  running spend (and credit balances) to ``billing.spend`` at most once a second per
+  partition, so spend is visible in ClickHouse within seconds of the usage.
+* Credit threshold and exhaustion alerts go to ``credits.events`` as they happen.
+* A period closes when the partition's watermark passes its end plus
+  ``RAILYARD_PERIOD_GRACE``, or on ``railyard close-period``: one invoice per
+  customer, period and currency goes to ``invoices`` (same partition), never twice.
+
+After a restart, a partition's book is rebuilt from its inputs and from the
+invoices already issued (read back from ``invoices``); re-reading input the book
+has already folded in changes nothing, so no invoice is issued twice and no usage
+is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from connectors.kafka import topics
+from connectors.kafka.catalog_feed import CatalogFeed
+from connectors.kafka.partitioner import partition_for
+from connectors.kafka.replay import read_partition
+from streams.domain.billing_book import BillingBook, LateChange, WindowChange
+from streams.domain.catalog import Catalog
+from streams.domain.invoice import Invoice
+from streams.domain.rating.assemble import LateQuantity
+from streams.domain.rating.credits import CreditEvent, balances, threshold_events
+from streams.invoice_records import decode_invoice, encode_invoice
+from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, LATE, SPEND, WINDOWS
+from streams.settings import Settings
+
+log = logging.getLogger("railyard.rate")
+SPEND_INTERVAL_S = 1.0
+"""Running spend goes out at most this often per partition: fresh, without a record per batch."""
+
+
+def window_changes(payload: bytes) -> tuple[list[WindowChange], datetime]:
+    batch = WINDOWS.decode(payload)
+    changes = [
+        WindowChange(u["customer"], u["meter"], tuple(u["group"]), u["window_start"],
+                     u["value"], u["revision"])
+        for u in batch["updates"]
+    ]  # fmt: skip
+    return changes, batch["watermark"]
+
+
+def late_changes(payload: bytes) -> list[LateChange]:
+    return [
+        LateChange(i["customer"], i["digest"],
+                   LateQuantity(i["meter"], tuple(i["group"]), i["event_time"], Decimal(i["value"])))
+        for i in LATE.decode(payload)["items"]
+    ]  # fmt: skip
+
+
+class RateStage:
+    def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed) -> None:
+        self.settings = settings
+        self.feed = feed
+        name = lambda base: topics.topic_name(settings, base)  # noqa: E731
+        self.windows_name = name(topics.USAGE_WINDOWS)
+        self.late_name = name(topics.USAGE_LATE)
+        self.commands_name = name(topics.BILLING_COMMANDS)
+        self.invoices_name = name(topics.INVOICES)
+        self.source = app.topic(self.windows_name, self.late_name, self.commands_name)
+        self.invoices = app.topic(self.invoices_name)
+        self.spend = app.topic(name(topics.BILLING_SPEND))
+        self.credit_events = app.topic(name(topics.CREDIT_EVENTS))
+        self.partitions = settings.usage_partitions
+        self.books: dict[int, BillingBook] = {}
+        self.dirty: dict[int, set[str]] = defaultdict(set)
+        self.spent_at: dict[int, float] = {}
+        self.consumed: dict[str, dict[str, Decimal]] = {}
+        """Credit consumed per customer as last reported: alerts fire on crossings only."""
+        self.catalog_version: str | None = None
+        self.nothing_due: set[tuple[str, datetime, str]] = set()
+        """(customer, period start, catalog version) rated to no invoice: not asked again."""
+
+    # -- state ------------------------------------------------------------------------
+
+    def customers_of(self, catalog: Catalog, partition: int) -> list[str]:
+        return [
+            c.key
+            for c in catalog.customers
+            if partition_for(c.key.encode(), self.partitions) == partition
+        ]
+
+    async def book(self, partition: int, catalog: Catalog) -> BillingBook:
+        if partition not in self.books:
+            self.books[partition] = await asyncio.to_thread(self._rebuild, partition, catalog)
+        return self.books[partition]
+
+    def _rebuild(self, partition: int, catalog: Catalog) -> BillingBook:
+        book = BillingBook(self.settings.period_grace)
+        bootstrap = self.settings.kafka_bootstrap
+        issued = 0
+        for msg in read_partition(bootstrap, self.invoices_name, partition):
+            book.record_issued(decode_invoice(msg.value()))
+            issued += 1
+        for msg in read_partition(bootstrap, self.windows_name, partition):
+            changes, watermark = window_changes(msg.value())
+            book.fold_windows(changes)
+            book.advance(watermark)
+        for msg in read_partition(bootstrap, self.late_name, partition):
+            book.fold_late(late_changes(msg.value()))
+        for customer in self.customers_of(catalog, partition):  # alerts already sent stay sent
+            draft = book.draft(catalog, customer)
+            if draft is not None:
+                self.consumed[customer] = _consumed(book, customer, draft)
+        self.dirty[partition].update(book.usage)
+        log.info(
+            "rebuilt billing book of partition %d: %d customers with usage, %d invoices issued,"
+            " watermark %s",
+            partition, len(book.usage), issued, book.watermark.isoformat(),
+        )  # fmt: skip
+        return book
+
+    def forget_partitions(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            if tp.topic == self.windows_name:
+                self.books.pop(tp.partition, None)
+                self.dirty.pop(tp.partition, None)
+
+    # -- processing -------------------------------------------------------------------
+
+    async def process(self, events: list[EventT]) -> None:
+        catalog = self.feed.current
+        assert catalog is not None
+        if catalog.version != self.catalog_version:  # a fix may change any open or issued period
+            self.catalog_version = catalog.version
+            for partition, book in self.books.items():
+                self.dirty[partition].update(book.usage)
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        sends: list[Awaitable[Any]] = []
+        for partition, batch in by_partition.items():
+            book = await self.book(partition, catalog)
+            closing: list[str | None] = []
+            for event in batch:
+                topic, payload = event.message.topic, event.message.value
+                if topic == self.windows_name:
+                    changes, watermark = window_changes(payload)
+                    self.dirty[partition] |= book.fold_windows(changes)
+                    book.advance(watermark)
+                elif topic == self.late_name:
+                    self.dirty[partition] |= book.fold_late(late_changes(payload))
+                elif topic == self.commands_name:
+                    closing.append(self._close_request(catalog, payload))
+            sends += await self.issue(partition, book, catalog, closing)
+            sends += await self.report_spend(partition, book, catalog, force=bool(closing))
+        await asyncio.gather(*sends)
+
+    def _close_request(self, catalog: Catalog, payload: bytes) -> str | None:
+        """The month (YYYY-MM) whose periods to close now; ``None``: those ended by event time."""
+        command = BILLING_COMMANDS.decode(payload)
+        if command["command"] != "close_period":
+            log.warning("ignoring unknown billing command %r", command["command"])
+            return None
+        month: str | None = command["period"]
+        return month
+
+    async def issue(
+        self,
+        partition: int,
+        book: BillingBook,
+        catalog: Catalog,
+        months: Iterable[str | None] = (),
+    ) -> list[Awaitable[Any]]:
+        customers = self.customers_of(catalog, partition)
+        due = book.due(catalog, customers)
+        for month in months:
+            if month is not None:
+                due += [d for d in book.due(catalog, customers, month) if d not in due]
+        sends: list[Awaitable[Any]] = []
+        for customer, period in due:
+            if (customer, period.start, catalog.version) in self.nothing_due:
+                continue
+            invoice = book.invoice(catalog, customer, period, issued_at=period.end)
+            if invoice is None:  # not subscribed in that period: nothing to bill
+                self.nothing_due.add((customer, period.start, catalog.version))
+                continue
+            book.record_issued(invoice)
+            self.dirty[partition].add(customer)
+            sends.append(await self._send_invoice(invoice, partition))
+        return sends
+
+    async def _send_invoice(self, invoice: Invoice, partition: int) -> Awaitable[Any]:
+        log.info(
+            "issued %s %s for %s, %s..%s: %s %s on %s",
+            invoice.kind, invoice.number, invoice.customer, invoice.period_start.date(),
+            invoice.period_end.date(), invoice.total, invoice.currency, invoice.rail,
+        )  # fmt: skip
+        return await self.invoices.send(
+            key=invoice.customer.encode(), value=encode_invoice(invoice), partition=partition
+        )
+
+    async def report_spend(
+        self, partition: int, book: BillingBook, catalog: Catalog, force: bool = False
+    ) -> list[Awaitable[Any]]:
+        now = time.monotonic()
+        if not force and now - self.spent_at.get(partition, 0.0) < SPEND_INTERVAL_S:
+            return []
+        self.spent_at[partition] = now
+        sends: list[Awaitable[Any]] = []
+        for customer in sorted(self.dirty.pop(partition, set())):
+            draft = book.draft(catalog, customer)
+            found = catalog.customer(customer)
+            if draft is None or found is None:
+                continue
+            consumed = _consumed(book, customer, draft)
+            grants = found.credits
+            before = self.consumed.get(customer, book.consumed_credits(customer))
+            alerts = threshold_events(grants, before, consumed, catalog.credit_thresholds,
+                                      customer=customer, at=book.watermark)  # fmt: skip
+            for alert in alerts:
+                sends.append(await self.credit_events.send(
+                    key=customer.encode(), value=CREDIT_EVENTS.encode(_alert(alert))))  # fmt: skip
+            self.consumed[customer] = consumed
+            left = balances(grants, consumed, book.watermark)
+            record = {
+                "customer": customer,
+                "currency": draft.currency,
+                "period_start": draft.period_start,
+                "period_end": draft.period_end,
+                "usage_amount": sum(
+                    (ln.amount for ln in draft.lines if ln.kind == "usage"), Decimal(0)
+                ),
+                "subtotal": draft.subtotal,
+                "credits_total": draft.credits_total,
+                "total": draft.total,
+                "as_of": book.watermark,
+                "revision": book.revision(customer) + len(book.issued),
+                "balances": [
+                    {"grant": g.key, "granted": g.amount, "consumed": consumed.get(g.key, Decimal(0)),
+                     "remaining": left.get(g.key, Decimal(0)), "expires_at": g.expires_at}
+                    for g in grants
+                ],
+            }  # fmt: skip
+            sends.append(await self.spend.send(
+                key=customer.encode(), value=SPEND.encode(record), partition=partition))  # fmt: skip
+        return sends
+
+
+def _consumed(book: BillingBook, customer: str, draft: Invoice) -> dict[str, Decimal]:
+    consumed = dict(book.consumed_credits(customer))
+    for c in draft.credits:
+        consumed[c.grant] = consumed.get(c.grant, Decimal(0)) + c.amount
+    return consumed
+
+
+def _alert(alert: CreditEvent) -> dict[str, Any]:
+    return {
+        "customer": alert.customer,
+        "grant": alert.grant,
+        "kind": str(alert.kind),
+        "percent": alert.percent,
+        "remaining": alert.remaining,
+        "currency": alert.currency,
+        "at": alert.at,
+    }
+
+
+def register_rate(app: faust.App, settings: Settings, feed: CatalogFeed) -> RateStage:
+    stage = RateStage(app, settings, feed)
+
+    @app.agent(stage.source, name="rate_windows")
+    async def rate_windows(stream: StreamT[bytes]) -> None:
+        async for events in stream.noack().noack_take(500, 0.2):
+            await stage.process(list(events))
+            for event in events:
+                await stream.ack(event)
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        stage.forget_partitions(revoked)
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    @app.timer(SPEND_INTERVAL_S)
+    async def flush_spend() -> None:
+        """Spend held back by the once-a-second limit still goes out when input stops."""
+        catalog = stage.feed.current
+        if catalog is None:
+            return
+        sends: list[Awaitable[Any]] = []
+        for partition, book in list(stage.books.items()):
+            sends += await stage.report_spend(partition, book, catalog)
+        await asyncio.gather(*sends)
+
+    return stage

@@ -1,0 +1,84 @@
+"""``railyard rails run|list`` and ``railyard invoices --status``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import Settings
+
+rails_app = typer.Typer(help="Deliver invoices to their billing rails.", no_args_is_help=True)
+console = Console()
+
+
+@rails_app.command("run")
+def run(
+    rail: Annotated[str, typer.Argument(help="The rail to deliver, e.g. stripe.")],
+    max_invoices: Annotated[
+        int | None, typer.Option(help="Exit once this many invoices are settled.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds with nothing to do.")
+    ] = None,
+    loglevel: str = "INFO",
+) -> None:
+    """Run RAIL's connector: consume invoices.RAIL, deliver, record to invoices.status.
+
+    Config comes from RAILYARD_RAIL_<RAIL>_<KEY> (or <KEY>_FILE for secrets).
+    SIGTERM finishes the delivery in progress, commits and exits.
+    """
+    from connectors.rails.runner import run_rail
+
+    logging.basicConfig(
+        level=getattr(logging, loglevel.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    stats = run_rail(Settings().validate(), rail, max_invoices=max_invoices, idle_exit=idle_exit)
+    console.print(
+        f"rail {rail}: {stats.delivered} delivered, {stats.failed} failed, {stats.retries} retries"
+    )
+
+
+@rails_app.command("list")
+def list_rails() -> None:
+    """Every registered rail, its topic and which settings are present (names only)."""
+    from connectors.kafka.topics import rail_topic
+    from connectors.rails.config import RailConfig
+    from connectors.rails.registry import rails
+
+    table = Table("rail", "topic", "settings present")
+    for name in sorted(rails()):
+        keys = sorted(RailConfig.from_env(name).values)
+        table.add_row(name, rail_topic(name), ", ".join(keys) or "-")
+    console.print(table)
+
+
+def invoices(
+    status: Annotated[
+        bool, typer.Option("--status", help="Where every invoice stands on its rail.")
+    ] = False,
+    rail: Annotated[str | None, typer.Option(help="Only this rail.")] = None,
+    limit: Annotated[int, typer.Option(help="Invoices listed, newest first.")] = 50,
+) -> None:
+    """Invoices and their delivery: pending, delivered (with the rail's ids), retrying, failed."""
+    from connectors.clickhouse.analyst import query
+    from connectors.clickhouse.delivery import counts_sql, status_sql
+
+    if not status:
+        console.print("use --status to see where every invoice stands")
+        raise typer.Exit(2)
+    settings = Settings().validate()
+    listed = query(settings, status_sql(rail, limit))
+    table = Table(*listed.columns, title="Invoices by delivery status")
+    for row in listed.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    counts = query(settings, counts_sql(rail))
+    summary = Table(*counts.columns, title="Per rail")
+    for row in counts.rows:
+        summary.add_row(*(str(v) for v in row))
+    console.print(summary)

@@ -1,0 +1,245 @@
+"""One partition's billing book: the usage it has seen, what it has issued, and what is due.
+
+The rate stage keeps one :class:`BillingBook` per partition of ``usage.windows``
+(customers are partitioned the same way everywhere). The book is a pure function
+of three inputs, so a restarted worker rebuilds it by re-reading them:
+
+* window totals (absolute, newest revision wins) and late usage (by event digest),
+* the event-time watermark of the partition, carried by every window batch,
+* the invoices already issued for the partition's customers (the ``invoices`` topic).
+
+Periods close when the watermark passes their end plus a grace period, or when an
+operator says so; an issued period is never issued again. Usage or a catalog fix
+that changes an issued period is billed as an adjustment line on the customer's
+next invoice: the difference between the period rated now and what was billed
+for it (its own lines plus adjustments already made), so nothing is billed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from streams.domain.catalog import Catalog
+from streams.domain.invoice import Invoice, InvoiceLine, LineKind
+from streams.domain.rating import (
+    BillingPeriod,
+    billing_period,
+    next_period,
+    period_of_month,
+    round_money,
+)
+from streams.domain.rating.assemble import LateQuantity, WindowTotal, credit_note, rate_period
+from streams.domain.watermarks import EPOCH
+
+SeriesKey = tuple[str, tuple[str, ...], datetime]
+"""(meter, group values, window start)."""
+
+
+@dataclass
+class CustomerUsage:
+    windows: dict[SeriesKey, tuple[Decimal, int]] = field(default_factory=dict)
+    """Newest (value, revision) per window."""
+    late: dict[bytes, LateQuantity] = field(default_factory=dict)
+    """Usage later than the window stage's lateness bound, by event digest."""
+    revision: int = 0
+    """Grows with every change folded in: orders the running-spend records."""
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    customer: str
+    meter: str
+    group: tuple[str, ...]
+    window_start: datetime
+    value: Decimal
+    revision: int
+
+
+@dataclass(frozen=True)
+class LateChange:
+    customer: str
+    digest: bytes
+    usage: LateQuantity
+
+
+class BillingBook:
+    def __init__(self, grace: timedelta) -> None:
+        self.grace = grace
+        self.watermark = EPOCH
+        self.first_seen: datetime | None = None
+        """Event time of the first usage seen: periods ending before it are not billed here."""
+        self.usage: dict[str, CustomerUsage] = {}
+        self.issued: dict[tuple[str, datetime], Invoice] = {}
+        self.billed: dict[tuple[str, datetime], Decimal] = {}
+        """Per (customer, period start): its own subtotal plus adjustments billed for it since."""
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def fold_windows(self, changes: Iterable[WindowChange]) -> set[str]:
+        """Apply window totals; returns the customers whose usage changed."""
+        changed: set[str] = set()
+        for c in changes:
+            usage = self.usage.setdefault(c.customer, CustomerUsage())
+            key = (c.meter, c.group, c.window_start)
+            held = usage.windows.get(key)
+            if held is not None and held[1] >= c.revision:
+                continue  # a replay, or an older revision arriving late
+            usage.windows[key] = (c.value, c.revision)
+            usage.revision += c.revision - (held[1] if held else 0)
+            changed.add(c.customer)
+            if self.first_seen is None or c.window_start < self.first_seen:
+                self.first_seen = c.window_start
+        return changed
+
+    def fold_late(self, changes: Iterable[LateChange]) -> set[str]:
+        changed: set[str] = set()
+        for c in changes:
+            usage = self.usage.setdefault(c.customer, CustomerUsage())
+            if c.digest not in usage.late:
+                usage.late[c.digest] = c.usage
+                usage.revision += 1
+                changed.add(c.customer)
+        return changed
+
+    def advance(self, watermark: datetime) -> None:
+        self.watermark = max(self.watermark, watermark)
+
+    def record_issued(self, invoice: Invoice) -> None:
+        """Remember an issued invoice (one this stage sent, or one read back after a restart)."""
+        key = (invoice.customer, invoice.period_start)
+        if key in self.issued:
+            return
+        self.issued[key] = invoice
+        own = sum((ln.amount for ln in invoice.lines if ln.kind is not LineKind.ADJUSTMENT),
+                  Decimal(0))  # fmt: skip
+        self.billed[key] = self.billed.get(key, Decimal(0)) + own
+        for ln in invoice.lines:
+            if ln.kind is LineKind.ADJUSTMENT and ln.service_start is not None:
+                corrected = (invoice.customer, ln.service_start)
+                self.billed[corrected] = self.billed.get(corrected, Decimal(0)) + ln.amount
+
+    # -- questions --------------------------------------------------------------------
+
+    def windows_in(self, customer: str, period: BillingPeriod) -> list[WindowTotal]:
+        usage = self.usage.get(customer)
+        if usage is None:
+            return []
+        return [
+            WindowTotal(meter, group, start, value)
+            for (meter, group, start), (value, _) in usage.windows.items()
+            if period.start <= start < period.end
+        ]
+
+    def late_in(self, customer: str, period: BillingPeriod) -> list[LateQuantity]:
+        usage = self.usage.get(customer)
+        if usage is None:
+            return []
+        return [q for q in usage.late.values() if period.start <= q.time < period.end]
+
+    def consumed_credits(self, customer: str) -> dict[str, Decimal]:
+        consumed: dict[str, Decimal] = {}
+        for (who, _), inv in self.issued.items():
+            if who == customer:
+                for c in inv.credits:
+                    consumed[c.grant] = consumed.get(c.grant, Decimal(0)) + c.amount
+        return consumed
+
+    def open_period(self, catalog: Catalog, customer: str) -> BillingPeriod | None:
+        found = catalog.customer(customer)
+        if found is None or self.watermark == EPOCH:
+            return None
+        return billing_period(found.billing.anchor_day, self.watermark)
+
+    def due(
+        self, catalog: Catalog, customers: Iterable[str], month: str | None = None
+    ) -> list[tuple[str, BillingPeriod]]:
+        """Periods ready to invoice: ended (plus grace) by the watermark, or starting in ``month``.
+
+        Only periods that end after the first usage this book saw: a new deployment does
+        not invoice a customer's whole history. ``month`` (YYYY-MM) is an operator's
+        explicit close: each customer's period that starts in that month closes now.
+        """
+        out: list[tuple[str, BillingPeriod]] = []
+        if self.first_seen is None and month is None:
+            return out
+        for customer in sorted(customers):
+            found = catalog.customer(customer)
+            if found is None:
+                continue
+            anchor = found.billing.anchor_day
+            candidates: list[BillingPeriod] = []
+            if month is not None:
+                candidates.append(period_of_month(anchor, month))
+            else:
+                assert self.first_seen is not None
+                p = billing_period(anchor, self.first_seen)
+                while p.end + self.grace <= self.watermark:
+                    candidates.append(p)
+                    p = next_period(p)
+            out += [(customer, p) for p in candidates if (customer, p.start) not in self.issued]
+        return out
+
+    def invoice(
+        self, catalog: Catalog, customer: str, period: BillingPeriod, issued_at: datetime
+    ) -> Invoice | None:
+        """The invoice for ``period``, with adjustments for issued periods that changed since.
+
+        A customer no longer subscribed gets no invoice; corrections owed to it then go
+        out as a credit note. (Corrections it owes wait for its next invoice.)
+        """
+        adjustments = self.adjustments(catalog, customer, before=period.start)
+        invoice = rate_period(
+            catalog,
+            customer,
+            period,
+            self.windows_in(customer, period),
+            self.late_in(customer, period),
+            consumed_credits=self.consumed_credits(customer),
+            adjustments=adjustments,
+            issued_at=issued_at,
+        )
+        if invoice is None and sum((a.amount for a in adjustments), Decimal(0)) < 0:
+            return credit_note(catalog, customer, period, adjustments, issued_at=issued_at)
+        return invoice
+
+    def draft(self, catalog: Catalog, customer: str) -> Invoice | None:
+        """The open period rated as if it closed now: the running spend."""
+        period = self.open_period(catalog, customer)
+        if period is None or (customer, period.start) in self.issued:
+            return None
+        return self.invoice(catalog, customer, period, issued_at=self.watermark)
+
+    def adjustments(self, catalog: Catalog, customer: str, before: datetime) -> list[InvoiceLine]:
+        """One line per issued period whose rating changed since it was billed."""
+        lines: list[InvoiceLine] = []
+        for (who, start), inv in sorted(self.issued.items(), key=lambda kv: kv[0][1]):
+            if who != customer or start >= before:
+                continue
+            period = BillingPeriod(inv.period_start, inv.period_end)
+            now = rate_period(
+                catalog, customer, period, self.windows_in(customer, period),
+                self.late_in(customer, period), issued_at=inv.issued_at,
+            )  # fmt: skip
+            if now is None:
+                continue
+            own = sum((ln.amount for ln in now.lines if ln.kind is not LineKind.ADJUSTMENT),
+                      Decimal(0))  # fmt: skip
+            delta = round_money(own - self.billed.get((who, start), Decimal(0)), inv.currency)
+            if delta:
+                lines.append(
+                    InvoiceLine(
+                        LineKind.ADJUSTMENT,
+                        f"Correction to {inv.number} ({start:%Y-%m-%d} - {inv.period_end:%Y-%m-%d})",
+                        delta,
+                        service_start=start,
+                        service_end=inv.period_end,
+                    )
+                )
+        return lines
+
+    def revision(self, customer: str) -> int:
+        usage = self.usage.get(customer)
+        return usage.revision if usage else 0
