@@ -238,15 +238,16 @@ def run_railyard(settings: Settings, events: int, rate: int, latency_s: float) -
     side = Side()
     started = time.monotonic()
     procs = [spawn("sink", ["sink"], settings)]
-    if SPLIT_WORKERS and "," in settings.stages:  # one process per stage group
+    if SPLIT_WORKERS and "window" in settings.stages.split(","):  # one process per stage group
+        first = ",".join(s for s in settings.stages.split(",") if s != "window")
         procs.append(
             spawn(
                 "worker-ingest",
                 ["worker"],
-                settings.with_(stages="ingest", worker_id="railyard-ingest"),
+                settings.with_(stages=first, worker_id="railyard-ingest"),
             )
         )
-        rest = ",".join(s for s in settings.stages.split(",") if s != "ingest")
+        rest = "window"
         procs.append(
             spawn(
                 "worker-metering",

@@ -66,7 +66,6 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     windows all depend on it, and a new worker must rebuild it from Kafka alone.
     """
     from connectors.kafka.catalog_feed import CatalogFeed
-    from streams.agents.attribute import register_attribute
     from streams.agents.ingest import register_ingest
     from streams.agents.rate import register_rate
     from streams.agents.route import register_route
@@ -83,10 +82,8 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     )
     app = create_app(settings)
     stages = set(settings.stages.split(","))
-    if "ingest" in stages:
+    if "ingest" in stages:  # with "attribute", ingest attributes in the same pass
         register_ingest(app, settings, feed)
-    if "attribute" in stages:
-        register_attribute(app, settings, feed)
     if "window" in stages:
         register_window(app, settings, feed)
     if "rate" in stages:

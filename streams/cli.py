@@ -62,9 +62,11 @@ def worker(loglevel: str = "info") -> None:
     import faust
 
     from streams.app import build_worker_app
+    from streams.runtime import tune_gc
 
     _logging()
     faust_app = build_worker_app(settings())
+    tune_gc()
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
@@ -72,8 +74,10 @@ def worker(loglevel: str = "info") -> None:
 def sink(loglevel: str = "INFO") -> None:
     """Run the ClickHouse sink connector (and, when embedded, the analyst query endpoint)."""
     from connectors.clickhouse.service import run_sink
+    from streams.runtime import tune_gc
 
     _logging(loglevel)
+    tune_gc()
     run_sink(settings())
 
 

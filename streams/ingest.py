@@ -28,6 +28,8 @@ class Screened:
     """(index in the message, why, the original bytes of that event)."""
     emitted: list[tuple[bytes, int]] = field(default_factory=list)
     """(digest, position) of every accepted event, for the dedup log."""
+    events: list[UsageEvent] = field(default_factory=list)
+    """The accepted events as domain values, in the order of ``accepted``."""
     duplicates: int = 0
     forward_original: bool = False
     """Every event in the message was accepted: send the original bytes on unchanged."""
@@ -88,6 +90,7 @@ def screen(
         if seen.admit(digest, pos):
             out.accepted.append(record)
             out.emitted.append((digest, pos))
+            out.events.append(event)
         else:
             out.duplicates += 1
     out.forward_original = (

@@ -104,7 +104,8 @@ class Settings:
     stages: str = field(
         default_factory=lambda: _env("STAGES", "ingest,attribute,window,rate,route")
     )
-    """Agents this worker runs; split them across processes to scale stages independently."""
+    """Agents this worker runs; split them across processes to scale stages independently.
+    ``attribute`` runs inside the ingest agent (one decode per event), so it goes with ``ingest``."""
 
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
 
@@ -149,6 +150,8 @@ class Settings:
         unknown = set(self.stages.split(",")) - set(STAGES)
         if unknown:
             out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
+        elif "attribute" in self.stages.split(",") and "ingest" not in self.stages.split(","):
+            out.append("RAILYARD_STAGES: attribute runs inside ingest (one decode); list both")
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
         return out

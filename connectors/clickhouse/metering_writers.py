@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from confluent_kafka import Message
 
 from streams.codec import UsageCodec
 from streams.domain.catalog import Catalog
-from streams.records import ATTRIBUTED, LATE, WINDOWS
+from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS
 
 
 def _kafka_time(msg: Message) -> datetime:
@@ -18,24 +19,23 @@ def _kafka_time(msg: Message) -> datetime:
 
 
 class AttributedWriter:
-    table = "usage_attributed_raw"
-    columns = (
-        "customer",
-        "catalog_version",
-        "id",
-        "source",
-        "type",
-        "subject",
-        "time",
-        "values",
-        "dimensions",
-    )
+    """Who each event is billed to; the event itself is landed from ``usage.accepted``."""
+
+    table = "usage_attribution_raw"
+    columns = ("customer", "catalog_version", "id", "source", "type", "subject", "time")
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        for item in ATTRIBUTED.decode(msg.value())["items"]:
-            e = item["event"]
-            yield (item["customer"], item["catalog_version"], e["id"], e["source"], e["type"],
-                   e["subject"], e["time"], e["values"], e["dimensions"])  # fmt: skip
+        payload = msg.value()
+        if payload[:10] == ATTRIBUTED_V1.header:  # written before version 2
+            for item in ATTRIBUTED_V1.decode(payload)["items"]:
+                e = item["event"]
+                yield (item["customer"], item["catalog_version"], e["id"], e["source"],
+                       e["type"], e["subject"], e["time"])  # fmt: skip
+            return
+        m = ATTRIBUTED.decode(payload)
+        version = m["catalog_version"]
+        yield from zip(m["customer"], repeat(version), m["id"], m["source"], m["type"],
+                       m["subject"], m["time"])  # fmt: skip
 
 
 class UnattributedWriter:

@@ -1,54 +1,60 @@
-"""``attribute_usage``: accepted usage -> the customer it is billed to.
+"""Attribution, run inside ``ingest_usage``: accepted usage -> the customer it is billed to.
 
-Consumes ``usage.accepted``; sends attributed events to ``usage.attributed`` keyed
-and partitioned by customer, and parks unclaimed ones on the compacted
+The ingest agent has just decoded and accepted each event, so it attributes it in the
+same pass (no second decode of ``usage.accepted``): the events' meter contributions go
+to ``usage.attributed`` in columns (avro/attributed_usage.v2.avsc), partitioned by
+customer, and events no customer claims are parked on the compacted
 ``usage.unattributed`` topic (key: the event digest). When a new catalog maps a
 parked subject, the parked events are attributed and their parking record is
-tombstoned. Parked events of a partition are re-read from that topic after a
-restart, so nothing parked is forgotten.
+tombstoned. Parked events of a partition are re-read from that topic after a restart
+or rebalance, so nothing parked is forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, StreamT
+from faust.types import TP
 
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
-from streams.attribution import attribute
+from streams.attribution import MICROSECOND, Columns, route
 from streams.codec import UsageCodec
 from streams.domain.catalog import Catalog
-from streams.domain.dedup import event_digest
 from streams.domain.usage import UsageEvent
+from streams.domain.watermarks import EPOCH
 from streams.records import ATTRIBUTED
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.attribute")
-MAX_ITEMS_PER_MESSAGE = 2000
+MAX_EVENTS_PER_MESSAGE = 2000
 """About 200 KB a message: far below Kafka's 1 MiB default, whatever the batch size."""
 
 
-class AttributeStage:
+class Attributor:
+    """Parked events and source progress of the usage partitions this worker ingests."""
+
     def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed) -> None:
         self.settings = settings
         self.feed = feed
         self.codec = UsageCodec()
-        self.source = app.topic(topics.topic_name(settings, topics.USAGE_ACCEPTED))
+        self.usage_topic = topics.topic_name(settings, topics.USAGE)
         self.attributed = app.topic(topics.topic_name(settings, topics.USAGE_ATTRIBUTED))
         self.parking_name = topics.topic_name(settings, topics.USAGE_UNATTRIBUTED)
         self.parking = app.topic(self.parking_name)
         self.partitions = settings.usage_partitions
         self.parked: dict[int, dict[str, dict[str, Any]]] = {}
         self.catalog_changed = asyncio.Event()
+        """Look at the parked events again (new ones loaded, or the catalog moved mid-batch)."""
+        self.checked_version = ""
+        """The catalog version parked events were last checked against."""
         self._targets: dict[str, int] = {}
         self._progress: dict[int, datetime] = {}
 
@@ -72,67 +78,79 @@ class AttributeStage:
 
     def forget_partitions(self, revoked: set[TP]) -> None:
         for tp in revoked:
-            if tp.topic == self.source.get_topic_name():
+            if tp.topic == self.usage_topic:
                 self.parked.pop(tp.partition, None)
 
-    async def process(self, events: list[EventT]) -> None:
-        catalog = self.feed.current
-        assert catalog is not None, "the worker waits for a catalog before it starts"
-        by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for event in events:
-            records = self.codec.decode_records(event.message.value)
-            by_partition[event.message.partition].extend(records)
-        sends: list[Awaitable[Any]] = []
-        items: list[dict[str, Any]] = []
-        for partition, records in by_partition.items():
-            parked = await self.parked_for(partition)
-            result = attribute(records, catalog, partition)
-            items.extend(result.attributed)
-            for record in records:
-                latest = self._progress.get(partition)
-                if latest is None or record["time"] > latest:
-                    self._progress[partition] = record["time"]
-            for record in result.parked:
-                key = _parking_key(record)
-                parked[key] = record
-                sends.append(
-                    await self.parking.send(
-                        key=key.encode(),
-                        value=self.codec.encode_event(UsageEvent(**record)),
-                        partition=partition,
-                    )
-                )
-        sends.extend(await self._send_attributed(items, broadcast=True))
-        await asyncio.gather(*sends)
-        if self.feed.current is not catalog:  # changed mid-batch: look at the parked again
-            self.catalog_changed.set()
+    async def attribute(
+        self,
+        partition: int,
+        events: Sequence[UsageEvent],
+        digests: Sequence[bytes],
+        catalog: Catalog,
+    ) -> tuple[list[dict[str, Any]], list[Awaitable[Any]]]:
+        """Attribute one usage partition's accepted events; park the unclaimed ones.
 
-    async def _send_attributed(
-        self, items: list[dict[str, Any]], broadcast: bool = False
-    ) -> list[Awaitable[Any]]:
-        """One message per target partition, items in input order (never regrouped by customer).
+        Returns the bodies to send (see :meth:`send`) and the parking sends.
+        """
+        parked = await self.parked_for(partition)
+        if events:
+            latest = max(e.time for e in events)
+            if partition not in self._progress or latest > self._progress[partition]:
+                self._progress[partition] = latest
+        routed = route(events, digests, catalog, self._target)
+        sends: list[Awaitable[Any]] = []
+        for i in routed.parked:
+            key = digests[i].hex()
+            parked[key] = events[i]._asdict()
+            value = self.codec.encode_event(events[i])
+            sends.append(
+                await self.parking.send(key=key.encode(), value=value, partition=partition)
+            )
+        return self._bodies(routed.by_target, catalog.version, partition), sends
+
+    @staticmethod
+    def _bodies(
+        by_target: dict[int, Columns], version: str, partition: int
+    ) -> list[dict[str, Any]]:
+        out = []
+        for target, columns in by_target.items():
+            for body in columns.bodies(version, partition, MAX_EVENTS_PER_MESSAGE):
+                body["target"] = target
+                out.append(body)
+        return out
+
+    async def send(self, bodies: list[dict[str, Any]], broadcast: bool) -> list[Awaitable[Any]]:
+        """One message per body, in order; each target's last one carries the progress.
 
         The window stage tracks each source partition's event-time progress, so the
-        events of one source partition must reach it in the order they were accepted.
-        With ``broadcast``, every target partition gets a message carrying the progress
-        of the source partitions this worker reads, even when no event goes there.
+        events of one source partition must reach it in the order they were accepted,
+        and progress must never run ahead of the events. With ``broadcast``, every
+        target partition gets the progress of the source partitions this worker reads,
+        even when no event goes there (an empty body).
         """
-        by_target: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for item in items:
-            by_target[self._target(item["customer"])].append(item)
         progress = [
-            {"source_partition": p, "event_time": t} for p, t in sorted(self._progress.items())
+            {"source_partition": p, "event_time": (t - EPOCH) // MICROSECOND}
+            for p, t in sorted(self._progress.items())
         ]
-        targets = range(self.partitions) if broadcast else sorted(by_target)
+        last: dict[int, dict[str, Any]] = {}
+        for body in bodies:
+            body["progress"] = []
+            last[body["target"]] = body
+        if broadcast:
+            version = self.feed.current.version if self.feed.current else ""
+            for target in range(self.partitions):
+                if target not in last:
+                    body = Columns().body(version, min(self._progress, default=0))
+                    body["target"] = target
+                    bodies.append(body)
+                    last[target] = body
+        for body in last.values():
+            body["progress"] = progress
         sends = []
-        for target in targets:
-            batch = by_target.get(target, [])
-            for start in range(0, max(len(batch), 1), MAX_ITEMS_PER_MESSAGE):
-                chunk = batch[start : start + MAX_ITEMS_PER_MESSAGE]
-                last = start + MAX_ITEMS_PER_MESSAGE >= len(batch)
-                # progress rides on the last chunk: it must never run ahead of the items
-                payload = ATTRIBUTED.encode({"items": chunk, "progress": progress if last else []})
-                sends.append(await self.attributed.send(value=payload, partition=target))
+        for body in bodies:
+            target = body.pop("target")
+            payload = ATTRIBUTED.encode(body)
+            sends.append(await self.attributed.send(value=payload, partition=target))
         return sends
 
     def _target(self, customer: str) -> int:
@@ -145,18 +163,24 @@ class AttributeStage:
         """Attribute parked events the catalog now claims; tombstone their parking records."""
         released = 0
         for partition, parked in list(self.parked.items()):
-            result = attribute(list(parked.values()), catalog, partition)
-            if not result.attributed:
+            keys = list(parked)
+            routed = route(
+                [UsageEvent(**parked[k]) for k in keys],
+                [bytes.fromhex(k) for k in keys],
+                catalog,
+                self._target,
+            )
+            claimed = set(range(len(keys))) - set(routed.parked)
+            if not claimed:
                 continue
-            sends = await self._send_attributed(result.attributed)
-            await asyncio.gather(*sends)  # attributed first: a crash here only re-attributes
-            tombstones = []
-            for item in result.attributed:
-                key = _parking_key(item["event"])
+            bodies = self._bodies(routed.by_target, catalog.version, partition)
+            await asyncio.gather(*await self.send(bodies, broadcast=False))
+            tombstones = []  # attributed first: a crash here only re-attributes
+            for i in sorted(claimed):
                 tombstones.append(
-                    await self.parking.send(key=key.encode(), value=None, partition=partition)
+                    await self.parking.send(key=keys[i].encode(), value=None, partition=partition)
                 )
-                parked.pop(key, None)
+                parked.pop(keys[i], None)
                 released += 1
             await asyncio.gather(*tombstones)
         if released:
@@ -164,43 +188,26 @@ class AttributeStage:
         return released
 
 
-def _parking_key(record: dict[str, Any]) -> str:
-    return event_digest(record["source"], record["id"]).hex()
-
-
-def register_attribute(app: faust.App, settings: Settings, feed: CatalogFeed) -> AttributeStage:
-    stage = AttributeStage(app, settings, feed)
-    loop_holder: dict[str, asyncio.AbstractEventLoop] = {}
-
-    @app.agent(stage.source, name="attribute_usage")
-    async def attribute_usage(stream: StreamT[bytes]) -> None:
-        loop_holder["loop"] = asyncio.get_running_loop()
-        async for events in stream.noack().noack_take(1000, 0.05):
-            await stage.process(list(events))
-            for event in events:
-                await stream.ack(event)
+def register_attribute(app: faust.App, feed: CatalogFeed, attributor: Attributor) -> None:
+    """The timer that releases parked usage on a catalog change, and the parking recovery."""
 
     @app.timer(interval=1.0)
     async def release_parked_usage() -> None:
-        if stage.catalog_changed.is_set() and stage.feed.current is not None:
-            stage.catalog_changed.clear()
-            await stage.release_parked(stage.feed.current)
-
-    def on_catalog(catalog: Catalog) -> None:  # called from the feed's thread
-        loop = loop_holder.get("loop")
-        if loop is not None:
-            loop.call_soon_threadsafe(stage.catalog_changed.set)
-
-    feed.on_change = on_catalog
+        current = feed.current
+        if current is None:
+            return
+        if attributor.catalog_changed.is_set() or current.version != attributor.checked_version:
+            attributor.catalog_changed.clear()
+            attributor.checked_version = current.version
+            await attributor.release_parked(current)
 
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        stage.forget_partitions(revoked)
+        attributor.forget_partitions(revoked)
 
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         for tp in assigned:  # parked events must be released even if no new usage comes
-            if tp.topic == stage.source.get_topic_name():
-                await stage.parked_for(tp.partition)
+            if tp.topic == attributor.usage_topic:
+                await attributor.parked_for(tp.partition)
 
     app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)
-    return stage

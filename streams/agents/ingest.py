@@ -2,8 +2,11 @@
 
 Consumes ``usage``, runs :func:`streams.ingest.screen` on each message, and sends
 accepted events to ``usage.accepted``, rejections to ``usage.dlq`` and the ids it
-accepted to ``usage.dedup-log``. Events are acknowledged (so their offsets can be
-committed) only after every send of their batch is delivered: a crash at any
+accepted to ``usage.dedup-log``. With attribution on (the ``attribute`` stage), the
+same pass attributes the accepted events and sends their meter contributions to
+``usage.attributed`` (see :mod:`streams.agents.attribute`): each event is decoded
+once for ingest, attribution and metering. Events are acknowledged (so their offsets
+can be committed) only after every send of their batch is delivered: a crash at any
 point replays the batch, which the position-aware dedup turns into the same output.
 """
 
@@ -23,15 +26,19 @@ from faust.types import TP, EventT, StreamT
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
+from streams.agents.attribute import Attributor, register_attribute
 from streams.codec import UsageCodec, encode_dead_letter
+from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
-from streams.domain.meters import MeterIndex
+from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.ingest import screen
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.ingest")
-BATCH_MESSAGES = 2000
+BATCH_MESSAGES = 100
+"""Up to 50,000 events in producer batches of 500: about a second of work. Sends only
+leave once the batch yields, so a bigger one would stall the sink and the window stage."""
 BATCH_WITHIN_S = 0.05
 DEDUP_ENTRIES_PER_RECORD = 30_000
 """24 bytes each: about 720 KB a record, under Kafka's 1 MiB default however big the batch."""
@@ -59,6 +66,8 @@ class IngestStage:
         self.dedup_log = app.topic(self.dedup_log_name)
         self.seen: dict[int, SeenEvents] = {}
         self.counts: dict[str, int] = defaultdict(int)
+        self.attributor: Attributor | None = None
+        """Set when this worker also attributes (the ``attribute`` stage)."""
         self._last_report = time.monotonic()
 
     async def seen_for(self, partition: int) -> SeenEvents:
@@ -91,13 +100,22 @@ class IngestStage:
         for event in events:
             by_partition[event.message.partition].append(event)
         pending: list[Awaitable[Any]] = []
+        bodies: list[dict[str, Any]] = []
         catalog = self.feed.current
         assert catalog is not None, "the worker waits for a catalog before it starts"
         for partition, batch in by_partition.items():
             seen = await self.seen_for(partition)
-            pending.extend(
-                await self._process_partition(partition, batch, seen, now, catalog.meter_index)
+            events, digests = await self._process_partition(
+                partition, batch, seen, now, catalog, pending
             )
+            if self.attributor is not None:
+                body, parking = await self.attributor.attribute(partition, events, digests, catalog)
+                bodies.extend(body)
+                pending.extend(parking)
+        if self.attributor is not None:
+            pending.extend(await self.attributor.send(bodies, broadcast=True))
+            if self.feed.current is not catalog:  # changed mid-batch: look at the parked again
+                self.attributor.catalog_changed.set()
         await asyncio.gather(*pending)
         self._report()
 
@@ -107,10 +125,13 @@ class IngestStage:
         batch: list[EventT],
         seen: SeenEvents,
         now: datetime,
-        meters: MeterIndex,
-    ) -> list[Awaitable[Any]]:
-        sends: list[Awaitable[Any]] = []
+        catalog: Catalog,
+        sends: list[Awaitable[Any]],
+    ) -> tuple[list[UsageEvent], list[bytes]]:
+        """Screen one partition's messages; returns the accepted events and their digests."""
         emitted: list[tuple[bytes, int]] = []
+        accepted: list[UsageEvent] = []
+        meters = catalog.meter_index
         counts = self.counts
         for event in batch:
             msg = event.message
@@ -151,6 +172,7 @@ class IngestStage:
                 sends.append(await self.dlq.send(key=msg.key, value=letter))
                 counts[f"rejected.{rejection.reason}"] += 1
             emitted.extend(result.emitted)
+            accepted.extend(result.events)
             counts["accepted"] += len(result.accepted)
             counts["duplicates"] += result.duplicates
             counts["messages"] += 1
@@ -159,7 +181,7 @@ class IngestStage:
             sends.append(await self.dedup_log.send(value=pack_entries(chunk), partition=partition))
         if emitted:
             seen.mark_arrival(max(pos for _, pos in emitted), now.timestamp())
-        return sends
+        return accepted, [digest for digest, _ in emitted]
 
     def expire(self) -> None:
         cutoff = self.clock().timestamp() - self.settings.max_event_age.total_seconds()
@@ -179,6 +201,9 @@ def register_ingest(
     clock: Clock = lambda: datetime.now(UTC),
 ) -> IngestStage:
     stage = IngestStage(app, settings, feed, clock)
+    if "attribute" in settings.stages.split(","):
+        stage.attributor = Attributor(app, settings, feed)
+        register_attribute(app, feed, stage.attributor)
 
     @app.agent(stage.source, name="ingest_usage")
     async def ingest_usage(stream: StreamT[bytes]) -> None:

@@ -43,8 +43,8 @@ SPEND = "SELECT customer, toString(total) FROM billing_spend WHERE period_start 
 
 def settled(settings: Settings) -> bool:
     """Every stage has committed everything on its inputs: nothing is still on its way."""
-    inputs = [topics.USAGE, topics.USAGE_ACCEPTED, topics.USAGE_ATTRIBUTED,
-              topics.USAGE_WINDOWS, topics.USAGE_LATE, topics.BILLING_COMMANDS]  # fmt: skip
+    inputs = [topics.USAGE, topics.USAGE_ATTRIBUTED, topics.USAGE_WINDOWS, topics.USAGE_LATE,
+              topics.BILLING_COMMANDS, topics.INVOICES]  # fmt: skip
     names = [topics.topic_name(settings, t) for t in inputs]
     return group_lag(settings, f"{settings.topic_prefix}{settings.worker_id}", names) == 0
 
