@@ -32,6 +32,7 @@ from Adyen.exceptions import AdyenAPIResponseError, AdyenError
 
 from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.http import classify
 from connectors.rails.registry import register
 from streams.domain.catalog.currency import minor_units
 from streams.domain.invoice import DocumentKind, Invoice
@@ -94,12 +95,13 @@ def rail_error(exc: AdyenError) -> TransientRailError | PermanentRailError:
     headers = exc.headers if hasattr(exc.headers, "get") else {}
     # Adyen flags a retryable idempotency conflict (a concurrent request with the same
     # key) with the transient-error header; 429 and 5xx are the usual transients.
-    if status == 429 or status >= 500 or str(headers.get("transient-error", "")).lower() == "true":
-        retry = headers.get("Retry-After")
-        return TransientRailError(
-            message, code=code, retry_after=float(retry) if retry and retry.isdigit() else None
-        )
-    return PermanentRailError(message, code=code)
+    return classify(
+        message,
+        code,
+        status,
+        headers,
+        transient=str(headers.get("transient-error", "")).lower() == "true",
+    )
 
 
 class AdyenRail:

@@ -34,6 +34,7 @@ from requests_oauthlib import OAuth1
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.http import classify
 from connectors.rails.registry import register
 from streams.domain.invoice import DocumentKind, Invoice
 
@@ -110,12 +111,7 @@ def rail_error(response: requests.Response, action: str) -> RailError:
     )
     where = f" at {first['o:errorPath']}" if first.get("o:errorPath") else ""
     message = f"NetSuite {response.status_code} {code} on {action}: {text}{where}"
-    if response.status_code == 429 or response.status_code >= 500:
-        retry = response.headers.get("Retry-After")
-        return TransientRailError(
-            message, code=code, retry_after=float(retry) if retry and retry.isdigit() else None
-        )
-    return PermanentRailError(message, code=code)
+    return classify(message, code, response.status_code, response.headers)
 
 
 class NetSuiteRail:

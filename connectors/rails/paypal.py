@@ -38,6 +38,7 @@ import requests
 
 from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.http import classify
 from connectors.rails.registry import register
 from streams.domain.catalog.currency import minor_units
 from streams.domain.invoice import DocumentKind, Invoice
@@ -134,12 +135,7 @@ def rail_error(response: requests.Response, action: str) -> TransientRailError |
     if body.get("debug_id"):
         message += f" (debug_id {body['debug_id']})"
     code = issue or name
-    if response.status_code == 429 or response.status_code >= 500:
-        retry = response.headers.get("Retry-After")
-        return TransientRailError(
-            message, code=code, retry_after=float(retry) if retry and retry.isdigit() else None
-        )
-    return PermanentRailError(message, code=code)
+    return classify(message, code, response.status_code, response.headers)
 
 
 class PayPalRail:

@@ -33,6 +33,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.http import RailSession
 from connectors.rails.registry import register
 from streams.domain.invoice import Invoice
 
@@ -102,21 +103,6 @@ def rail_error(exc: SalesforceError, action: str) -> RailError:
     return PermanentRailError(message, code=code)
 
 
-class _Session(requests.Session):
-    """A session with a default timeout (simple-salesforce passes none) and its own CA bundle."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        # requests lets REQUESTS_CA_BUNDLE override a session's verify; a configured
-        # CA bundle must win.
-        kwargs.setdefault("verify", self.verify)
-        return super().request(*args, **kwargs)
-
-
 class SalesforceRail:
     """Upserts ``Invoice__c`` and its ``InvoiceLine__c`` lines by external id."""
 
@@ -125,9 +111,7 @@ class SalesforceRail:
     def __init__(self, config: RailConfig) -> None:
         self.config = config
         self.version = config.get("api_version") or "59.0"
-        self._http = _Session(float(config.get("timeout") or 30))
-        if config.get("ca_bundle"):
-            self._http.verify = config.get("ca_bundle")  # type: ignore[assignment]
+        self._http = RailSession(float(config.get("timeout") or 30), config.get("ca_bundle"))
         if not config.get("access_token"):  # fail at start-up, not at the first invoice
             for key in ("login_url", "client_id", "client_secret"):
                 config.require(key)

@@ -40,6 +40,7 @@ from pyodata.exceptions import HttpError, PyODataException
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.http import RailSession, classify
 from connectors.rails.registry import register
 from streams.domain.invoice import DocumentKind, Invoice
 
@@ -124,27 +125,7 @@ def rail_error(response: Any, action: str) -> RailError:
         else error.get("message")
     )
     message = f"SAP {status} {code} on {action}: {text or getattr(response, 'reason', '')}"
-    if status == 429 or status >= 500:
-        retry = response.headers.get("Retry-After")
-        return TransientRailError(
-            message, code=code, retry_after=float(retry) if retry and retry.isdigit() else None
-        )
-    return PermanentRailError(message, code=code)
-
-
-class _Session(requests.Session):
-    """A session with a default timeout (pyodata passes none) and its own CA bundle."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        # requests lets REQUESTS_CA_BUNDLE override a session's verify; a configured
-        # CA bundle must win.
-        kwargs.setdefault("verify", self.verify)
-        return super().request(*args, **kwargs)
+    return classify(message, code, status, response.headers)
 
 
 class SapRail:
@@ -160,10 +141,8 @@ class SapRail:
         self.key_field = config.get("key_field") or KEY_FIELD
         for key in ("sales_organization", "distribution_channel", "division"):
             config.require(key)  # fail at start-up, not per invoice
-        self._http = _Session(float(config.get("timeout") or 30))
+        self._http = RailSession(float(config.get("timeout") or 30), config.get("ca_bundle"))
         self._http.auth = (config.require("username"), config.secret("password"))
-        if config.get("ca_bundle"):
-            self._http.verify = config.get("ca_bundle")  # type: ignore[assignment]
         self._service: Any = None
 
     def __repr__(self) -> str:
