@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT
 
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
 from streams.agents.attribute import Attributor, register_attribute
+from streams.agents.batching import batch_agent, by_partition
 from streams.codec import UsageCodec, encode_dead_letter
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
@@ -96,14 +97,11 @@ class IngestStage:
 
     async def process(self, events: list[EventT]) -> None:
         now = self.clock()
-        by_partition: dict[int, list[EventT]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
         pending: list[Awaitable[Any]] = []
         bodies: list[dict[str, Any]] = []
         catalog = self.feed.current
         assert catalog is not None, "the worker waits for a catalog before it starts"
-        for partition, batch in by_partition.items():
+        for partition, batch in by_partition(events).items():
             seen = await self.seen_for(partition)
             events, digests = await self._process_partition(
                 partition, batch, seen, now, catalog, pending
@@ -205,19 +203,11 @@ def register_ingest(
         stage.attributor = Attributor(app, settings, feed)
         register_attribute(app, feed, stage.attributor)
 
-    @app.agent(stage.source, name="ingest_usage")
-    async def ingest_usage(stream: StreamT[bytes]) -> None:
-        async for events in stream.noack().noack_take(BATCH_MESSAGES, BATCH_WITHIN_S):
-            await stage.process(list(events))
-            for event in events:
-                await stream.ack(event)
+    batch_agent(app, stage.source, "ingest_usage", stage.process, messages=BATCH_MESSAGES,
+                within_s=BATCH_WITHIN_S, forget=stage.forget_partitions)  # fmt: skip
 
     @app.timer(interval=3600.0)
     async def expire_seen_events() -> None:
         stage.expire()
 
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        stage.forget_partitions(revoked)
-
-    app.on_partitions_revoked.connect(on_revoked)
     return stage

@@ -30,12 +30,13 @@ from decimal import Decimal
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT
 
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
+from streams.agents.batching import batch_agent, by_partition
 from streams.domain.billing_book import BillingBook, LateChange, WindowChange
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
@@ -145,11 +146,8 @@ class RateStage:
             self.catalog_version = catalog.version
             for partition, book in self.books.items():
                 self.dirty[partition].update(book.usage)
-        by_partition: dict[int, list[EventT]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
         sends: list[Awaitable[Any]] = []
-        for partition, batch in by_partition.items():
+        for partition, batch in by_partition(events).items():
             book = await self.book(partition, catalog)
             closing: list[str | None] = []
             for event in batch:
@@ -278,18 +276,8 @@ def _alert(alert: CreditEvent) -> dict[str, Any]:
 
 def register_rate(app: faust.App, settings: Settings, feed: CatalogFeed) -> RateStage:
     stage = RateStage(app, settings, feed)
-
-    @app.agent(stage.source, name="rate_windows")
-    async def rate_windows(stream: StreamT[bytes]) -> None:
-        async for events in stream.noack().noack_take(500, 0.2):
-            await stage.process(list(events))
-            for event in events:
-                await stream.ack(event)
-
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        stage.forget_partitions(revoked)
-
-    app.on_partitions_revoked.connect(on_revoked)
+    batch_agent(app, stage.source, "rate_windows", stage.process, messages=500, within_s=0.2,
+                forget=stage.forget_partitions)  # fmt: skip
 
     @app.timer(SPEND_INTERVAL_S)
     async def flush_spend() -> None:

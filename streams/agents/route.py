@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT
 
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
+from streams.agents.batching import batch_agent
 from streams.records import INVOICES
 from streams.settings import Settings
 
@@ -41,21 +40,16 @@ class RouteStage:
             self.rail_topics[rail] = self.app.topic(specs[0].name)
         return self.rail_topics[rail]
 
-    async def route(self, key: bytes | None, payload: bytes) -> Awaitable[Any]:
-        rail = INVOICES.decode(payload)["rail"]
-        topic = await self.rail_topic(rail)
-        return await topic.send(key=key, value=payload)
+    async def route(self, events: list[EventT]) -> None:
+        sends = []
+        for event in events:
+            payload = event.message.value
+            topic = await self.rail_topic(INVOICES.decode(payload)["rail"])
+            sends.append(await topic.send(key=event.message.key, value=payload))
+        await asyncio.gather(*sends)
 
 
 def register_route(app: faust.App, settings: Settings) -> RouteStage:
     stage = RouteStage(app, settings)
-
-    @app.agent(stage.source, name="route_invoices")
-    async def route_invoices(stream: StreamT[bytes]) -> None:
-        async for events in stream.noack().noack_take(500, 0.2):
-            sends = [await stage.route(e.message.key, e.message.value) for e in events]
-            await asyncio.gather(*sends)
-            for event in events:
-                await stream.ack(event)
-
+    batch_agent(app, stage.source, "route_invoices", stage.route, messages=500, within_s=0.2)
     return stage

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import faust
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, EventT
 
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.replay import read_partition
+from streams.agents.batching import batch_agent, by_partition
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import Contribution, contributions
@@ -234,11 +234,8 @@ class WindowStage:
         catalog = self.feed.current
         assert catalog is not None
         meters = {m.key: m for m in catalog.meters}
-        by_partition: dict[int, list[EventT]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
         sends: list[Awaitable[Any]] = []
-        for partition, batch in by_partition.items():
+        for partition, batch in by_partition(events).items():
             state = await self.partition_state(partition, batch[0].message.offset, catalog)
             updates: dict[WindowKey, WindowUpdate] = {}
             late: list[LateUsage] = []
@@ -299,17 +296,7 @@ def _late(item: LateUsage, meters: dict[str, Any]) -> dict[str, Any]:
 
 def register_window(app: faust.App, settings: Settings, feed: CatalogFeed) -> WindowStage:
     stage = WindowStage(app, settings, feed)
-
-    @app.agent(stage.source, name="window_usage")
-    async def window_usage(stream: StreamT[bytes]) -> None:
-        # 50 messages: up to 100,000 contributions, a fraction of a second of work
-        async for events in stream.noack().noack_take(50, 0.05):
-            await stage.process(list(events))
-            for event in events:
-                await stream.ack(event)
-
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        stage.forget_partitions(revoked)
-
-    app.on_partitions_revoked.connect(on_revoked)
+    # 50 messages: up to 100,000 contributions, a fraction of a second of work
+    batch_agent(app, stage.source, "window_usage", stage.process, messages=50, within_s=0.05,
+                forget=stage.forget_partitions)  # fmt: skip
     return stage
