@@ -6,25 +6,44 @@ meters, and one customer with all its subjects per generated profile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .model import CustomerProfile
 
-_CARD_RAILS = ("stripe", "adyen", "paypal")
-_ERP_RAILS = ("netsuite", "sap", "salesforce")
+ALL_RAILS = {"self_service": ("stripe", "adyen", "paypal", "webhook"),
+             "enterprise": ("netsuite", "sap", "salesforce", "outbox")}  # fmt: skip
+"""Every built-in rail, by the segment that usually pays through it."""
 
 
 def catalog_yaml(meters_yaml: str, customers: Iterable[CustomerProfile]) -> str:
-    """``meters_yaml`` is a ``meters:`` section; customers are claimed from 2020 on."""
-    lines = [meters_yaml.rstrip(), "", "customers:"]
+    """``meters_yaml`` is a ``meters:`` section; customers are claimed from 2020 on.
+
+    Customers take the card and ERP rails in turn (no billing details beyond those).
+    """
     profiles = list(customers)
+    rails = {
+        "self_service": ALL_RAILS["self_service"][:3],
+        "enterprise": ALL_RAILS["enterprise"][:3],
+    }
+    return "\n".join([meters_yaml.rstrip(), *_parties(profiles, rails)]) + "\n"
+
+
+def _parties(
+    profiles: list[CustomerProfile],
+    rails: Mapping[str, tuple[str, ...]],
+    anchor_days: tuple[int, ...] | None = None,
+) -> list[str]:
+    """The ``customers:`` and ``subjects:`` sections: one customer per profile, each on a
+    rail of its segment in turn, owning all its subjects from 2020 on."""
+    lines = ["", "customers:"]
     for i, c in enumerate(profiles):
-        rails = _CARD_RAILS if c.segment == "self_service" else _ERP_RAILS
+        ring = rails[str(c.segment)]
+        lines += [f"  - key: {c.name}", "    billing:", f"      currency: {c.currency}"]
+        if anchor_days:
+            lines += [f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
+                      f"      account: acct-{i:04d}"]  # fmt: skip
         lines += [
-            f"  - key: {c.name}",
-            "    billing:",
-            f"      currency: {c.currency}",
-            f"      rail: {rails[i % len(rails)]}",
+            f"      rail: {ring[i % len(ring)]}",
             f"      segment: {c.segment}",
             f"      region: {c.region}",
         ]
@@ -35,12 +54,7 @@ def catalog_yaml(meters_yaml: str, customers: Iterable[CustomerProfile]) -> str:
             "    effective_from: 2020-01-01T00:00:00Z",
             f"    subjects: [{', '.join(c.subjects)}]",
         ]
-    return "\n".join(lines) + "\n"
-
-
-ALL_RAILS = {"self_service": ("stripe", "adyen", "paypal", "webhook"),
-             "enterprise": ("netsuite", "sap", "salesforce", "outbox")}  # fmt: skip
-"""Every built-in rail, by the segment that usually pays through it."""
+    return lines
 
 
 def top_level_sections(yaml_text: str, *keys: str) -> str:
@@ -63,27 +77,8 @@ def billing_catalog_yaml(
     on Starter or Pro, enterprise ones on Enterprise, in the customer's currency.
     """
     profiles = list(customers)
-    lines = [top_level_sections(example_yaml, "meters", "plans").rstrip(), "", "customers:"]
-    for i, c in enumerate(profiles):
-        rails = ALL_RAILS[str(c.segment)]
-        lines += [
-            f"  - key: {c.name}",
-            "    billing:",
-            f"      currency: {c.currency}",
-            f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
-            f"      rail: {rails[i % len(rails)]}",
-            f"      account: acct-{i:04d}",
-            f"      segment: {c.segment}",
-            f"      region: {c.region}",
-        ]
-    lines += ["", "subjects:"]
-    for c in profiles:
-        lines += [
-            f"  - customer: {c.name}",
-            "    effective_from: 2020-01-01T00:00:00Z",
-            f"    subjects: [{', '.join(c.subjects)}]",
-        ]
-    lines += ["", "subscriptions:"]
+    lines = [top_level_sections(example_yaml, "meters", "plans").rstrip(),
+             *_parties(profiles, ALL_RAILS, anchor_days), "", "subscriptions:"]  # fmt: skip
     for i, c in enumerate(profiles):
         tier = "enterprise" if str(c.segment) == "enterprise" else ("starter", "pro")[i % 2]
         lines += [
