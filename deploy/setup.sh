@@ -28,6 +28,15 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 
+# The demo delivers Stripe invoices to stripe-mock (connectors/rails/sandbox). Best effort:
+# without Go the Stripe peer tries the same install when it starts, and says so if it fails.
+if command -v go >/dev/null && ! command -v stripe-mock >/dev/null \
+    && [ ! -x "$(go env GOPATH 2>/dev/null)/bin/stripe-mock" ]; then
+  echo "setup: installing stripe-mock (go install github.com/stripe/stripe-mock@latest)"
+  go install github.com/stripe/stripe-mock@latest >/dev/null 2>&1 \
+    || echo "setup: could not install stripe-mock; the demo's Stripe step will need it" >&2
+fi
+
 case "${1:-}" in
   demo)
     shift; exec .venv/bin/railyard demo "$@" ;;

@@ -11,9 +11,9 @@ from connectors.kafka import topics
 from connectors.rails.config import RailConfig
 from connectors.rails.registry import create
 from connectors.rails.runner import RailRunner
+from connectors.rails.sandbox import RailPeer
 from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from streams.settings import Settings
-from tests.fixtures.rails import RailPeer
 from tests.integration.harness import read_topic
 
 FAST_RETRIES = {"retry_base": "50ms", "retry_cap": "200ms", "retry_max_attempts": "6",

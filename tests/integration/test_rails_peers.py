@@ -19,11 +19,11 @@ import pytest
 from connectors.rails import adyen, netsuite, paypal, salesforce, sap
 from connectors.rails.base import PermanentRailError, Rail, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.sandbox.servers import salesforce as sf_server
+from connectors.rails.sandbox.servers.peer import ServerPeer
 from streams.domain.catalog.currency import minor_units
 from streams.domain.invoice import DocumentKind, Invoice
 from tests.fixtures.rails.invoices import sample_invoice
-from tests.fixtures.rails.servers import salesforce as sf_server
-from tests.fixtures.rails.servers.peer import ServerPeer
 
 RAILS = ["adyen", "paypal", "netsuite", "sap", "salesforce"]
 MODULES: dict[str, Any] = {
@@ -33,7 +33,7 @@ CURRENCIES = ["USD", "EUR", "JPY", "KWD"]
 
 
 def start(rail: str, tmp_path: Path) -> ServerPeer:
-    module = __import__(f"tests.fixtures.rails.peer_{rail}", fromlist=["start_peer"])
+    module = __import__(f"connectors.rails.sandbox.peer_{rail}", fromlist=["start_peer"])
     peer: ServerPeer = module.start_peer(tmp_path)
     return peer
 

@@ -1,6 +1,6 @@
 """The shared rail runner against every rail's peer, through the real broker.
 
-Parametrized over every ``tests/fixtures/rails/peer_*.py``: a new rail is covered
+Parametrized over every ``connectors/rails/sandbox/peer_*.py``: a new rail is covered
 by each of these the moment its peer exists. The runner runs in the test's
 process (a thread) except in the crash test, which SIGKILLs ``railyard rails run``.
 """
@@ -19,10 +19,10 @@ import pytest
 
 from connectors.processes import ManagedProcess, spawn
 from connectors.rails.config import RailConfig
+from connectors.rails.sandbox import RailPeer, peer_names, start_peer
 from streams.domain.invoice import Invoice
 from streams.invoice_records import encode_invoice
 from streams.settings import Settings
-from tests.fixtures.rails import RailPeer, peer_names, start_peer
 from tests.fixtures.rails.invoices import publish, sample_invoice
 from tests.integration.rails_harness import (
     FAST_RETRIES,

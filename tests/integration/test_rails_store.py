@@ -12,8 +12,8 @@ import pytest
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.delivery import counts_sql, status_sql
+from connectors.rails.sandbox import RailPeer, start_peer
 from streams.settings import Settings
-from tests.fixtures.rails import RailPeer, start_peer
 from tests.fixtures.rails.invoices import publish, sample_invoice
 from tests.integration.harness import Pipeline
 from tests.integration.rails_harness import InProcess, has, start_runners, wait_for

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from connectors.rails.registry import create
+from connectors.rails.sandbox.peer_stripe import StripePeer, start_peer
 from streams.domain.invoice import Invoice
 from tests.fixtures.rails.invoices import sample_invoice
-from tests.fixtures.rails.peer_stripe import StripePeer, start_peer
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from connectors.rails import registry
+from connectors.rails.sandbox import peer_names
 from streams.errors import ConfigError
-from tests.fixtures.rails import peer_names
 
 
 def test_every_rail_module_registers_the_rail_it_is_named_after() -> None:
