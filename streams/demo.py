@@ -22,6 +22,7 @@ from connectors.clickhouse.analyst import query
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
+from streams.demo_rails import deliver_invoices
 from streams.domain.catalog import load_catalog, parse_catalog
 from streams.domain.cloudevents import to_json
 from streams.domain.invoice import Invoice
@@ -41,6 +42,7 @@ THIRD_PARTY_GARBAGE: tuple[tuple[bytes, str], ...] = (
 
 def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Console) -> None:
     from connectors.kafka.admin import create_topics
+    from connectors.kafka.topics import rail_topic_specs
     from connectors.kafka.stack import LocalBroker
 
     console.rule("[bold]Railyard demo: usage -> Kafka -> Faust -> ClickHouse")
@@ -48,7 +50,10 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
     broker.install()
     broker.up()
     create_topics(settings)
-    version = publish_catalog(settings, load_catalog(settings.catalog))
+    catalog = load_catalog(settings.catalog)
+    # As `railyard catalog apply` does: every rail's topic exists before its first invoice.
+    create_topics(settings, rail_topic_specs(settings, {c.billing.rail for c in catalog.customers}))
+    version = publish_catalog(settings, catalog)
     console.print(f"catalog {version} applied from {settings.catalog}")
     console.print(
         f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
@@ -114,7 +119,8 @@ def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: 
     _show_parking(settings, console, procs)
     _show_metering(settings, console)
     lines = [g.line for g in workload.events] + [to_json(_new_key_event(day))]
-    _show_billing(settings, console, procs, lines)
+    rails = _show_billing(settings, console, procs, lines)
+    deliver_invoices(settings, console, procs, rails)
 
 
 def _count(settings: Settings, sql: str) -> int:
@@ -250,9 +256,9 @@ def _show_metering(settings: Settings, console: Console) -> None:
 
 def _show_billing(
     settings: Settings, console: Console, procs: list[ManagedProcess], lines: list[str]
-) -> None:
+) -> set[str]:
     """Close last month, show one invoice per customer on its rail topic, check it against
-    ``railyard simulate`` on the very same lines."""
+    ``railyard simulate`` on the very same lines. Returns the rails the invoices went to."""
     from connectors.kafka.billing_commands import request_close
     from connectors.kafka.replay import read_partition
     from connectors.kafka.topics import rail_topic, topic_name
@@ -307,6 +313,7 @@ def _show_billing(
     console.print(f"stream vs railyard simulate: {verdict} ({len(streamed)} invoices)")
     if differ:
         raise RailyardError("the stream's invoices differ from railyard simulate's")
+    return {i.rail for i in streamed.values()}
 
 
 CURRENT_CATALOG = (
