@@ -42,8 +42,8 @@ THIRD_PARTY_GARBAGE: tuple[tuple[bytes, str], ...] = (
 
 def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Console) -> None:
     from connectors.kafka.admin import create_topics
-    from connectors.kafka.topics import rail_topic_specs
     from connectors.kafka.stack import LocalBroker
+    from connectors.kafka.topics import rail_topic_specs
 
     console.rule("[bold]Railyard demo: usage -> Kafka -> Faust -> ClickHouse")
     broker = LocalBroker(settings)
