@@ -51,5 +51,21 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     assert "stream vs railyard simulate: identical, to the cent (12 invoices)" in out
     for rail in ("adyen", "netsuite", "paypal", "salesforce", "sap", "stripe"):
         assert re.search(rf"│ {rail}\s*│", out), rail
+    # delivery: every invoice on the rail topics reached its rail's sandbox peer through the
+    # real connector, and ClickHouse says so
+    assert "Delivery per rail (invoice_delivery)" in out
+    delivery = out.split("Delivery per rail (invoice_delivery)", 1)[1].split(
+        "Delivery per invoice"
+    )[0]
+    rows = {
+        m[0]: tuple(map(int, m[1:]))
+        for m in re.findall(r"│ (\w+)\s*│\s*(\d+) │\s*(\d+) │\s*(\d+) │\s*(\d+) │", delivery)
+    }
+    assert sorted(rows) == ["adyen", "netsuite", "paypal", "salesforce", "sap", "stripe"], delivery
+    for rail, (invoices, delivered, _retried, dead) in rows.items():
+        assert invoices >= 1 and delivered == invoices and dead == 0, (rail, delivery)
+    assert re.search(r"stripe\s*│.*│ .*invoice=in_\w+", delivery), delivery
+    per_invoice = out.split("Delivery per invoice", 1)[1]
+    assert "failed" not in per_invoice.split("invoices delivered to")[0], per_invoice
     assert "stopped worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
