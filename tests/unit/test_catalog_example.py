@@ -43,8 +43,14 @@ def test_customers_keep_their_profiles_segment_currency_and_region(catalog: Cata
             profile.currency,
             profile.region,
         )
-        card_rails = {"stripe", "adyen", "paypal"}
-        assert (billing.rail in card_rails) == (profile.segment == "self_service"), profile.name
+        self_service = {"stripe", "adyen", "paypal", "webhook"}  # cards, or their own system
+        assert (billing.rail in self_service) == (profile.segment == "self_service"), profile.name
+
+
+def test_the_demo_bills_through_all_eight_rails(catalog: Catalog) -> None:
+    from connectors.rails.registry import rails
+
+    assert {c.billing.rail for c in catalog.customers} == set(rails())
 
 
 def test_one_subject_moves_to_another_customer_on_november_15(catalog: Catalog) -> None:
