@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.clickhouse.analyst import query
+from connectors.clickhouse.analyst import query, query_port_file
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
@@ -59,8 +59,12 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
         f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
     )
 
+    query_port_file(settings).unlink(missing_ok=True)  # left behind by a killed sink
     procs = [spawn("sink", ["sink"], settings), spawn("worker", ["worker"], settings)]
     try:
+        # The sink owns the embedded store: ask nothing until it answers queries, or this
+        # process would open the store first and lock the sink out.
+        _wait(procs, query_port_file(settings).exists, "the sink to be ready", timeout=120)
         _run(settings, events, procs, console)
     finally:
         if not keep_running:
