@@ -8,7 +8,7 @@ import pytest
 
 from streams.domain.billing_book import BillingBook, LateChange, WindowChange
 from streams.domain.catalog import Catalog, load_catalog, parse_catalog
-from streams.domain.invoice import LineKind
+from streams.domain.invoice import Invoice, LineKind
 from streams.domain.rating.assemble import LateQuantity
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "catalog.example.yaml"
@@ -33,6 +33,24 @@ def api_line(invoice: object) -> Decimal:
     return sum((ln.amount for ln in lines), Decimal(0))
 
 
+def october_issued(catalog: Catalog) -> tuple[BillingBook, Invoice]:
+    """A book holding 2,500 October calls, with October closed by event time and issued."""
+    book = BillingBook(grace=timedelta(hours=1))
+    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
+    issued = next_invoice(book, catalog, NOV + timedelta(hours=2))
+    book.record_issued(issued)
+    return book, issued
+
+
+def next_invoice(book: BillingBook, catalog: Catalog, until: datetime) -> Invoice:
+    """Advance event time to ``until`` and issue the one period it closes."""
+    book.advance(until)
+    [(_, period)] = book.due(catalog, [WHO])
+    invoice = book.invoice(catalog, WHO, period, issued_at=period.end)
+    assert invoice is not None
+    return invoice
+
+
 def test_a_period_closes_once_event_time_passes_its_end_plus_grace(catalog: Catalog) -> None:
     book = BillingBook(grace=timedelta(hours=1))
     book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
@@ -46,13 +64,7 @@ def test_a_period_closes_once_event_time_passes_its_end_plus_grace(catalog: Cata
 
 
 def test_an_issued_period_is_never_due_again(catalog: Catalog) -> None:
-    book = BillingBook(grace=timedelta(hours=1))
-    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
-    book.advance(NOV + timedelta(hours=2))
-    [(_, period)] = book.due(catalog, [WHO])
-    invoice = book.invoice(catalog, WHO, period, issued_at=period.end)
-    assert invoice is not None
-    book.record_issued(invoice)
+    book, invoice = october_issued(catalog)
     book.record_issued(invoice)  # read back after a restart: still once
     assert book.due(catalog, [WHO]) == []
     assert book.due(catalog, [WHO], month="2026-10") == []
@@ -68,51 +80,30 @@ def test_an_operator_close_takes_the_period_starting_that_month(catalog: Catalog
 
 
 def test_usage_for_an_issued_period_is_billed_as_an_adjustment_once(catalog: Catalog) -> None:
-    book = BillingBook(grace=timedelta(hours=1))
-    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
-    book.advance(NOV + timedelta(hours=2))
-    [(_, october)] = book.due(catalog, [WHO])
-    first = book.invoice(catalog, WHO, october, issued_at=october.end)
-    assert first is not None
-    book.record_issued(first)
+    book, first = october_issued(catalog)
 
     # More October usage after the invoice went out: the window's new total, and a late event.
     book.fold_windows([calls(OCT + timedelta(days=3), 3100, 14)])
     book.fold_late([LateChange(WHO, b"d1", LateQuantity("api_calls", ("/v1/files",),
                                                         OCT + timedelta(days=5), Decimal(950)))])  # fmt: skip
-    book.advance(DEC + timedelta(hours=2))
-    [(_, november)] = book.due(catalog, [WHO])
-    second = book.invoice(catalog, WHO, november, issued_at=november.end)
-    assert second is not None
+    second = next_invoice(book, catalog, DEC + timedelta(hours=2))
     [adjustment] = [ln for ln in second.lines if ln.kind is LineKind.ADJUSTMENT]
     assert adjustment.amount == Decimal("0.92")  # 4050 calls: 5 packages instead of 3
     assert adjustment.service_start == OCT and first.number in adjustment.description
     assert first.lines == book.issued[(WHO, OCT)].lines  # the issued invoice never changes
     book.record_issued(second)
 
-    book.advance(DEC + timedelta(days=32))
-    [(_, december)] = book.due(catalog, [WHO])
-    third = book.invoice(catalog, WHO, december, issued_at=december.end)
-    assert third is not None
+    third = next_invoice(book, catalog, DEC + timedelta(days=32))
     assert not [ln for ln in third.lines if ln.kind is LineKind.ADJUSTMENT]  # billed once
 
 
 def test_a_catalog_fix_after_issue_is_an_adjustment(catalog: Catalog) -> None:
-    book = BillingBook(grace=timedelta(hours=1))
-    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
-    book.advance(NOV + timedelta(hours=2))
-    [(_, october)] = book.due(catalog, [WHO])
-    issued = book.invoice(catalog, WHO, october, issued_at=october.end)
-    assert issued is not None
-    book.record_issued(issued)
+    book, issued = october_issued(catalog)
     fixed_text = EXAMPLE.read_text().replace('package_size: 1000, amount: "0.46"',
                                              'package_size: 1000, amount: "0.40"')  # fmt: skip
     fixed, problems = parse_catalog(fixed_text, "fixed.yaml")
     assert fixed is not None, problems
-    book.advance(DEC + timedelta(hours=2))
-    [(_, november)] = book.due(fixed, [WHO])
-    invoice = book.invoice(fixed, WHO, november, issued_at=november.end)
-    assert invoice is not None
+    invoice = next_invoice(book, fixed, DEC + timedelta(hours=2))
     [adjustment] = [ln for ln in invoice.lines if ln.kind is LineKind.ADJUSTMENT]
     assert adjustment.amount == Decimal("-0.18")  # 3 packages at 0.40 instead of 0.46
 
@@ -145,13 +136,7 @@ def test_batching_does_not_change_the_invoice(catalog: Catalog) -> None:
 def test_a_credit_owed_after_the_subscription_ended_goes_out_as_a_credit_note(
     catalog: Catalog,
 ) -> None:
-    book = BillingBook(grace=timedelta(hours=1))
-    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
-    book.advance(NOV + timedelta(hours=2))
-    [(_, october)] = book.due(catalog, [WHO])
-    issued = book.invoice(catalog, WHO, october, issued_at=october.end)
-    assert issued is not None
-    book.record_issued(issued)
+    book, issued = october_issued(catalog)
     # The subscription ends with October, and a price fix lowers what October cost.
     text = (
         EXAMPLE.read_text()
@@ -164,8 +149,6 @@ def test_a_credit_owed_after_the_subscription_ended_goes_out_as_a_credit_note(
     )
     ended, problems = parse_catalog(text, "ended.yaml")
     assert ended is not None, problems
-    book.advance(DEC + timedelta(hours=2))
-    [(_, november)] = book.due(ended, [WHO])
-    note = book.invoice(ended, WHO, november, issued_at=november.end)
-    assert note is not None and note.kind == "credit_note"
+    note = next_invoice(book, ended, DEC + timedelta(hours=2))
+    assert note.kind == "credit_note"
     assert note.total == Decimal("-0.18") and note.id != issued.id
