@@ -51,6 +51,7 @@ class Attributor:
         self.parking = app.topic(self.parking_name)
         self.partitions = settings.usage_partitions
         self.parked: dict[int, dict[str, dict[str, Any]]] = {}
+        self._loading: dict[int, asyncio.Future[dict[str, dict[str, Any]]]] = {}
         self.catalog_changed = asyncio.Event()
         """Look at the parked events again (new ones loaded, or the catalog moved mid-batch)."""
         self.checked_version = ""
@@ -59,11 +60,24 @@ class Attributor:
         self._progress: dict[int, datetime] = {}
 
     async def parked_for(self, partition: int) -> dict[str, dict[str, Any]]:
+        """The partition's parked events, loaded once however many callers ask at a time.
+
+        The assignment handler and the first batch both ask; two loads would leave two
+        dicts, and events parked into the first would be forgotten when the second landed.
+        """
         if partition not in self.parked:
-            self.parked[partition] = await asyncio.to_thread(self._load_parked, partition)
-            if self.parked[partition]:
-                log.info("%d events parked on partition %d", len(self.parked[partition]), partition)
-                self.catalog_changed.set()  # maybe today's catalog claims them
+            loading = self._loading.get(partition)
+            if loading is None:
+                loading = self._loading[partition] = asyncio.ensure_future(
+                    asyncio.to_thread(self._load_parked, partition)
+                )
+            loaded = await loading
+            if partition not in self.parked:
+                self.parked[partition] = loaded
+                self._loading.pop(partition, None)
+                if loaded:
+                    log.info("%d events parked on partition %d", len(loaded), partition)
+                    self.catalog_changed.set()  # maybe today's catalog claims them
         return self.parked[partition]
 
     def _load_parked(self, partition: int) -> dict[str, dict[str, Any]]:
@@ -80,6 +94,7 @@ class Attributor:
         for tp in revoked:
             if tp.topic == self.usage_topic:
                 self.parked.pop(tp.partition, None)
+                self._loading.pop(tp.partition, None)
 
     async def attribute(
         self,
