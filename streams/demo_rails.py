@@ -239,7 +239,8 @@ def _show_delivery(
         )
         for invoice, o in rows:
             shown = rail_ids(o.refs, invoice) if o.status == "delivered" else (o.error or "")
-            detail.add_row(invoice.number, invoice.customer, rail, o.status, str(o.attempts), shown)
+            detail.add_row(invoice.number, invoice.customer, rail, o.status, str(o.attempts),
+                           o.rail_status or "", shown)  # fmt: skip
     console.print(summary)
     console.print(detail)
     total = sum(len(b) for b in invoices.values())
