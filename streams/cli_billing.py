@@ -53,20 +53,11 @@ def simulate(
     for invoice in result.invoices:
         console.print(invoice_table(invoice))
     console.print(summary_table(result.invoices, title="Simulated invoices"))
-    skipped = {k: v for k, v in _counts(result).items() if v}
+    counts = {"rejected": sum(result.rejected.values()), "duplicates": result.duplicates,
+              "unattributed": result.unattributed}  # fmt: skip
+    skipped = {k: v for k, v in counts.items() if v}
     if skipped:
         console.print("not billed: " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())))
-
-
-def _counts(result: object) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for name in ("rejected", "duplicates", "unattributed"):
-        value = getattr(result, name, None)
-        if isinstance(value, int):
-            out[name] = value
-        elif isinstance(value, dict):
-            out[name] = sum(value.values())
-    return out
 
 
 def invoice_table(inv: Invoice) -> Table:
@@ -95,11 +86,13 @@ def invoice_table(inv: Invoice) -> Table:
 
 
 def summary_table(invoices: Iterable[Invoice], title: str) -> Table:
+    from streams.domain.rating.assemble import usage_amount
+
     table = Table(
         "customer", "rail", "period", "currency", "usage", "credits", "total", title=title
     )
     for inv in sorted(invoices, key=lambda i: (i.rail, i.customer, i.period_start)):
-        usage = sum((ln.amount for ln in inv.lines if ln.kind == "usage"), Decimal(0))
+        usage = usage_amount(inv)
         table.add_row(inv.customer, inv.rail, f"{inv.period_start:%Y-%m-%d}", inv.currency,
                       str(usage), str(inv.credits_total), str(inv.total))  # fmt: skip
     return table

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import Message
 
-from streams.domain.invoice import LineKind
+from streams.domain.rating.assemble import usage_amount
 from streams.invoice_records import decode_invoice
 from streams.records import CREDIT_EVENTS, SPEND
 
@@ -23,7 +22,7 @@ class InvoicesWriter:
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         i = decode_invoice(msg.value())
-        usage = sum((ln.amount for ln in i.lines if ln.kind is LineKind.USAGE), Decimal(0))
+        usage = usage_amount(i)
         yield (i.id, i.number, i.kind.value, i.customer, i.customer_name, i.rail, i.account,
                i.currency, i.period_start, i.period_end, usage, i.subtotal, i.discount_total,
                i.commitment_true_up, i.credits_total, i.total, i.idempotency_key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
 
 from .prices import RateCard, by_key
@@ -28,6 +28,16 @@ class Rounding(StrEnum):
     """Toward zero."""
     UP = "up"
     """Away from zero."""
+
+    @property
+    def decimal_mode(self) -> str:
+        """The matching ``decimal.ROUND_*`` constant."""
+        return {
+            Rounding.HALF_EVEN: ROUND_HALF_EVEN,
+            Rounding.HALF_UP: ROUND_HALF_UP,
+            Rounding.DOWN: ROUND_DOWN,
+            Rounding.UP: ROUND_UP,
+        }[self]
 
 
 DEFAULT_CREDIT_THRESHOLDS = (50, 80, 100)

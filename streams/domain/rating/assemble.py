@@ -71,7 +71,7 @@ def rate_period(
     segments = plan_segments(catalog, customer, period)
     if found is None or not segments:
         return None
-    money = Money(found.billing.currency, Rounding(catalog.rounding.value))
+    money = Money(found.billing.currency, catalog.rounding)
     meters = {m.key: m for m in catalog.meters}
     in_period = (w for w in windows if period.start <= w.window_start < period.end)
     per_segment = collect(segments, meters, in_period, late)

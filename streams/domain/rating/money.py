@@ -11,40 +11,15 @@ from __future__ import annotations
 
 import decimal
 from contextlib import AbstractContextManager
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from enum import StrEnum
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from streams.domain.catalog.currency import minor_units
+from streams.domain.catalog.model import Rounding
+
+__all__ = ["RATING_PRECISION", "Rounding", "currency_places", "rating_context", "round_money"]
 
 RATING_PRECISION = 60
 """Significant digits for rating arithmetic: exact for any realistic quantity x price."""
-
-
-class Rounding(StrEnum):
-    """How an amount is brought to the currency's minor unit.
-
-    ``HALF_UP`` sends ties away from zero (a credit of -0.005 becomes -0.01);
-    ``DOWN`` truncates toward zero and ``UP`` rounds away from zero.
-    """
-
-    HALF_EVEN = "half_even"
-    """Banker's rounding: ties to the even digit, so rounding errors do not drift one way."""
-    HALF_UP = "half_up"
-    DOWN = "down"
-    UP = "up"
-
-    @property
-    def decimal_mode(self) -> str:
-        """The matching ``decimal.ROUND_*`` constant."""
-        return _MODES[self]
-
-
-_MODES: dict[Rounding, str] = {
-    Rounding.HALF_EVEN: ROUND_HALF_EVEN,
-    Rounding.HALF_UP: ROUND_HALF_UP,
-    Rounding.DOWN: ROUND_DOWN,
-    Rounding.UP: ROUND_UP,
-}
 
 
 def rating_context(precision: int = RATING_PRECISION) -> AbstractContextManager[decimal.Context]:
@@ -82,4 +57,4 @@ def round_money(amount: Decimal, currency: str, rounding: Rounding = Rounding.HA
         raise ValueError(f"cannot round {amount} {currency}: not a finite amount")
     precision = max(RATING_PRECISION, amount.adjusted() + places + 2)
     with rating_context(precision):
-        return amount.quantize(Decimal(1).scaleb(-places), rounding=_MODES[Rounding(rounding)])
+        return amount.quantize(Decimal(1).scaleb(-places), rounding=Rounding(rounding).decimal_mode)
