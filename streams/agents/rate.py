@@ -40,7 +40,7 @@ from streams.agents.batching import batch_agent, by_partition
 from streams.domain.billing_book import BillingBook, LateChange, WindowChange
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
-from streams.domain.rating.assemble import LateQuantity
+from streams.domain.rating.assemble import LateQuantity, usage_amount
 from streams.domain.rating.credits import CreditEvent, balances, threshold_events
 from streams.invoice_records import decode_invoice, encode_invoice
 from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, LATE, SPEND, WINDOWS
@@ -89,17 +89,23 @@ class RateStage:
         self.consumed: dict[str, dict[str, Decimal]] = {}
         """Credit consumed per customer as last reported: alerts fire on crossings only."""
         self.catalog_version: str | None = None
+        self._customers: dict[tuple[str, int], list[str]] = {}
         self.nothing_due: set[tuple[str, datetime, str]] = set()
         """(customer, period start, catalog version) rated to no invoice: not asked again."""
 
     # -- state ------------------------------------------------------------------------
 
     def customers_of(self, catalog: Catalog, partition: int) -> list[str]:
-        return [
-            c.key
-            for c in catalog.customers
-            if partition_for(c.key.encode(), self.partitions) == partition
-        ]
+        """The customers whose records land on ``partition``: hashed once per catalog."""
+        key = (catalog.version, partition)
+        if key not in self._customers:
+            self._customers = {k: v for k, v in self._customers.items() if k[0] == catalog.version}
+            self._customers[key] = [
+                c.key
+                for c in catalog.customers
+                if partition_for(c.key.encode(), self.partitions) == partition
+            ]
+        return self._customers[key]
 
     async def book(self, partition: int, catalog: Catalog) -> BillingBook:
         if partition not in self.books:
@@ -166,7 +172,11 @@ class RateStage:
 
     def _close_request(self, catalog: Catalog, payload: bytes) -> str | None:
         """The month (YYYY-MM) whose periods to close now; ``None``: those ended by event time."""
-        command = BILLING_COMMANDS.decode(payload)
+        try:
+            command = BILLING_COMMANDS.decode(payload)
+        except Exception as exc:  # an operator's record: refuse it loudly, keep billing
+            log.error("ignoring a billing command that is not a BillingCommand: %r", exc)
+            return None
         if command["command"] != "close_period":
             log.warning("ignoring unknown billing command %r", command["command"])
             return None
@@ -236,9 +246,7 @@ class RateStage:
                 "currency": draft.currency,
                 "period_start": draft.period_start,
                 "period_end": draft.period_end,
-                "usage_amount": sum(
-                    (ln.amount for ln in draft.lines if ln.kind == "usage"), Decimal(0)
-                ),
+                "usage_amount": usage_amount(draft),
                 "subtotal": draft.subtotal,
                 "credits_total": draft.credits_total,
                 "total": draft.total,
