@@ -185,6 +185,18 @@ class UsageCodec:
         writer = self._by_fingerprint.get(payload[2:10])
         return writer is not None and writer.version == CURRENT_VERSION
 
+    def current_layout(self, payload: bytes) -> bool | None:
+        """For a single-object body in the newest schema: is it a batch? None otherwise.
+
+        The sink hands such bodies to ClickHouse's Avro reader as they are.
+        """
+        if payload[:2] != SINGLE_OBJECT_MAGIC:
+            return None
+        writer = self._by_fingerprint.get(payload[2:10])
+        if writer is None or writer.version != CURRENT_VERSION:
+            return None
+        return writer.is_batch
+
     def decode(self, payload: bytes) -> list[Decoded]:
         """Every event in the payload, or the rejections that stand in for them."""
         if payload[:1] == b"{":

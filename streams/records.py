@@ -22,14 +22,14 @@ from streams.codec import (
 _EVENT_NAME = "dev.railyard.usage.UsageEvent"
 
 
-def _inline_event(node: Any) -> Any:
+def inline_event(node: Any) -> Any:
     """Replace references to UsageEvent by the current UsageEvent schema itself."""
     if node == _EVENT_NAME:
         return EVENT_VERSIONS[CURRENT_VERSION]
     if isinstance(node, dict):
-        return {k: _inline_event(v) for k, v in node.items()}
+        return {k: inline_event(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_inline_event(v) for v in node]
+        return [inline_event(v) for v in node]
     return node
 
 
@@ -51,7 +51,7 @@ class RecordCodec:
     """
 
     def __init__(self, schema_file: str, plain: bool = False) -> None:
-        schema = _inline_event(load_schema(schema_file))
+        schema = inline_event(load_schema(schema_file))
         self.name = schema["name"]
         self._parsed = fastavro.parse_schema(_without_logical_types(schema) if plain else schema)
         self.header = SINGLE_OBJECT_MAGIC + schema_fingerprint(schema)

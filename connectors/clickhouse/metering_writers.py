@@ -9,9 +9,10 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from streams.codec import UsageCodec
+from connectors.clickhouse.avro_container import read_long
+from streams.codec import UsageCodec, load_schema
 from streams.domain.catalog import Catalog
-from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS
+from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, inline_event
 
 
 def _kafka_time(msg: Message) -> datetime:
@@ -36,6 +37,26 @@ class AttributedWriter:
         version = m["catalog_version"]
         yield from zip(m["customer"], repeat(version), m["id"], m["source"], m["type"],
                        m["subject"], m["time"])  # fmt: skip
+
+    schema: dict[str, Any] = inline_event(load_schema("attributed_usage.v2.avsc"))
+
+    def record(self, msg: Message) -> tuple[tuple[memoryview], int] | None:
+        payload = msg.value()
+        if not payload or payload[:10] != ATTRIBUTED.header:
+            return None
+        body = memoryview(payload)[10:]
+        # Rows = events: skip catalog_version (a string) and source_partition.
+        length, pos = read_long(body, 0)
+        _, pos = read_long(body, pos + length)
+        return (body,), abs(read_long(body, pos)[0])
+
+    def insert_sql(self, source: str) -> str:
+        return (
+            f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+            "SELECT c, v, i, s, t, sj, tm FROM (SELECT customer, catalog_version AS v, id, "
+            f"source, type, subject, time FROM {source}) "
+            "ARRAY JOIN customer AS c, id AS i, source AS s, type AS t, subject AS sj, time AS tm"
+        )
 
 
 class UnattributedWriter:

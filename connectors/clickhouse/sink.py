@@ -13,16 +13,19 @@ analysts' read-only queries (see :mod:`connectors.clickhouse.query_server`).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from connectors.clickhouse.avro_container import container, read_long, wrap_single, zigzag
 from connectors.kafka import topics
-from streams.codec import UsageCodec, decode_dead_letter
+from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.sink")
@@ -37,7 +40,31 @@ class RowWriter(Protocol):
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]: ...
 
 
+Landed = tuple[tuple[bytes | memoryview, ...], int]
+"""One container record's bytes (in pieces) and how many table rows it yields."""
+
+
+@runtime_checkable
+class AvroLanding(RowWriter, Protocol):
+    """A writer whose messages the embedded engine reads with its own Avro reader.
+
+    ``record`` returns the message as one record of ``schema`` (no decoding: the body
+    as received, perhaps behind a few fields the sink adds), or None for a message
+    not in the expected layout, which then goes through ``rows`` like any other.
+    """
+
+    schema: dict[str, Any]
+
+    def record(self, msg: Message) -> Landed | None: ...
+
+    def insert_sql(self, source: str) -> str:
+        """The INSERT that lands the records of ``source`` (a table function)."""
+        ...
+
+
 class UsageEventsWriter:
+    """Accepted events; rows are kept with the ``usage.accepted`` record they came in."""
+
     table = "usage_events_raw"
     columns = (
         "id",
@@ -72,6 +99,37 @@ class UsageEventsWriter:
                 partition,
                 offset,
             )
+
+    schema: dict[str, Any] = {
+        "type": "record",
+        "name": "LandedUsage",
+        "namespace": "dev.railyard.sink",
+        "fields": [
+            {"name": "kafka_partition", "type": "int"},
+            {"name": "kafka_offset", "type": "long"},
+            {"name": "events", "type": {"type": "array", "items": EVENT_VERSIONS[CURRENT_VERSION]}},
+        ],
+    }
+
+    def record(self, msg: Message) -> Landed | None:
+        payload = msg.value()
+        is_batch = self.codec.current_layout(payload) if payload else None
+        if is_batch is None:
+            return None
+        body = memoryview(payload)[10:]
+        position = zigzag(msg.partition()) + zigzag(msg.offset())
+        if is_batch:  # a UsageBatch is its events array: the record's last field as is
+            return (position, body), abs(read_long(body, 0)[0])
+        return (position, wrap_single(body)), 1
+
+    def insert_sql(self, source: str) -> str:
+        fields = ", ".join(f"e.{c}" for c in self.columns[:-2])
+        return (
+            f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+            f"SELECT {fields}, kafka_partition, kafka_offset "
+            f"FROM (SELECT kafka_partition, kafka_offset, events FROM {source}) "
+            "ARRAY JOIN events AS e"
+        )
 
 
 class DeadLettersWriter:
@@ -148,6 +206,21 @@ class _Buffer:
 
 
 @dataclass
+class _Landing:
+    """Messages bound for one table through the engine's Avro reader."""
+
+    writer: AvroLanding
+    parts: list[bytes | memoryview] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, msg: Message, landed: Landed) -> None:
+        self.parts.extend(landed[0])
+        self.messages.append(msg)
+        self.rows += landed[1]
+
+
+@dataclass
 class SinkStats:
     rows: dict[str, int] = field(default_factory=dict)
     batches: int = 0
@@ -179,7 +252,17 @@ class ClickHouseSink:
         self.on_flush = on_flush
         self.stats = SinkStats()
         self._buffers = {w.table: _Buffer(w) for ws in self.writers.values() for w in ws}
+        self._landings: dict[str, _Landing] = {}
+        if settings.embedded_clickhouse:  # the engine reads files on this machine
+            self._landings = {
+                w.table: _Landing(w)
+                for ws in self.writers.values()
+                for w in ws
+                if isinstance(w, AvroLanding)
+            }
         self._offsets: dict[tuple[str, int], int] = {}
+        self._spool = (settings.run_dir / "sink-spool").resolve()
+        self._spool.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
@@ -205,7 +288,9 @@ class ClickHouseSink:
             while not self._stop.is_set():
                 for msg in self._consumer.consume(num_messages=5000, timeout=0.05):
                     self._add(msg)
-                pending = sum(b.rows for b in self._buffers.values())
+                pending = sum(b.rows for b in self._buffers.values()) + sum(
+                    b.rows for b in self._landings.values()
+                )
                 due = time.monotonic() - started >= self.linger_s
                 if pending >= self.max_rows or (due and (pending or self._offsets)):
                     self.flush()
@@ -222,16 +307,25 @@ class ClickHouseSink:
             return
         topic = msg.topic()
         for writer in self.writers[topic]:
-            buffer = self._buffers[writer.table]
-            try:
-                rows = list(writer.rows(msg))
-            except Exception as exc:  # a bug upstream, never silently dropped
-                self.stats.undecodable += 1
-                self._dead_letter(msg, exc)
-                continue
-            for row in rows:
-                buffer.add(row)
+            landing = self._landings.get(writer.table)
+            if landing is not None:
+                landed = landing.writer.record(msg)
+                if landed is not None:
+                    landing.add(msg, landed)
+                    continue
+            self._add_rows(writer, msg)
         self._offsets[(topic, msg.partition())] = msg.offset() + 1
+
+    def _add_rows(self, writer: RowWriter, msg: Message) -> None:
+        buffer = self._buffers[writer.table]
+        try:
+            rows = list(writer.rows(msg))
+        except Exception as exc:  # a bug upstream, never silently dropped
+            self.stats.undecodable += 1
+            self._dead_letter(msg, exc)
+            return
+        for row in rows:
+            buffer.add(row)
 
     def _dead_letter(self, msg: Message, exc: Exception) -> None:
         from datetime import UTC, datetime
@@ -256,6 +350,32 @@ class ClickHouseSink:
             )
         )
 
+    def _land(self, landing: _Landing) -> None:
+        """Insert through the engine's Avro reader; a batch it refuses goes row by row.
+
+        Only a body that is not what its fingerprint says can be refused; decoding it
+        in Python then dead-letters exactly the messages at fault.
+        """
+        writer = landing.writer
+        data = container(writer.schema, len(landing.messages), landing.parts)
+        fd, path = tempfile.mkstemp(prefix=f"{writer.table}.", suffix=".avro", dir=self._spool)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            quoted = path.replace("\\", "\\\\").replace("'", "\\'")
+            source = f"file('{quoted}', 'Avro')"
+            self.client.command(
+                writer.insert_sql(source), settings={"schema_inference_use_cache_for_file": 0}
+            )
+        except Exception as exc:
+            log.warning("engine refused %s's Avro batch (%r); landing it row by row",
+                        writer.table, exc)  # fmt: skip
+            landing.rows = 0
+            for msg in landing.messages:
+                self._add_rows(writer, msg)
+        finally:
+            os.unlink(path)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.flush()
 
@@ -264,6 +384,9 @@ class ClickHouseSink:
         if not self._offsets:
             return
         with self.lock:
+            for landing in self._landings.values():
+                if landing.messages:
+                    self._land(landing)
             for buffer in self._buffers.values():
                 if buffer.rows:
                     self.client.insert(
@@ -280,6 +403,10 @@ class ClickHouseSink:
             if buffer.rows:
                 self.stats.rows[table] = self.stats.rows.get(table, 0) + buffer.rows
             self._buffers[table] = _Buffer(buffer.writer)
+        for table, landing in self._landings.items():
+            if landing.rows:
+                self.stats.rows[table] = self.stats.rows.get(table, 0) + landing.rows
+            self._landings[table] = _Landing(landing.writer)
         self._offsets.clear()
         self.stats.batches += 1
         self.stats.last_flush_at = time.time()

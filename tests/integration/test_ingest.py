@@ -199,3 +199,67 @@ def test_railyard_sql_answers_while_the_pipeline_runs_and_after_it_stops(
     assert refused.returncode != 0 and "readonly" in (refused.stdout + refused.stderr).lower()
     pipeline.stop()
     assert railyard_sql("SELECT count() FROM usage_events").split() == ["count()", str(len(truth))]
+
+
+def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
+    pipeline: Pipeline,
+) -> None:
+    """usage.accepted goes through the engine's Avro reader; a refused batch goes row by row."""
+    import io
+
+    import fastavro
+    from confluent_kafka import Producer
+
+    from streams.codec import EVENT_VERSIONS, SINGLE_OBJECT_MAGIC, UsageCodec, batch_schema
+    from streams.codec import schema_fingerprint as fp
+    from streams.domain.usage import UsageEvent
+
+    codec = UsageCodec()
+    now = datetime.now(UTC).replace(microsecond=123456)
+
+    def event(i: int) -> UsageEvent:
+        return UsageEvent(
+            id=f"ev-{i}", source="sink-test", type="ai.tokens", subject=f"key-{i % 2}",
+            time=now - timedelta(minutes=i), values={"tokens": Decimal("1.5") * i},
+            dimensions={"model": "m1", "direction": "input"},
+        )  # fmt: skip
+
+    v1 = batch_schema(EVENT_VERSIONS[1])
+    old = SINGLE_OBJECT_MAGIC + fp(v1)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(v1), {"events": [
+        {k: v for k, v in event(9)._asdict().items() if k not in ("dataschema", "specversion")}
+    ]})  # fmt: skip
+    messages = [
+        codec.encode_batch([event(i) for i in range(1, 6)]),  # a batch, as the worker forwards
+        codec.encode_event(event(6)),  # a single event
+        codec.encode_batch([event(7)])[:10] + b"\x06 corrupt",  # right fingerprint, bad body
+        old + buf.getvalue(),  # an older schema version: decoded in Python
+    ]
+    topic = topics.topic_name(pipeline.settings, topics.USAGE_ACCEPTED)
+    producer = Producer({"bootstrap.servers": pipeline.settings.kafka_bootstrap})
+    for m in messages:
+        producer.produce(topic, m, partition=0)
+    assert producer.flush(30) == 0
+    pipeline.start("sink")
+    pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM usage_events_raw") >= 7)
+    pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM dead_letters_raw") >= 1)
+    from connectors.clickhouse.analyst import query
+
+    rows = query(
+        pipeline.settings,
+        "SELECT id, kafka_offset, values['tokens'], dimensions['model'], time, specversion "
+        "FROM usage_events_raw ORDER BY id",
+    ).rows
+    assert [(r[0], int(r[1])) for r in rows] == [
+        *((f"ev-{i}", 0) for i in range(1, 6)),
+        ("ev-6", 1),
+        ("ev-9", 3),
+    ]
+    assert [Decimal(str(r[2])) for r in rows][:6] == [Decimal("1.5") * i for i in range(1, 7)]
+    assert {r[3] for r in rows} == {"m1"} and {str(r[5]) for r in rows} == {"1.0"}
+    assert str(rows[0][4]) == (now - timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    letters = query(
+        pipeline.settings, "SELECT stage, kafka_offset, reason FROM dead_letters_raw"
+    ).rows
+    assert [(r[0], int(r[1]), r[2]) for r in letters] == [("sink", 2, "malformed_payload")]
