@@ -14,6 +14,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+Landed = tuple[tuple[bytes | memoryview, ...], int]
+"""One container record's bytes (in pieces) and how many table rows it yields."""
+
 MAGIC = b"Obj\x01"
 SYNC = b"railyard-sink-16"
 """The 16-byte marker closing each block; any value works as long as the header repeats it."""

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
 from confluent_kafka import Message
 
-from connectors.clickhouse.avro_container import read_long
+from connectors.clickhouse.avro_container import Landed, read_long
 from streams.codec import UsageCodec, load_schema
 from streams.domain.catalog import Catalog
 from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, inline_event
+
+
+def _body_as_record(
+    msg: Message, header: bytes, rows: Callable[[memoryview], int]
+) -> Landed | None:
+    """A single-object body as one container record of its own schema, as it is."""
+    payload = msg.value()
+    if not payload or payload[:10] != header:
+        return None
+    body = memoryview(payload)[10:]
+    return (body,), rows(body)
 
 
 def _kafka_time(msg: Message) -> datetime:
@@ -39,16 +50,17 @@ class AttributedWriter:
                        m["subject"], m["time"])  # fmt: skip
 
     schema: dict[str, Any] = inline_event(load_schema("attributed_usage.v2.avsc"))
+    record_header = ATTRIBUTED.header
 
-    def record(self, msg: Message) -> tuple[tuple[memoryview], int] | None:
-        payload = msg.value()
-        if not payload or payload[:10] != ATTRIBUTED.header:
-            return None
-        body = memoryview(payload)[10:]
-        # Rows = events: skip catalog_version (a string) and source_partition.
+    def record(self, msg: Message) -> Landed | None:
+        return _body_as_record(msg, self.record_header, self._rows)
+
+    @staticmethod
+    def _rows(body: memoryview) -> int:
+        """Events in the body: skip catalog_version (a string) and source_partition."""
         length, pos = read_long(body, 0)
         _, pos = read_long(body, pos + length)
-        return (body,), abs(read_long(body, pos)[0])
+        return abs(read_long(body, pos)[0])
 
     def insert_sql(self, source: str) -> str:
         return (
@@ -90,6 +102,20 @@ class WindowsWriter:
             yield (u["customer"], u["meter"], u["aggregation"], u["group_by"], u["group"],
                    u["window_start"], u["window_end"], u["value"], u["revision"],
                    int(u["is_correction"]))  # fmt: skip
+
+    schema: dict[str, Any] = load_schema("window_update.v1.avsc")
+
+    def record(self, msg: Message) -> Landed | None:
+        return _body_as_record(msg, WINDOWS.header, lambda body: abs(read_long(body, 0)[0]))
+
+    def insert_sql(self, source: str) -> str:
+        fields = ("customer", "meter", "aggregation", "group_by", "group", "window_start",
+                  "window_end", "value", "revision", "is_correction")  # fmt: skip
+        return (
+            f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+            f"SELECT {', '.join(f'u.{f}' for f in fields)} "
+            f"FROM (SELECT updates FROM {source}) ARRAY JOIN updates AS u"
+        )
 
 
 class LateWriter:

@@ -23,7 +23,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from connectors.clickhouse.avro_container import container, read_long, wrap_single, zigzag
+from connectors.clickhouse.avro_container import (
+    Landed,
+    container,
+    read_long,
+    wrap_single,
+    zigzag,
+)
 from connectors.kafka import topics
 from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
 from streams.settings import Settings
@@ -38,10 +44,6 @@ class RowWriter(Protocol):
     columns: Sequence[str]
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]: ...
-
-
-Landed = tuple[tuple[bytes | memoryview, ...], int]
-"""One container record's bytes (in pieces) and how many table rows it yields."""
 
 
 @runtime_checkable
@@ -364,8 +366,10 @@ class ClickHouseSink:
                 f.write(data)
             quoted = path.replace("\\", "\\\\").replace("'", "\\'")
             source = f"file('{quoted}', 'Avro')"
+            # Inline SETTINGS: per-call settings cost the embedded client a settings
+            # snapshot and restore, more than the insert itself for a small batch.
             self.client.command(
-                writer.insert_sql(source), settings={"schema_inference_use_cache_for_file": 0}
+                f"{writer.insert_sql(source)} SETTINGS schema_inference_use_cache_for_file = 0"
             )
         except Exception as exc:
             log.warning("engine refused %s's Avro batch (%r); landing it row by row",
