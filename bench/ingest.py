@@ -90,7 +90,6 @@ def namespace(base: Settings, name: str) -> Settings:
 
 
 SEED, CUSTOMERS, LATENCY_SUBJECTS = 42, 200, 50
-SPLIT_WORKERS = os.environ.get("BENCH_SPLIT_WORKERS") == "1"
 
 
 def bench_catalog(settings: Settings) -> Catalog:
@@ -234,11 +233,13 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
     return side
 
 
-def run_railyard(settings: Settings, events: int, rate: int, latency_s: float) -> Side:
+def run_railyard(
+    settings: Settings, events: int, rate: int, latency_s: float, one_worker: bool
+) -> Side:
     side = Side()
     started = time.monotonic()
     procs = [spawn("sink", ["sink"], settings)]
-    if SPLIT_WORKERS and "window" in settings.stages.split(","):  # one process per stage group
+    if not one_worker and "window" in settings.stages.split(","):  # a process per stage group
         first = ",".join(s for s in settings.stages.split(",") if s != "window")
         procs.append(
             spawn(
@@ -332,7 +333,8 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
         f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
         f"Python {info['python']}; commit {info['commit']}, {info['date']}.\n"
         f"Command: `python -m bench.ingest --events {args.events} --rate {args.rate} "
-        f"--latency-seconds {args.latency_seconds} --stages {args.stages}`\n"
+        f"--latency-seconds {args.latency_seconds} --stages {args.stages}"
+        f"{' --one-worker' if args.one_worker else ''}`\n"
     )
 
 
@@ -347,6 +349,11 @@ def main() -> None:
     ap.add_argument(
         "--stages", default="ingest,attribute,window",
         help="agents the Railyard worker runs (ingest alone = the issue-2 pipeline)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--one-worker", action="store_true",
+        help="run every stage in one worker process (default: ingest+attribute in one, "
+        "window in another, as a deployment with two or more cores would)",
     )  # fmt: skip
     args = ap.parse_args()
     # The dev/CI broker trades steady-state speed for start-up (C1 only); a benchmark
@@ -383,7 +390,7 @@ def main() -> None:
         console.print("[bold]baseline (a)")
         base = run_baseline(a, args.events, args.rate, args.latency_seconds)
         console.print("[bold]railyard (b)")
-        ry = run_railyard(b, args.events, args.rate, args.latency_seconds)
+        ry = run_railyard(b, args.events, args.rate, args.latency_seconds, args.one_worker)
     finally:
         if broker is not None:
             broker.down()
