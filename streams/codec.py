@@ -182,8 +182,7 @@ class UsageCodec:
 
     def is_current(self, payload: bytes) -> bool:
         """Single-object encoded with the newest schema: safe to forward byte for byte."""
-        writer = self._by_fingerprint.get(payload[2:10])
-        return writer is not None and writer.version == CURRENT_VERSION
+        return self.current_layout(payload) is not None
 
     def current_layout(self, payload: bytes) -> bool | None:
         """For a single-object body in the newest schema: is it a batch? None otherwise.

@@ -61,10 +61,13 @@ def header(schema: dict[str, Any]) -> bytes:
     return MAGIC + meta + SYNC
 
 
-def container(schema: dict[str, Any], records: int, parts: Sequence[bytes | memoryview]) -> bytes:
-    """One container file whose single block holds ``records`` records, encoded in ``parts``."""
-    body = b"".join(parts)
-    return b"".join((header(schema), zigzag(records), zigzag(len(body)), body, SYNC))
+def container(
+    schema: dict[str, Any], records: int, parts: Sequence[bytes | memoryview]
+) -> list[bytes | memoryview]:
+    """The chunks of one container file whose single block holds ``records`` records,
+    encoded in ``parts`` (written out as they are, never joined into one copy)."""
+    size = sum(len(p) for p in parts)
+    return [header(schema), zigzag(records), zigzag(size), *parts, SYNC]
 
 
 def wrap_single(body: bytes | memoryview) -> bytes:

@@ -50,10 +50,9 @@ class AttributedWriter:
                        m["subject"], m["time"])  # fmt: skip
 
     schema: dict[str, Any] = inline_event(load_schema("attributed_usage.v2.avsc"))
-    record_header = ATTRIBUTED.header
 
     def record(self, msg: Message) -> Landed | None:
-        return _body_as_record(msg, self.record_header, self._rows)
+        return _body_as_record(msg, ATTRIBUTED.header, self._rows)
 
     @staticmethod
     def _rows(body: memoryview) -> int:

@@ -250,8 +250,6 @@ class ClickHouseSink:
         self.client = client
         self.writers = writers or default_writers(settings)
         self.max_rows = max_rows
-        self.linger_s = linger_s
-        self.derived_linger_s = derived_linger_s
         fresh = {topics.topic_name(settings, t) for t in (topics.USAGE_ACCEPTED, topics.USAGE_DLQ)}
         self._linger = {t: linger_s if t in fresh else derived_linger_s for t in self.writers}
         """How long a topic's rows may wait: every insert costs the engine a new part
@@ -371,11 +369,10 @@ class ClickHouseSink:
         in Python then dead-letters exactly the messages at fault.
         """
         writer = landing.writer
-        data = container(writer.schema, len(landing.messages), landing.parts)
         fd, path = tempfile.mkstemp(prefix=f"{writer.table}.", suffix=".avro", dir=self._spool)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.writelines(container(writer.schema, len(landing.messages), landing.parts))
             quoted = path.replace("\\", "\\\\").replace("'", "\\'")
             source = f"file('{quoted}', 'Avro')"
             # Inline SETTINGS: per-call settings cost the embedded client a settings

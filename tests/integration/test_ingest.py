@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,12 +10,23 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import fastavro
 import pytest
+from confluent_kafka import Producer
 
+from connectors.clickhouse.analyst import query
 from connectors.kafka import topics
 from connectors.kafka.producer import ProduceSummary, UsageProducer, produce_lines
-from streams.codec import decode_dead_letter
+from streams.codec import (
+    EVENT_VERSIONS,
+    SINGLE_OBJECT_MAGIC,
+    UsageCodec,
+    batch_schema,
+    decode_dead_letter,
+)
+from streams.codec import schema_fingerprint as fp
 from streams.domain.meters import load_meters
+from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.domain.workload import Defect, Workload, WorkloadSpec, generate
 from streams.settings import Settings
@@ -64,8 +76,6 @@ def publish(settings: Settings, lines: list[str], passthrough: bool = True) -> P
 
 
 def landed_ids(pipeline: Pipeline) -> set[str]:
-    from connectors.clickhouse.analyst import query
-
     return {row[0] for row in query(pipeline.settings, "SELECT id FROM usage_events").rows}
 
 
@@ -101,8 +111,6 @@ def test_exactly_the_valid_unique_events_land_and_the_bad_ones_are_dead_lettered
         assert pipeline.count("SELECT count() FROM usage_events") == len(truth)
 
         # Quantities are exact decimals, equal to what the producer sent.
-        from connectors.clickhouse.analyst import query
-
         rows = query(settings, "SELECT id, values, dimensions FROM usage_events").rows
         for event_id, values, dimensions in rows:
             sent = truth[event_id]["data"]
@@ -205,15 +213,6 @@ def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
     pipeline: Pipeline,
 ) -> None:
     """usage.accepted goes through the engine's Avro reader; a refused batch goes row by row."""
-    import io
-
-    import fastavro
-    from confluent_kafka import Producer
-
-    from streams.codec import EVENT_VERSIONS, SINGLE_OBJECT_MAGIC, UsageCodec, batch_schema
-    from streams.codec import schema_fingerprint as fp
-    from streams.domain.usage import UsageEvent
-
     codec = UsageCodec()
     now = datetime.now(UTC).replace(microsecond=123456)
 
@@ -244,8 +243,6 @@ def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
     pipeline.start("sink")
     pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM usage_events_raw") >= 7)
     pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM dead_letters_raw") >= 1)
-    from connectors.clickhouse.analyst import query
-
     rows = query(
         pipeline.settings,
         "SELECT id, kafka_offset, values['tokens'], dimensions['model'], time, specversion "

@@ -13,7 +13,7 @@ import pytest
 
 from streams.settings import Settings
 from tests.fixtures.rails.invoices import publish, sample_invoice
-from tests.fixtures.rails.ninth import LedgerPeer, install_ledger, start_ledger
+from tests.fixtures.rails.ninth import LedgerPeer, ledger_running
 from tests.integration.rails_harness import (
     InProcess,
     dead_letters,
@@ -28,10 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def peer(tmp_path: Path) -> Iterator[LedgerPeer]:
-    with install_ledger(tmp_path):
-        p = start_ledger()
+    with ledger_running(tmp_path) as p:
         yield p
-        p.stop()
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def test_batch_and_single_bodies_become_records_of_the_landing_schema() -> None:
     ]
     landed = [writer.record(m) for m in msgs]  # type: ignore[arg-type]
     assert [x[1] for x in landed if x] == [3, 1]
-    data = container(writer.schema, 2, [p for x in landed if x for p in x[0]])
+    data = b"".join(container(writer.schema, 2, [p for x in landed if x for p in x[0]]))
     records = list(fastavro.reader(io.BytesIO(data)))
     assert [(r["kafka_partition"], r["kafka_offset"], len(r["events"])) for r in records] == [
         (4, 10, 3), (4, 11, 1)

@@ -15,15 +15,13 @@ import pytest
 from connectors.rails import registry
 from connectors.rails.base import PermanentRailError, TransientRailError
 from tests.fixtures.rails.invoices import sample_invoice
-from tests.fixtures.rails.ninth import LedgerPeer, install_ledger, start_ledger
+from tests.fixtures.rails.ninth import LedgerPeer, ledger_running
 
 
 @pytest.fixture
 def peer(tmp_path: Path) -> Iterator[LedgerPeer]:
-    with install_ledger(tmp_path):
-        p = start_ledger()
+    with ledger_running(tmp_path) as p:
         yield p
-        p.stop()
 
 
 def test_the_registry_finds_the_ninth_rail_from_its_one_entry(peer: LedgerPeer) -> None:
