@@ -109,6 +109,16 @@ class Settings:
 
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
 
+    sink_linger: timedelta = field(
+        default_factory=lambda: parse_duration(_env("SINK_LINGER", "100ms"))
+    )
+    """How long the sink holds accepted events and dead letters before inserting them:
+    latency from produce to queryable against the engine's fixed cost per INSERT."""
+    sink_derived_linger: timedelta = field(
+        default_factory=lambda: parse_duration(_env("SINK_DERIVED_LINGER", "500ms"))
+    )
+    """The same for every other topic (attribution, windows, billing, delivery)."""
+
     def __post_init__(self) -> None:
         if not self.clickhouse_dsn:
             object.__setattr__(self, "clickhouse_dsn", f"chdb://{self.home / 'clickhouse'}")
@@ -154,6 +164,10 @@ class Settings:
             out.append("RAILYARD_STAGES: attribute runs inside ingest (one decode); list both")
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
+        for name, linger in (("SINK_LINGER", self.sink_linger),
+                             ("SINK_DERIVED_LINGER", self.sink_derived_linger)):  # fmt: skip
+            if not timedelta(0) < linger <= timedelta(minutes=1):
+                out.append(f"RAILYARD_{name} must be more than 0 and at most 1m")
         return out
 
     def validate(self) -> Settings:
@@ -189,6 +203,8 @@ class Settings:
             "RAILYARD_PERIOD_GRACE": format_duration(self.period_grace),
             "RAILYARD_STAGES": self.stages,
             "RAILYARD_WORKER_ID": self.worker_id,
+            "RAILYARD_SINK_LINGER": format_duration(self.sink_linger),
+            "RAILYARD_SINK_DERIVED_LINGER": format_duration(self.sink_derived_linger),
         }
 
     def as_dict(self) -> dict[str, str]:

@@ -241,8 +241,8 @@ class ClickHouseSink:
         *,
         group_id: str | None = None,
         max_rows: int = 50_000,
-        linger_s: float = 0.1,
-        derived_linger_s: float = 0.5,
+        linger_s: float | None = None,
+        derived_linger_s: float | None = None,
         lock: threading.Lock | None = None,
         on_flush: Callable[[SinkStats], None] | None = None,
     ) -> None:
@@ -251,10 +251,17 @@ class ClickHouseSink:
         self.writers = writers or default_writers(settings)
         self.max_rows = max_rows
         fresh = {topics.topic_name(settings, t) for t in (topics.USAGE_ACCEPTED, topics.USAGE_DLQ)}
-        self._linger = {t: linger_s if t in fresh else derived_linger_s for t in self.writers}
+        fresh_s = settings.sink_linger.total_seconds() if linger_s is None else linger_s
+        derived_s = (
+            settings.sink_derived_linger.total_seconds()
+            if derived_linger_s is None
+            else derived_linger_s
+        )
+        self._linger = {t: fresh_s if t in fresh else derived_s for t in self.writers}
         """How long a topic's rows may wait: every insert costs the engine a new part
         (~10-25 ms of CPU, whatever its size), so only the events analysts query first
-        go in every ``linger_s``; attribution, windows and billing rows wait longer."""
+        go in every ``linger_s`` (``RAILYARD_SINK_LINGER``); attribution, windows and billing
+        rows wait ``derived_linger_s`` (``RAILYARD_SINK_DERIVED_LINGER``)."""
         self._tables = {t: {w.table for w in ws} | {DeadLettersWriter.table}
                         for t, ws in self.writers.items()}  # fmt: skip
         self._since: dict[str, float] = {}

@@ -342,3 +342,18 @@ def test_to_env_keeps_the_event_window_exactly(
     apply_env(monkeypatch, original.to_env())
 
     assert Settings() == original
+
+
+@pytest.mark.parametrize(
+    ("linger", "derived", "bad"),
+    [
+        (timedelta(0), timedelta(seconds=1), ["RAILYARD_SINK_LINGER"]),
+        (timedelta(milliseconds=1), timedelta(minutes=2), ["RAILYARD_SINK_DERIVED_LINGER"]),
+        (timedelta(microseconds=1), timedelta(minutes=1), []),
+    ],
+)
+def test_sink_lingers_are_bounded(
+    tmp_path: Path, linger: timedelta, derived: timedelta, bad: list[str]
+) -> None:
+    problems = Settings(home=tmp_path, sink_linger=linger, sink_derived_linger=derived).problems()
+    assert [p.split(" ")[0] for p in problems] == bad
