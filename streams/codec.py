@@ -33,6 +33,7 @@ from streams.domain.cloudevents import from_json
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
 from streams.errors import RailyardError
+from streams.usage_reader import WireError, WireEvents, read_usage
 
 AVRO_DIR = Path(__file__).resolve().parents[1] / "avro"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -124,10 +125,6 @@ class UsageCodec:
     def encode_batch(self, events: Sequence[UsageEvent]) -> bytes:
         return self._frame(True, {"events": [_to_record(e) for e in events]})
 
-    def encode_records(self, records: list[dict[str, Any]]) -> bytes:
-        """A batch from already-decoded records (the stream forwards without rebuilding)."""
-        return self._frame(True, {"events": records})
-
     def _frame(self, is_batch: bool, record: dict[str, Any]) -> bytes:
         fp, writer = self._current[is_batch]
         buf = io.BytesIO()
@@ -141,8 +138,27 @@ class UsageCodec:
 
     # -- decoding ---------------------------------------------------------------
 
+    def decode_events(self, payload: bytes) -> WireEvents:
+        """The events in an Avro payload; raises Undecodable.
+
+        The current layout is read by :mod:`streams.usage_reader` (the hot path);
+        older writer schemas are resolved by fastavro (event sizes then unknown).
+        """
+        writer, start = self._writer(payload)
+        if writer.version != CURRENT_VERSION:
+            return WireEvents([UsageEvent(**r) for r in self._read(payload, start, writer)], -1)
+        try:
+            return read_usage(payload, start, writer.is_batch)
+        except WireError as exc:
+            raise Undecodable(Reason.MALFORMED_PAYLOAD, f"corrupt Avro body: {exc}") from exc
+
     def decode_records(self, payload: bytes) -> list[dict[str, Any]]:
         """Avro records (dicts shaped like UsageEvent) in the payload; raises Undecodable."""
+        writer, start = self._writer(payload)
+        return self._read(payload, start, writer)
+
+    def _writer(self, payload: bytes) -> tuple[WriterSchema, int]:
+        """The schema the payload was written with, and where its body starts."""
         if payload[:2] == SINGLE_OBJECT_MAGIC:
             if len(payload) < 10:
                 raise Undecodable(Reason.MALFORMED_PAYLOAD, "truncated single-object header")
@@ -151,19 +167,19 @@ class UsageCodec:
                 raise Undecodable(
                     Reason.UNKNOWN_SCHEMA, f"unknown schema fingerprint {payload[2:10].hex()}"
                 )
-            return self._read(payload, 10, writer)
+            return writer, 10
         if payload[:1] == b"\x00" and len(payload) >= 5:
             if self.registry is None:
                 raise Undecodable(
                     Reason.UNKNOWN_SCHEMA, "Confluent-framed message but no schema registry set"
                 )
             schema_id = struct.unpack(">I", payload[1:5])[0]
-            writer = self.registry.writer(schema_id)
-            if writer is None:
+            registered = self.registry.writer(schema_id)
+            if registered is None:
                 raise Undecodable(
                     Reason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not a usage schema"
                 )
-            return self._read(payload, 5, writer)
+            return registered, 5
         raise Undecodable(Reason.MALFORMED_PAYLOAD, "neither Avro framing nor a JSON object")
 
     def _read(self, payload: bytes, start: int, writer: WriterSchema) -> list[dict[str, Any]]:
@@ -178,7 +194,7 @@ class UsageCodec:
         if buf.tell() != len(payload):
             raise Undecodable(Reason.MALFORMED_PAYLOAD, "trailing bytes after the Avro body")
         assert isinstance(record, dict)
-        return record["events"] if writer.is_batch else [record]  # type: ignore[no-any-return]
+        return record["events"] if writer.is_batch else [record]
 
     def is_current(self, payload: bytes) -> bool:
         """Single-object encoded with the newest schema: safe to forward byte for byte."""
@@ -201,7 +217,7 @@ class UsageCodec:
         if payload[:1] == b"{":
             return [from_json(payload)]
         try:
-            return [UsageEvent(**r) for r in self.decode_records(payload)]
+            return list(self.decode_events(payload).events)
         except Undecodable as exc:
             return [exc.rejection]
 

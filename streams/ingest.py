@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from streams.codec import SINGLE_OBJECT_MAGIC, Undecodable, UsageCodec
 from streams.domain.dedup import MAX_BATCH_INDEX, SeenEvents, event_digest, position
@@ -23,13 +22,11 @@ from streams.domain.validation import Limits, check_event
 class Screened:
     """What one usage message becomes."""
 
-    accepted: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[UsageEvent] = field(default_factory=list)
     rejected: list[tuple[int, Rejection, bytes]] = field(default_factory=list)
     """(index in the message, why, the original bytes of that event)."""
     emitted: list[tuple[bytes, int]] = field(default_factory=list)
     """(digest, position) of every accepted event, for the dedup log."""
-    events: list[UsageEvent] = field(default_factory=list)
-    """The accepted events as domain values, in the order of ``accepted``."""
     duplicates: int = 0
     forward_original: bool = False
     """Every event in the message was accepted: send the original bytes on unchanged."""
@@ -64,22 +61,21 @@ def screen(
         if isinstance(decoded, Rejection):
             out.rejected.append((0, decoded, payload))
             return out
-        records = [decoded._asdict()]
+        events, largest = [decoded], -1
     else:
         try:
-            records = codec.decode_records(payload)
+            events, largest = codec.decode_events(payload)
         except Undecodable as exc:
             out.rejected.append((0, exc.rejection, payload))
             return out
-    if len(records) >= MAX_BATCH_INDEX:
-        detail = f"batch of {len(records)} events, at most {MAX_BATCH_INDEX - 1}"
+    if len(events) >= MAX_BATCH_INDEX:
+        detail = f"batch of {len(events)} events, at most {MAX_BATCH_INDEX - 1}"
         out.rejected.append((0, Rejection(Reason.OVERSIZED_PAYLOAD, detail), payload))
         return out
-    single = len(records) == 1
-    # No event can be bigger than the message that carries it.
-    small = len(payload) <= limits.max_event_bytes
-    for index, record in enumerate(records):
-        event = UsageEvent(**record)
+    single = len(events) == 1
+    # No event can be bigger than the message that carries it (or than the reader saw).
+    small = len(payload) <= limits.max_event_bytes or 0 <= largest <= limits.max_event_bytes
+    for index, event in enumerate(events):
         rejection = check_event(event, now, limits, meters, size_known_ok=small)
         if rejection is not None:
             original = payload if single else codec.encode_event(event)
@@ -88,13 +84,12 @@ def screen(
         digest = event_digest(event.source, event.id)
         pos = position(offset, index)
         if seen.admit(digest, pos):
-            out.accepted.append(record)
+            out.accepted.append(event)
             out.emitted.append((digest, pos))
-            out.events.append(event)
         else:
             out.duplicates += 1
     out.forward_original = (
-        len(out.accepted) == len(records)
+        len(out.accepted) == len(events)
         and payload[:2] == SINGLE_OBJECT_MAGIC
         and codec.is_current(payload)
     )

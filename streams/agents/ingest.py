@@ -152,7 +152,7 @@ class IngestStage:
                 sends.append(
                     await self.accepted.send(
                         key=msg.key,
-                        value=self.codec.encode_records(result.accepted),
+                        value=self.codec.encode_batch(result.accepted),
                         partition=partition,
                     )
                 )
@@ -170,7 +170,7 @@ class IngestStage:
                 sends.append(await self.dlq.send(key=msg.key, value=letter))
                 counts[f"rejected.{rejection.reason}"] += 1
             emitted.extend(result.emitted)
-            accepted.extend(result.events)
+            accepted.extend(result.accepted)
             counts["accepted"] += len(result.accepted)
             counts["duplicates"] += result.duplicates
             counts["messages"] += 1

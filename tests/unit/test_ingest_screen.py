@@ -67,7 +67,7 @@ def run(
 
 
 def accepted_events(result: Screened) -> list[UsageEvent]:
-    return [UsageEvent(**r) for r in result.accepted]
+    return result.accepted
 
 
 # -- all good ------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_v1_message_is_accepted_but_not_forwarded_as_is() -> None:
 
     assert accepted_events(result) == events
     assert result.forward_original is False
-    assert CODEC.decode(CODEC.encode_records(result.accepted)) == events
+    assert CODEC.decode(CODEC.encode_batch(result.accepted)) == events
 
 
 def test_v1_single_event_is_accepted_but_not_forwarded_as_is() -> None:
