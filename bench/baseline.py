@@ -15,7 +15,7 @@ import time
 from confluent_kafka import Consumer
 
 from connectors.clickhouse.client import connect
-from connectors.clickhouse.migrate import apply_migrations
+from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.sink import UsageEventsWriter
 from streams.settings import Settings
 
@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     client = connect(settings)
-    apply_migrations(client)
+    prepare_store(client)
     writer = UsageEventsWriter()
     consumer = Consumer(
         {

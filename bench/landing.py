@@ -33,7 +33,7 @@ from rich.table import Table
 
 from connectors.clickhouse.avro_container import container
 from connectors.clickhouse.client import connect
-from connectors.clickhouse.migrate import apply_migrations
+from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.sink import UsageEventsWriter
 from streams.codec import UsageCodec
 from streams.domain.cloudevents import from_cloudevent
@@ -84,7 +84,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="railyard-landing-"))
     try:
         client = connect(Settings(home=home).with_(clickhouse_dsn=f"chdb://{home / 'ch'}"))
-        apply_migrations(client)
+        prepare_store(client)
         client.command("CREATE TABLE null_usage AS usage_events_raw ENGINE = Null")
         msgs = messages(args.events)
         writer = UsageEventsWriter()

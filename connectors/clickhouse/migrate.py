@@ -54,3 +54,37 @@ def apply_migrations(client: Any, directory: Path = MIGRATIONS_DIR) -> list[int]
         client.insert("schema_migrations", [[version, path.name]], column_names=["version", "name"])
         applied.append(version)
     return applied
+
+
+STREAMING_TABLES = ("usage_events_raw", "usage_attribution_raw", "usage_windows_raw",
+                    "dead_letters_raw")  # fmt: skip
+"""Tables the sink lands continuously, a part every few hundred milliseconds."""
+STREAMING_MERGES = {"merge_selector_base": "20"}
+"""ClickHouse's default (5) rewrites each row through a chain of small merges; 20 lets
+more parts of a size gather before they merge. Landing 1,500-row parts into
+``usage_events_raw`` took about a quarter less CPU (bench/RESULTS.md), for a few more
+active parts, which FINAL reads. A tuning, not a schema change: servers too old to
+know the setting keep their default."""
+
+
+def tune_streaming_tables(client: Any) -> list[str]:
+    """Apply :data:`STREAMING_MERGES` the engine knows to every streaming table; returns them."""
+    names = ", ".join(f"'{name}'" for name in STREAMING_MERGES)
+    known = [
+        row[0]
+        for row in client.query(
+            f"SELECT name FROM system.merge_tree_settings WHERE name IN ({names})"
+        ).result_rows
+    ]
+    if known:
+        changes = ", ".join(f"{name} = {STREAMING_MERGES[name]}" for name in sorted(known))
+        for table in STREAMING_TABLES:
+            client.command(f"ALTER TABLE {table} MODIFY SETTING {changes}")
+    return sorted(known)
+
+
+def prepare_store(client: Any) -> list[int]:
+    """Migrations, then the streaming tables' merge tuning: what every store owner runs."""
+    applied = apply_migrations(client)
+    tune_streaming_tables(client)
+    return applied

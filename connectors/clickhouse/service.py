@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.clickhouse.analyst import query_port_file
 from connectors.clickhouse.client import connect
-from connectors.clickhouse.migrate import apply_migrations
+from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.query_server import QueryServer
 from connectors.clickhouse.sink import ClickHouseSink, SinkStats
 from streams.settings import Settings
@@ -26,7 +26,7 @@ def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
     pid_file.write_text(str(os.getpid()))
     query_port_file(settings).unlink(missing_ok=True)  # a killed predecessor's
     client = connect(settings)
-    applied = apply_migrations(client)
+    applied = prepare_store(client)
     if applied:
         log.info("applied migrations %s", applied)
     lock = threading.Lock()

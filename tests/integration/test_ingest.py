@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Producer
 
 from connectors.clickhouse.analyst import query
+from connectors.clickhouse.migrate import STREAMING_TABLES
 from connectors.kafka import topics
 from connectors.kafka.producer import ProduceSummary, UsageProducer, produce_lines
 from streams.codec import (
@@ -212,7 +213,10 @@ def test_railyard_sql_answers_while_the_pipeline_runs_and_after_it_stops(
 def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
     pipeline: Pipeline,
 ) -> None:
-    """usage.accepted goes through the engine's Avro reader; a refused batch goes row by row."""
+    """usage.accepted goes through the engine's Avro reader; a refused batch goes row by row.
+
+    The store it lands in has its streaming tables tuned for frequent small parts.
+    """
     codec = UsageCodec()
     now = datetime.now(UTC).replace(microsecond=123456)
 
@@ -260,3 +264,10 @@ def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
         pipeline.settings, "SELECT stage, kafka_offset, reason FROM dead_letters_raw"
     ).rows
     assert [(r[0], int(r[1]), r[2]) for r in letters] == [("sink", 2, "malformed_payload")]
+    # The store the sink prepared: every streaming table merges with the wider base.
+    tuned = query(
+        pipeline.settings,
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND create_table_query LIKE '%merge_selector_base = 20%' ORDER BY name",
+    ).rows
+    assert [r[0] for r in tuned] == sorted(STREAMING_TABLES)
