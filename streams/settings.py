@@ -115,7 +115,7 @@ class Settings:
     """How long the sink holds accepted events and dead letters before inserting them:
     latency from produce to queryable against the engine's fixed cost per INSERT."""
     sink_derived_linger: timedelta = field(
-        default_factory=lambda: parse_duration(_env("SINK_DERIVED_LINGER", "500ms"))
+        default_factory=lambda: parse_duration(_env("SINK_DERIVED_LINGER", "1s"))
     )
     """The same for every other topic (attribution, windows, billing, delivery)."""
 
