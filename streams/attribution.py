@@ -15,6 +15,7 @@ from typing import Any
 
 from streams.domain.catalog import Catalog
 from streams.domain.metering import contributions
+from streams.domain.meters import Aggregation
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH
 
@@ -73,8 +74,8 @@ class Columns:
         self.digest: list[bytes] = []
         self.event: list[int] = []
         self.meter: list[str] = []
-        self.aggregation: list[str] = []
-        self.group: list[list[str]] = []
+        self.aggregation: list[Aggregation] = []
+        self.group: list[tuple[str, ...]] = []
         self.value: list[str] = []
 
     def __len__(self) -> int:
@@ -94,9 +95,10 @@ class Columns:
         for c in contributions(event, meters, digest):
             self.event.append(index)
             self.meter.append(c.meter)
-            self.aggregation.append(c.aggregation.value)
-            self.group.append(list(c.group))
-            self.value.append(c.value if isinstance(c.value, str) else str(c.value))
+            self.aggregation.append(c.aggregation)  # a StrEnum: Avro writes its text
+            self.group.append(c.group)  # a tuple: Avro writes any sequence as an array
+            value = c.value
+            self.value.append(value if type(value) is str else str(value))
 
     def bodies(
         self, catalog_version: str, source_partition: int, size: int
