@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -69,6 +70,19 @@ def messages(events: int) -> list[Message]:
     return [Message(codec.encode_batch(valid[i : i + 500]), i) for i in range(0, len(valid), 500)]
 
 
+def land_avro(
+    client: Any, writer: UsageEventsWriter, group: list[Message], spool: Path, table: str
+) -> int:
+    """The sink's embedded path: the bodies in one Avro container, read by the engine."""
+    landed = [writer.record(m) for m in group]  # type: ignore[arg-type]
+    with open(spool, "wb") as f:
+        f.writelines(container(writer.schema, len(landed),
+                               [p for x in landed if x for p in x[0]]))  # fmt: skip
+    sql = writer.insert_sql(f"file('{spool}', 'Avro')").replace(writer.table, table, 1)
+    client.command(f"{sql} SETTINGS schema_inference_use_cache_for_file = 0")
+    return sum(x[1] for x in landed if x)
+
+
 def cpu_per_event(run: Callable[[], int]) -> float:
     gc.collect()
     started = time.process_time()
@@ -101,13 +115,7 @@ def main() -> None:
             return len(columns[0])
 
         def avro(group: list[Message], table: str = writer.table) -> int:
-            landed = [writer.record(m) for m in group]  # type: ignore[arg-type]
-            with open(spool, "wb") as f:
-                f.writelines(container(writer.schema, len(landed),
-                                       [p for x in landed if x for p in x[0]]))  # fmt: skip
-            sql = writer.insert_sql(f"file('{spool}', 'Avro')").replace(writer.table, table, 1)
-            client.command(f"{sql} SETTINGS schema_inference_use_cache_for_file = 0")
-            return sum(x[1] for x in landed if x)
+            return land_avro(client, writer, group, spool, table)
 
         def over(path: Callable[[list[Message]], int], per: int) -> Callable[[], int]:
             return lambda: sum(path(msgs[i : i + per]) for i in range(0, len(msgs), per))
