@@ -4,8 +4,9 @@ fastavro decodes a record into a dict (and a dict per map), dispatching on the s
 for every field, and the ingest stage then built a ``UsageEvent`` from each dict. For
 the one layout nearly every message carries (the current version, one event or a
 batch) this reader walks the bytes once and builds the tuples directly: the same
-values, decimals made in the same 38-digit context, at about half the cost. Writer
-schemas of older versions still go through fastavro, which resolves them.
+values, decimals made in the same 38-digit context, for about 15 % less CPU
+(``python -m bench.decode``). Writer schemas of older versions still go through
+fastavro, which resolves them.
 
 Pure: bytes in, events out. Corrupt input raises :class:`WireError` and nothing else.
 """
