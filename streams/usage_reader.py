@@ -45,12 +45,12 @@ def read_usage(data: bytes, pos: int, batch: bool) -> WireEvents:
         if batch:
             events: list[UsageEvent] = []
             while True:
-                count, pos = _long(data, pos)
+                count, pos = read_long(data, pos)
                 if count == 0:
                     break
                 if count < 0:  # a block that also states its size in bytes
                     count = -count
-                    _, pos = _long(data, pos)
+                    _, pos = read_long(data, pos)
                 for _ in range(count):
                     start = pos
                     event, pos = _event(data, pos)
@@ -70,8 +70,9 @@ def read_usage(data: bytes, pos: int, batch: bool) -> WireEvents:
     return WireEvents(events, largest)
 
 
-def _long(data: bytes, pos: int) -> tuple[int, int]:
-    """A zig-zag varint (Avro int and long)."""
+def read_long(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """The Avro ``int``/``long`` (zig-zag varint) at ``pos`` and the position after it;
+    IndexError if truncated. The sink's container code reads its varints with it too."""
     b = data[pos]
     pos += 1
     n = b & 0x7F
@@ -92,7 +93,7 @@ def _text(data: bytes, pos: int) -> tuple[bytes, int]:
     if n < 0x80:  # a length under 64: one byte, the common case
         n, pos = (n >> 1) ^ -(n & 1), pos + 1
     else:
-        n, pos = _long(data, pos)
+        n, pos = read_long(data, pos)
     end = pos + n
     if n < 0 or end > len(data):
         raise WireError(f"a length of {n} bytes at offset {pos} runs past the body")
@@ -109,14 +110,14 @@ def _event(data: bytes, pos: int) -> tuple[UsageEvent, int]:
         if n < 0x80:
             n, pos = (n >> 1) ^ -(n & 1), pos + 1
         else:
-            n, pos = _long(data, pos)
+            n, pos = read_long(data, pos)
         end = pos + n
         if n < 0 or end > size:
             raise WireError(f"a length of {n} bytes at offset {pos} runs past the body")
         heads.append(data[pos:end].decode())
         pos = end
-    micros, pos = _long(data, pos)
-    branch, pos = _long(data, pos)
+    micros, pos = read_long(data, pos)
+    branch, pos = read_long(data, pos)
     dataschema: str | None = None
     if branch == 1:
         raw, pos = _text(data, pos)
@@ -124,11 +125,11 @@ def _event(data: bytes, pos: int) -> tuple[UsageEvent, int]:
     elif branch != 0:
         raise WireError(f"dataschema union branch {branch} does not exist")
     values: dict[str, Decimal] = {}
-    count, pos = _long(data, pos)
+    count, pos = read_long(data, pos)
     while count:
         if count < 0:  # a block that also states its size in bytes
             count = -count
-            _, pos = _long(data, pos)
+            _, pos = read_long(data, pos)
         for _ in range(count):
             key, pos = _text(data, pos)
             unscaled, pos = _text(data, pos)
@@ -136,18 +137,18 @@ def _event(data: bytes, pos: int) -> tuple[UsageEvent, int]:
             if value is None:
                 value = _decimal(unscaled)
             values[key.decode()] = value
-        count, pos = _long(data, pos)
+        count, pos = read_long(data, pos)
     dimensions: dict[str, str] = {}
-    count, pos = _long(data, pos)
+    count, pos = read_long(data, pos)
     while count:
         if count < 0:
             count = -count
-            _, pos = _long(data, pos)
+            _, pos = read_long(data, pos)
         for _ in range(count):
             key, pos = _text(data, pos)
             raw, pos = _text(data, pos)
             dimensions[key.decode()] = raw.decode()
-        count, pos = _long(data, pos)
+        count, pos = read_long(data, pos)
     raw, pos = _text(data, pos)
     id_, source, type_, subject = heads
     time = EPOCH + timedelta(0, 0, micros)

@@ -33,18 +33,6 @@ def zigzag(n: int) -> bytes:
     return bytes(out)
 
 
-def read_long(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """The Avro ``long`` at ``pos`` and the position after it; IndexError if truncated."""
-    shift = n = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return (n >> 1) ^ -(n & 1), pos
-        shift += 7
-
-
 def _string(s: bytes) -> bytes:
     return zigzag(len(s)) + s
 

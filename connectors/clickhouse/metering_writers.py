@@ -9,10 +9,11 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from connectors.clickhouse.avro_container import Landed, read_long
+from connectors.clickhouse.avro_container import Landed
 from streams.codec import UsageCodec, load_schema
 from streams.domain.catalog import Catalog
 from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, inline_event
+from streams.usage_reader import read_long
 
 
 def _body_as_record(

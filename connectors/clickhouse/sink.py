@@ -26,13 +26,13 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from connectors.clickhouse.avro_container import (
     Landed,
     container,
-    read_long,
     wrap_single,
     zigzag,
 )
 from connectors.kafka import topics
 from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
 from streams.settings import Settings
+from streams.usage_reader import read_long
 
 log = logging.getLogger("railyard.sink")
 
