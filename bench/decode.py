@@ -1,14 +1,20 @@
-"""Decode benchmark: the ingest stage's two ways of turning a ``usage`` body into events.
+"""Codec benchmark: the hand-written Avro paths of the hot loop against fastavro.
 
-    python -m bench.decode [--events 20000] [--rounds 12]
+    python -m bench.decode [--events 20000] [--rounds 12] [--attributed]
+
+Usage (the ingest stage turning a ``usage`` body into events):
 
 * **fastavro**: ``fastavro.schemaless_reader`` builds a dict per event (and per map),
   then ``UsageEvent(**record)`` (the path before ``streams/usage_reader.py``, and the
   one older writer schemas still take);
 * **reader**: ``streams.usage_reader.read_usage`` walks the bytes into ``UsageEvent``s.
 
+With ``--attributed``, ``usage.attributed`` bodies (the same events, attributed under
+the benchmark catalog): fastavro's ``ATTRIBUTED.encode`` and ``decode`` against
+``streams.contributions_wire`` (the ingest worker writes them, the window worker reads).
+
 Same bodies (Railyard's producer batches of 500 events), process CPU per event; the
-rounds alternate the two and the table shows the minimum and the median, since a
+rounds alternate the paths and the table shows the minimum and the median, since a
 shared machine only ever adds time.
 """
 
@@ -23,20 +29,22 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
+from bench.ingest import bench_catalog
 from bench.landing import messages
+from connectors.kafka.partitioner import partition_for
+from streams.agents.attribute import Attributor
+from streams.attribution import route
 from streams.codec import UsageCodec
+from streams.contributions_wire import ContributionsWriter, read_contributions
+from streams.domain.dedup import event_digest
 from streams.domain.usage import UsageEvent
+from streams.records import ATTRIBUTED
+from streams.settings import Settings
+
+Paths = dict[str, Callable[[], None]]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--events", type=int, default=20_000)
-    ap.add_argument("--rounds", type=int, default=12)
-    args = ap.parse_args()
-    codec = UsageCodec()
-    bodies = [m.value() for m in messages(args.events)]
-    events = sum(len(codec.decode_events(b).events) for b in bodies)
-
+def usage_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
     def fastavro_path() -> None:
         for body in bodies:
             [UsageEvent(**r) for r in codec.decode_records(body)]
@@ -45,10 +53,48 @@ def main() -> None:
         for body in bodies:
             codec.decode_events(body)
 
-    paths: dict[str, Callable[[], None]] = {"fastavro": fastavro_path, "reader": reader_path}
     assert [UsageEvent(**r) for b in bodies for r in codec.decode_records(b)] == [
         e for b in bodies for e in codec.decode_events(b).events
     ]
+    return {"fastavro": fastavro_path, "reader": reader_path}
+
+
+def attributed_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
+    events = [e for b in bodies for e in codec.decode_events(b).events]
+    catalog = bench_catalog(Settings())
+    routed = route(events, [event_digest(e.source, e.id) for e in events], catalog,
+                   lambda customer: partition_for(customer.encode(), 4))  # fmt: skip
+    records = Attributor._bodies(routed.by_target, catalog.version, 0)
+    for record in records:
+        record.pop("target")
+        record["progress"] = [{"source_partition": 0, "event_time": max(record["time"])}]
+    writer = ContributionsWriter()
+    payloads = [ATTRIBUTED.encode(r) for r in records]
+    assert payloads == [writer.encode(r) for r in records]
+
+    def fastavro_path() -> None:
+        for record, payload in zip(records, payloads, strict=True):
+            ATTRIBUTED.encode(record)
+            ATTRIBUTED.decode(payload)
+
+    def wire_path() -> None:
+        for record, payload in zip(records, payloads, strict=True):
+            writer.encode(record)
+            read_contributions(payload)
+
+    return {"fastavro (encode + decode)": fastavro_path, "contributions_wire": wire_path}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--attributed", action="store_true", help="usage.attributed bodies")
+    args = ap.parse_args()
+    codec = UsageCodec()
+    bodies = [m.value() for m in messages(args.events)]
+    events = sum(len(codec.decode_events(b).events) for b in bodies)
+    paths = (attributed_paths if args.attributed else usage_paths)(bodies, codec)
     figures: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(args.rounds):
         for name, run in paths.items():
@@ -56,7 +102,7 @@ def main() -> None:
             run()
             figures[name].append(1e6 * (time.process_time() - started) / events)
     table = Table("path", "min (us/event)", "median (us/event)",
-                  title=f"Decoding usage, {events:,} events x {args.rounds} rounds")  # fmt: skip
+                  title=f"{'usage.attributed' if args.attributed else 'Decoding usage'}, {events:,} events x {args.rounds} rounds")  # fmt: skip
     for name, values in figures.items():
         table.add_row(name, f"{min(values):.1f}", f"{statistics.median(values):.1f}")
     Console().print(table)

@@ -25,7 +25,6 @@ _CONTEXT = Context(prec=VALUE_PRECISION)
 _CACHE_LIMIT = 1 << 16
 _decimals: dict[bytes, Decimal] = {}
 """Quantities repeat (1 call, 1,000 tokens): Decimals are immutable, so one serves all."""
-_MAX_VARINT_BYTES = 10
 
 
 class WireError(ValueError):
@@ -78,10 +77,10 @@ def read_long(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     n = b & 0x7F
     shift = 7
     while b & 0x80:
-        if shift >= 7 * _MAX_VARINT_BYTES:
-            raise WireError("a varint longer than 10 bytes")
         b = data[pos]
         pos += 1
+        if shift == 63 and b > 1:  # a 10th byte may hold only the 64th bit
+            raise WireError("a varint beyond 64 bits")
         n |= (b & 0x7F) << shift
         shift += 7
     return (n >> 1) ^ -(n & 1), pos

@@ -27,10 +27,10 @@ from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
 from streams.attribution import MICROSECOND, Columns, route
 from streams.codec import UsageCodec
+from streams.contributions_wire import ContributionsWriter
 from streams.domain.catalog import Catalog
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH
-from streams.records import ATTRIBUTED
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.attribute")
@@ -45,6 +45,7 @@ class Attributor:
         self.settings = settings
         self.feed = feed
         self.codec = UsageCodec()
+        self.writer = ContributionsWriter()
         self.usage_topic = topics.topic_name(settings, topics.USAGE)
         self.attributed = app.topic(topics.topic_name(settings, topics.USAGE_ATTRIBUTED))
         self.parking_name = topics.topic_name(settings, topics.USAGE_UNATTRIBUTED)
@@ -164,7 +165,7 @@ class Attributor:
         sends = []
         for body in bodies:
             target = body.pop("target")
-            payload = ATTRIBUTED.encode(body)
+            payload = self.writer.encode(body)
             sends.append(await self.attributed.send(value=payload, partition=target))
         return sends
 

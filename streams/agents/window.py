@@ -28,6 +28,7 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
+from streams.contributions_wire import read_contributions
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import Contribution, contributions
@@ -42,7 +43,7 @@ from streams.domain.windows import (
     WindowUpdate,
     window_start,
 )
-from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS
+from streams.records import ATTRIBUTED_V1, LATE, WINDOWS
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.window")
@@ -54,18 +55,18 @@ def message_contributions(
     """The (customer, contribution) pairs of one attributed message; records its progress."""
     if payload[:10] == ATTRIBUTED_V1.header:
         return _v1_contributions(payload, catalog, progress)
-    message = ATTRIBUTED.decode(payload)
-    times = [_EPOCH + _timedelta(0, 0, us) for us in message["time"]]
+    message = read_contributions(payload)
+    times = [_EPOCH + _timedelta(0, 0, us) for us in message.time]
     if times:
-        progress.observe(message["source_partition"], max(times))
-    customers, digests = message["customer"], message["digest"]
+        progress.observe(message.source_partition, max(times))
+    customers, digests = message.customer, message.digest
     aggregations, unique, decimal = _AGGREGATIONS, _UNIQUE_COUNT, Decimal
     out = [
         (
             customers[e],
             Contribution(
                 meter,
-                tuple(group),
+                group,
                 value if (agg := aggregations[aggregation]) is unique else decimal(value),
                 times[e],
                 digests[e],
@@ -73,16 +74,16 @@ def message_contributions(
             ),
         )
         for e, meter, aggregation, group, value in zip(
-            message["event"],
-            message["meter"],
-            message["aggregation"],
-            message["group"],
-            message["value"],
+            message.event,
+            message.meter,
+            message.aggregation,
+            message.group,
+            message.value,
             strict=True,
         )  # fmt: skip
     ]
-    for mark in message["progress"]:
-        progress.observe(mark["source_partition"], _EPOCH + _timedelta(0, 0, mark["event_time"]))
+    for partition, micros in message.progress:
+        progress.observe(partition, _EPOCH + _timedelta(0, 0, micros))
     return out
 
 

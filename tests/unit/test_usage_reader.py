@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, batch_schema
 from streams.domain.usage import UsageEvent
-from streams.usage_reader import WireError, read_usage
+from streams.usage_reader import WireError, read_long, read_usage
 from tests.unit.test_codec import events, make_event
 
 CODEC = UsageCodec()
@@ -176,3 +176,16 @@ def test_a_negative_union_branch_is_refused() -> None:
     assert reference(body, batch=False) is not None
     with pytest.raises(WireError, match="branch -1"):
         read_usage(body, 0, batch=False)
+
+
+@pytest.mark.parametrize("n", [0, -1, 63, -64, 2**31, -(2**63), 2**63 - 1])
+def test_varints_read_the_whole_long_range(n: int) -> None:
+    assert read_long(zigzag(n), 0) == (n, len(zigzag(n)))
+
+
+def test_a_varint_beyond_64_bits_is_refused() -> None:
+    """fastavro wraps it silently; a long has 64 bits, so the tenth byte holds only one."""
+    with pytest.raises(WireError, match="beyond 64 bits"):
+        read_long(b"\xff" * 9 + b"\x02", 0)
+    with pytest.raises(WireError, match="beyond 64 bits"):
+        read_long(b"\xff" * 10 + b"\x01", 0)
