@@ -7,7 +7,7 @@ meters, aggregations, groups, quantities), so the writer keeps each one's encode
 bytes and joins them; the reader builds only what windowing uses and steps over the catalog
 version and the event-identity columns, which are the sink's. Byte for byte the same Avro as fastavro
 (``tests/unit/test_contributions_wire.py``); about half its CPU
-(``python -m bench.decode --attributed``: 6.7 against 9.5 us an event). The long columns (event times, event
+(``python -m bench.decode --attributed``). The long columns (event times, event
 indexes) still go through fastavro's C loops, which no Python loop beats.
 
 Pure: dicts in, bytes out, and back.
