@@ -4,10 +4,10 @@ Every accepted event is encoded once by the ingest worker and decoded once by th
 window worker in this layout, and fastavro spent most of that time dispatching on the
 schema for each array item. The columns repeat a handful of values (customers,
 meters, aggregations, groups, quantities), so the writer keeps each one's encoded
-bytes and joins them; the reader builds only what windowing uses and steps over the catalog
-version and the event-identity columns, which are the sink's. Byte for byte the same Avro as fastavro
-(``tests/unit/test_contributions_wire.py``); about half its CPU
-(``python -m bench.decode --attributed``). The long columns (event times, event
+bytes and joins them; the reader builds only what windowing uses and steps over the
+catalog version and the event-identity columns, which are the sink's. Byte for byte
+the same Avro as fastavro (``tests/unit/test_contributions_wire.py``), for about half
+its CPU (``python -m bench.decode --attributed``). The long columns (event times, event
 indexes) still go through fastavro's C loops, which no Python loop beats.
 
 Pure: dicts in, bytes out, and back.
