@@ -43,6 +43,9 @@ def format_duration(value: timedelta) -> str:
     return f"{micros // 1_000_000}s" if micros % 1_000_000 == 0 else f"{micros}us"
 
 
+EVENT_LOOPS = ("uvloop", "aio")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings shared by the CLI, the stream workers and the connectors."""
@@ -118,6 +121,9 @@ class Settings:
         default_factory=lambda: parse_duration(_env("SINK_DERIVED_LINGER", "1s"))
     )
     """The same for every other topic (attribution, windows, billing, delivery)."""
+    event_loop: str = field(default_factory=lambda: _env("EVENT_LOOP", "uvloop"))
+    """The workers' asyncio loop: ``uvloop`` (libuv, Faust's own extra) or ``aio`` (the
+    standard library's). Sockets, timers and callbacks of the Kafka clients run on it."""
 
     def __post_init__(self) -> None:
         if not self.clickhouse_dsn:
@@ -143,6 +149,8 @@ class Settings:
         out: list[str] = []
         if self.usage_partitions < 1:
             out.append("RAILYARD_USAGE_PARTITIONS must be >= 1")
+        if self.event_loop not in EVENT_LOOPS:
+            out.append(f"RAILYARD_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}")
         if self.replication_factor < 1:
             out.append("RAILYARD_REPLICATION_FACTOR must be >= 1")
         if not (self.clickhouse_dsn.startswith(("chdb:", "http://", "https://"))):
@@ -205,6 +213,7 @@ class Settings:
             "RAILYARD_WORKER_ID": self.worker_id,
             "RAILYARD_SINK_LINGER": format_duration(self.sink_linger),
             "RAILYARD_SINK_DERIVED_LINGER": format_duration(self.sink_derived_linger),
+            "RAILYARD_EVENT_LOOP": self.event_loop,
         }
 
     def as_dict(self) -> dict[str, str]:
