@@ -60,15 +60,14 @@ def _logging(level: str = "INFO") -> None:
 def worker(loglevel: str = "info") -> None:
     """Run the stream worker (Faust agents: ingest_usage, ...)."""
     import faust
-    import mode.loop
 
     from streams.app import build_worker_app
-    from streams.runtime import tune_gc
+    from streams.runtime import tune_gc, use_event_loop
 
     _logging()
     current = settings()
-    mode.loop.use(current.event_loop)  # before the app makes its loop
-    logging.getLogger("railyard.worker").info("event loop: %s", current.event_loop)
+    loop = use_event_loop(current.event_loop)  # before the app makes its loop
+    logging.getLogger("railyard.worker").info("event loop: %s", loop)
     faust_app = build_worker_app(current)
     tune_gc()
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -205,11 +205,12 @@ def test_problems_lists_every_problem_at_once(tmp_path: Path) -> None:
         kafka_bootstrap="localhost",
         catalog=tmp_path / "missing.yaml",
         max_event_bytes=255,
+        event_loop="twisted",
     )
 
     problems = settings.problems()
 
-    assert len(problems) == 6
+    assert len(problems) == 7
     for variable in [
         "RAILYARD_USAGE_PARTITIONS",
         "RAILYARD_REPLICATION_FACTOR",
@@ -217,6 +218,7 @@ def test_problems_lists_every_problem_at_once(tmp_path: Path) -> None:
         "RAILYARD_KAFKA_BOOTSTRAP",
         "RAILYARD_CATALOG",
         "RAILYARD_MAX_EVENT_BYTES",
+        "RAILYARD_EVENT_LOOP",
     ]:
         assert sum(p.startswith(variable) for p in problems) == 1, variable
     assert not any("s3cret" in p for p in problems)
@@ -297,6 +299,7 @@ def test_to_env_round_trips_through_the_environment(
         max_message_bytes=2 << 20,
         catalog=catalog,
         worker_id="worker-b",
+        event_loop="aio",
     )
     env = original.to_env()
     assert all(name.startswith("RAILYARD_") and isinstance(v, str) for name, v in env.items())
