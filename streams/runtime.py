@@ -24,8 +24,9 @@ def use_event_loop(name: str) -> str:
     returns the module of the policy now in force, for the log.
 
     uvloop runs the Kafka clients' sockets, timers and callbacks in libuv instead of
-    Python's selector loop: the workers spend about a tenth less CPU per event
-    (``bench/RESULTS.md``). Call it before anything makes a loop.
+    Python's selector loop, which was ~15 % of the ingest worker's samples (a
+    back-to-back benchmark pair showed no difference beyond the noise: bench/RESULTS.md).
+    Call it before anything makes a loop.
     """
     import asyncio
 
