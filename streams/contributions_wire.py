@@ -238,26 +238,15 @@ def _block(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_strings(data: bytes, pos: int, out: list[str]) -> int:
-    """An array of strings. Lengths under 64 (one byte) are read inline: the call, not
-    the bytes, is what each item cost."""
-    append = out.append
-    count, pos = _block(data, pos)
-    while count:
-        for _ in range(count):
-            n = data[pos]
-            if n < 0x80 and not n & 1:
-                pos += 1
-                n >>= 1
-            else:
-                n, pos = _length(data, pos)
-            end = pos + n
-            append(data[pos:end].decode())
-            pos = end
-        count, pos = _block(data, pos)
+    raw: list[bytes] = []
+    pos = _read_blobs(data, pos, raw)
+    out.extend(map(bytes.decode, raw))
     return pos
 
 
 def _read_blobs(data: bytes, pos: int, out: list[bytes]) -> int:
+    """An array of bytes (or of strings, not yet decoded). Lengths under 64 (one byte)
+    are read inline: the call, not the bytes, is what each item cost."""
     append = out.append
     count, pos = _block(data, pos)
     while count:
