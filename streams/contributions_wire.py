@@ -68,27 +68,22 @@ def _string(s: str) -> bytes:
     return _long(len(raw)) + raw
 
 
-def _strings(items: Sequence[str], seen: _Encoded | None) -> bytes:
+def _strings(items: Sequence[str], seen: _Encoded) -> bytes:
     """An array of strings; ``seen`` caches the encoding of values that repeat."""
     if not items:
         return _END
     parts = [_long(len(items))]
     append = parts.append
-    if seen is None:
-        for s in items:
-            raw = s.encode()
-            append(_long(len(raw)))
-            append(raw)
-    else:
-        get = seen.get
-        for s in items:
-            encoded = get(s)
-            append(encoded if encoded is not None else seen.remember(s, _string(s)))
+    get = seen.get
+    for s in items:
+        encoded = get(s)
+        append(encoded if encoded is not None else seen.remember(s, _string(s)))
     append(_END)
     return b"".join(parts)
 
 
 def _blobs(items: Sequence[bytes]) -> bytes:
+    """An array of bytes, or of strings that never repeat (event ids), encoded."""
     if not items:
         return _END
     parts = [_long(len(items))]
@@ -141,7 +136,7 @@ class ContributionsWriter:
             _string(body["catalog_version"]),
             _long(body["source_partition"]),
             _strings(body["customer"], seen["customer"]),
-            _strings(body["id"], None),
+            _blobs(list(map(str.encode, body["id"]))),
             _strings(body["source"], seen["source"]),
             _strings(body["subject"], seen["subject"]),
             _strings(body["type"], seen["type"]),
