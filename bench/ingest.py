@@ -5,8 +5,10 @@
 1. Starts the local broker and pre-loads N generated events into a fresh `usage` topic.
 2. Baseline (a): bench/baseline.py consumes them, decodes with fastavro and inserts
    into its own embedded ClickHouse in batches.
-3. Railyard (b): the worker (Faust ingest: decode, validate, dedup, DLQ) and the sink
-   (batched inserts) do the same work into another embedded ClickHouse.
+3. Railyard (b): the workers (Faust ingest: decode, validate, dedup, DLQ, attribute; by
+   default two such processes in one consumer group, as on a 2-core deployment, and one
+   for the window stage) and the sink (batched inserts) do the same work into another
+   embedded ClickHouse.
 4. Latency: with each running, a producer sends at a steady rate; produce -> queryable
    is ``ingested_at - time`` of each row (both stamped on this machine's clock).
 5. Peak RSS of every process. Writes bench/out/ingest.json and bench/RESULTS.md.
@@ -234,20 +236,22 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
 
 
 def run_railyard(
-    settings: Settings, events: int, rate: int, latency_s: float, one_worker: bool
+    settings: Settings,
+    events: int,
+    rate: int,
+    latency_s: float,
+    one_worker: bool,
+    ingest_workers: int = 2,
 ) -> Side:
     side = Side()
     started = time.monotonic()
     procs = [spawn("sink", ["sink"], settings)]
     if not one_worker and "window" in settings.stages.split(","):  # a process per stage group
         first = ",".join(s for s in settings.stages.split(",") if s != "window")
-        procs.append(
-            spawn(
-                "worker-ingest",
-                ["worker"],
-                settings.with_(stages=first, worker_id="railyard-ingest"),
-            )
-        )
+        ingest = settings.with_(stages=first, worker_id="railyard-ingest")
+        for n in range(1, ingest_workers + 1):  # one consumer group: they share the partitions
+            name = "worker-ingest" if ingest_workers == 1 else f"worker-ingest-{n}"
+            procs.append(spawn(name, ["worker"], ingest))
         rest = "window"
         procs.append(
             spawn(
@@ -334,7 +338,8 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
         f"Python {info['python']}; commit {info['commit']}, {info['date']}.\n"
         f"Command: `python -m bench.ingest --events {args.events} --rate {args.rate} "
         f"--latency-seconds {args.latency_seconds} --stages {args.stages}"
-        f"{' --one-worker' if args.one_worker else ''}`\n"
+        f"{' --one-worker' if args.one_worker else ''}"
+        f" --ingest-workers {args.ingest_workers}`\n"
     )
 
 
@@ -354,6 +359,11 @@ def main() -> None:
         "--one-worker", action="store_true",
         help="run every stage in one worker process (default: ingest+attribute in one, "
         "window in another, as a deployment with two or more cores would)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--ingest-workers", type=int, default=2,
+        help="ingest+attribute worker processes, one consumer group sharing the usage "
+        "partitions (default 2: one per core here; the stage is single-threaded Python)",
     )  # fmt: skip
     args = ap.parse_args()
     # The dev/CI broker trades steady-state speed for start-up (C1 only); a benchmark
@@ -390,7 +400,9 @@ def main() -> None:
         console.print("[bold]baseline (a)")
         base = run_baseline(a, args.events, args.rate, args.latency_seconds)
         console.print("[bold]railyard (b)")
-        ry = run_railyard(b, args.events, args.rate, args.latency_seconds, args.one_worker)
+        ry = run_railyard(
+            b, args.events, args.rate, args.latency_seconds, args.one_worker, args.ingest_workers
+        )
     finally:
         if broker is not None:
             broker.down()
