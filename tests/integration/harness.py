@@ -76,6 +76,13 @@ class Pipeline:
             if name == "sink":
                 self.wait_for(port_file.exists, timeout=60, what="the sink to be ready")
 
+    def start_worker(self, name: str, settings: Settings) -> None:
+        """A worker process called ``name`` with its own settings: stages split across
+        processes, or several processes of one stage sharing its partitions."""
+        if name in self.procs:
+            self.procs.pop(name).stop()
+        self.procs[name] = spawn(name, ["worker"], settings)
+
     def kill(self, *names: str) -> None:
         for name in names:
             self.procs.pop(name).kill()

@@ -18,7 +18,7 @@ import pytest
 
 from connectors.clickhouse.analyst import query
 from connectors.kafka.catalog_feed import publish_catalog
-from streams.domain.catalog import Catalog, parse_catalog
+from streams.domain.catalog import Catalog, load_catalog, parse_catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import contributions
 from streams.domain.meters import Aggregation
@@ -203,3 +203,79 @@ def _first_customer(settings: Settings) -> str:
     from streams.domain.catalog import load_catalog
 
     return load_catalog(settings.catalog).customers[0].key
+
+
+def ingest_assignment(settings: Settings) -> dict[str, set[int]]:
+    """Member id -> the usage partitions it holds, for the ingest workers' consumer group."""
+    from confluent_kafka.admin import AdminClient
+
+    from connectors.kafka.topics import USAGE, topic_name
+
+    group = f"{settings.topic_prefix}{settings.worker_id}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    usage = topic_name(settings, USAGE)
+    return {
+        m.member_id: {tp.partition for tp in m.assignment.topic_partitions if tp.topic == usage}
+        for m in described.members
+    }
+
+
+def test_two_ingest_workers_share_the_usage_partitions_and_a_survivor_takes_over(
+    pipeline: Pipeline,
+) -> None:
+    """The 2-core deployment the benchmark runs: ingest+attribute in two processes of one
+    consumer group, windows in a third. Killing one ingest worker mid-stream moves its
+    partitions to the other, and the windows still equal the batch recomputation."""
+    settings = pipeline.settings
+    ingest = settings.with_(stages="ingest,attribute")
+    window = settings.with_(stages="window", worker_id=f"{settings.worker_id}-window")
+    wl = generate(
+        WorkloadSpec(
+            seed=7, customers=12, events=8000, start=START, duration=timedelta(days=2),
+            duplicate_rate=0.05, late_rate=0.02, invalid_rate=0.005,
+        )
+    )  # fmt: skip  # the example catalog's customers (seed 7), every subject claimed
+    lines = [g.line for g in wl.events]
+    accepted = len({g.event["id"] for g in wl.events if g.valid and g.event})
+
+    pipeline.start("sink")
+    for name, worker in (("ingest-a", ingest), ("ingest-b", ingest), ("window", window)):
+        pipeline.start_worker(name, worker)
+
+    def shared() -> bool:
+        held = ingest_assignment(settings)
+        partitions = set().union(*held.values()) if held else set()
+        return (
+            len(held) == 2
+            and all(held.values())
+            and partitions == set(range(settings.usage_partitions))
+        )
+
+    pipeline.wait_for(shared, timeout=90, what="both ingest workers to hold usage partitions")
+    publish(settings, lines[:4000])
+    pipeline.wait_for(lambda: pipeline.count("SELECT count() FROM usage_windows") > 50)
+    pipeline.kill("ingest-a")  # its partitions move to ingest-b after the session timeout
+    publish(settings, lines[4000:])
+
+    pipeline.wait_for(
+        lambda: pipeline.count("SELECT count() FROM usage_events") >= accepted, timeout=180
+    )
+    held = ingest_assignment(settings)
+    assert len(held) == 1 and set().union(*held.values()) == set(
+        range(settings.usage_partitions)
+    ), f"the survivor holds every usage partition: {held}"
+    pipeline.wait_for(
+        lambda: pipeline.count("SELECT count() FROM usage_attributed") == accepted,
+        what="every accepted event attributed once",
+    )
+    assert pipeline.count("SELECT count() FROM usage_events") == accepted
+
+    catalog = load_catalog(settings.catalog)
+    expected = oracle(settings, catalog)
+    assert len(expected) > 100, "enough windows for the comparison to mean something"
+    pipeline.wait_for(
+        lambda: streamed(settings) == expected,
+        timeout=120,
+        what="window totals to equal the recomputation",
+    )
