@@ -72,14 +72,15 @@ def main() -> None:
             started = time.monotonic()
     consumer.close()
     client.close()
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
             {
                 "events": total,
                 "first_at": first_at,
                 "last_at": last_at,
-                "peak_rss_mib": peak_kib / 1024,
+                "peak_rss_mib": usage.ru_maxrss / 1024,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
             }
         )
     )

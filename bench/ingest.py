@@ -11,7 +11,8 @@
    embedded ClickHouse.
 4. Latency: with each running, a producer sends at a steady rate; produce -> queryable
    is ``ingested_at - time`` of each row (both stamped on this machine's clock).
-5. Peak RSS of every process. Writes bench/out/ingest.json and bench/RESULTS.md.
+5. Peak RSS and CPU of every process. Writes bench/out/ingest.json and a table in
+   bench/out/ingest-<stages>.md (bench/RESULTS.md keeps it, with the runs around it).
 
 Throughput is events / (last insert - first insert), read from each store's
 ``ingested_at``, so process start-up is excluded for both; it is reported apart.
@@ -70,6 +71,13 @@ class Side:
     windowed_seconds: float = 0.0
     """First insert of an event -> the last window row of the pre-loaded events landed."""
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """utime + stime of each process over its whole life, the broker's over this side's turn."""
+
+    def cpu_us_per_event(self) -> dict[str, float]:
+        """CPU an event handled (the latency run's included), per process."""
+        handled = self.events + self.latency_events
+        return {k: v * 1e6 / handled for k, v in self.cpu_s.items()} if handled else {}
 
     @property
     def rate(self) -> float:
@@ -140,6 +148,15 @@ def vm_hwm_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a live process so far, from /proc (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def store_span(settings: Settings, source_filter: str = "1") -> tuple[int, float]:
@@ -241,6 +258,7 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
         )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     side.peak_rss_mib["baseline"] = result["peak_rss_mib"]
+    side.cpu_s["baseline"] = result["cpu_s"]
     side.events, side.seconds = store_span(settings)
     side.startup_s = time.monotonic() - started - side.seconds
     # Latency: a follower consuming what the steady producer sends.
@@ -250,7 +268,8 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
     )  # fmt: skip
     time.sleep(3)
     steady_producer(settings, rate, latency_s)
-    follower.wait(timeout=120)
+    out, _ = follower.communicate(timeout=120)
+    side.cpu_s["baseline"] += json.loads(out.strip().splitlines()[-1])["cpu_s"]  # same work
     side.latency_events, side.p50_ms, side.p99_ms = latencies(settings)
     return side
 
@@ -305,6 +324,7 @@ def run_railyard(
             time.sleep(1)
         for p in procs:
             side.peak_rss_mib[p.name] = vm_hwm_mib(p.pid)
+            side.cpu_s[p.name] = cpu_seconds(p.pid)
     finally:
         for p in procs:
             p.stop()
@@ -331,6 +351,13 @@ def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def per_process(side: Side) -> str:
+    """Where each side's CPU goes: "sink 31.2, ..., broker 24.0 (sum 121.4)"."""
+    cpu = side.cpu_us_per_event()
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    return f"{parts} (sum {sum(cpu.values()):.1f})" if cpu else "-"
+
+
 def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any]) -> str:
     ratio = ry.rate / base.rate if base.rate else 0.0
     rss = max(ry.peak_rss_mib.values())
@@ -346,6 +373,7 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
         (f"latency p99 at {args.rate}/s (ms)", f"{base.p99_ms:.0f}", f"{ry.p99_ms:.0f}", "", "<= 1000", "yes" if ry.p99_ms <= 1000 else "NO"),
         ("peak RSS (MiB)", f"{base.peak_rss_mib.get('baseline', 0):.0f}",
          ", ".join(f"{k} {v:.0f}" for k, v in ry.peak_rss_mib.items()), "", "<= 1024 each", "yes" if rss <= 1024 else "NO"),
+        ("CPU per event handled (us)", per_process(base), per_process(ry), "", "", ""),
     ]  # fmt: skip
     table = Table(
         "metric", "baseline (a)", "railyard (b)", "", "target", "met", title="Ingest benchmark"
@@ -422,12 +450,17 @@ def main() -> None:
         # neither sees the other's offsets or rows.
         preload(a, args.events)
         preload(b, args.events)
+        broker_pid = broker.pid() if broker is not None else None
         console.print("[bold]baseline (a)")
+        before = cpu_seconds(broker_pid)
         base = run_baseline(a, args.events, args.rate, args.latency_seconds)
+        base.cpu_s["broker"] = cpu_seconds(broker_pid) - before
         console.print("[bold]railyard (b)")
+        before = cpu_seconds(broker_pid)
         ry = run_railyard(
             b, args.events, args.rate, args.latency_seconds, args.one_worker, args.ingest_workers
         )
+        ry.cpu_s["broker"] = cpu_seconds(broker_pid) - before
     finally:
         if broker is not None:
             broker.down()
