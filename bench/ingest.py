@@ -29,12 +29,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -150,13 +152,24 @@ def vm_hwm_mib(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a live process so far, from /proc (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def last_json(output: str) -> dict[str, Any]:
+    """The summary a bench/baseline.py run prints as its last line."""
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def take_turn(broker_pid: int | None, run: Callable[[], Side]) -> Side:
+    """Run one side; with a broker of our own, charge the side its CPU over the turn."""
+    before = cpu_seconds(broker_pid) if broker_pid else 0.0
+    side = run()
+    if broker_pid:
+        side.cpu_s["broker"] = cpu_seconds(broker_pid) - before
+    return side
 
 
 def store_span(settings: Settings, source_filter: str = "1") -> tuple[int, float]:
@@ -256,7 +269,7 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
         done = subprocess.run(
             [*cmd, "--expect", str(events)], env=env, capture_output=True, text=True, check=True
         )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = last_json(done.stdout)
     side.peak_rss_mib["baseline"] = result["peak_rss_mib"]
     side.cpu_s["baseline"] = result["cpu_s"]
     side.events, side.seconds = store_span(settings)
@@ -269,7 +282,7 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
     time.sleep(3)
     steady_producer(settings, rate, latency_s)
     out, _ = follower.communicate(timeout=120)
-    side.cpu_s["baseline"] += json.loads(out.strip().splitlines()[-1])["cpu_s"]  # same work
+    side.cpu_s["baseline"] += last_json(out)["cpu_s"]  # the same work, for the latency run
     side.latency_events, side.p50_ms, side.p99_ms = latencies(settings)
     return side
 
@@ -452,15 +465,17 @@ def main() -> None:
         preload(b, args.events)
         broker_pid = broker.pid() if broker is not None else None
         console.print("[bold]baseline (a)")
-        before = cpu_seconds(broker_pid)
-        base = run_baseline(a, args.events, args.rate, args.latency_seconds)
-        base.cpu_s["broker"] = cpu_seconds(broker_pid) - before
-        console.print("[bold]railyard (b)")
-        before = cpu_seconds(broker_pid)
-        ry = run_railyard(
-            b, args.events, args.rate, args.latency_seconds, args.one_worker, args.ingest_workers
+        base = take_turn(
+            broker_pid, lambda: run_baseline(a, args.events, args.rate, args.latency_seconds)
         )
-        ry.cpu_s["broker"] = cpu_seconds(broker_pid) - before
+        console.print("[bold]railyard (b)")
+        ry = take_turn(
+            broker_pid,
+            lambda: run_railyard(
+                b, args.events, args.rate, args.latency_seconds, args.one_worker,
+                args.ingest_workers,
+            ),
+        )  # fmt: skip
     finally:
         if broker is not None:
             broker.down()
