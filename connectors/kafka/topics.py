@@ -29,6 +29,10 @@ USAGE_WINDOWS = "usage.windows"
 """Absolute totals of event-time windows per customer x meter x dimensions."""
 USAGE_LATE = "usage.late"
 """Usage later than the allowed lateness: billed as an adjustment, never dropped."""
+BILLING_BOOK = "billing.book"
+"""Compacted, never expires: the rate stage's state (each window's partial aggregate, late
+usage, the watermark), one record per key, so a restart rebuilds it whatever the retention
+of ``usage.windows`` and ``usage.late``."""
 
 INVOICES = "invoices"
 """Every issued invoice and credit note, keyed by customer; the router fans it out."""
@@ -79,6 +83,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(USAGE_UNATTRIBUTED, p, {"cleanup.policy": "compact", "retention.ms": "-1"}),
         TopicSpec(USAGE_WINDOWS, p),
         TopicSpec(USAGE_LATE, p, {"retention.ms": "-1"}),
+        TopicSpec(BILLING_BOOK, p, {"cleanup.policy": "compact", "retention.ms": "-1"}),
         # Billing: issued documents are kept for good (they are the record of what was billed).
         TopicSpec(INVOICES, p, {"retention.ms": "-1"}),
         TopicSpec(BILLING_SPEND, p),

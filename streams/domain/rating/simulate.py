@@ -31,7 +31,7 @@ from streams.domain.windows import WindowSize, batch_aggregate
 from .assemble import rate_period
 from .credits import consumed_after
 from .inputs import WindowTotal
-from .periods import BillingPeriod, billing_period, period_of_month
+from .periods import BillingPeriod, billing_period, period_of_month, periods_between
 
 MAX_MESSAGE_BYTES = 1 << 20
 """The stream's default ``RAILYARD_MAX_MESSAGE_BYTES``: each line is one message."""
@@ -79,14 +79,16 @@ def simulate(
         total = WindowTotal(key.meter, key.group, key.start, value)
         by_customer.setdefault(key.customer, []).append(total)
     invoices: list[Invoice] = []
-    for customer, periods in _periods(catalog, by_customer, period):
+    for customer, periods, wanted in _periods(catalog, by_customer, period):
         windows = by_customer.get(customer, [])
         consumed: dict[str, Decimal] = {}
         for p in periods:
             invoice = rate_period(catalog, customer, p, windows, consumed_credits=consumed)
-            if invoice is not None:
+            if invoice is None:
+                continue
+            consumed = consumed_after(consumed, invoice.credits)
+            if p in wanted:
                 invoices.append(invoice)
-                consumed = consumed_after(consumed, invoice.credits)
     return SimulationResult(
         invoices=tuple(invoices),
         rejected=dict(sorted(screened.rejected.items())),
@@ -161,21 +163,29 @@ def _periods(
     catalog: Catalog,
     usage: Mapping[str, list[WindowTotal]],
     period: BillingPeriod | str | None,
-) -> list[tuple[str, list[BillingPeriod]]]:
-    """Each customer to rate and its periods, in order."""
-    out: list[tuple[str, list[BillingPeriod]]] = []
-    if period is None:
-        for customer, windows in sorted(usage.items()):
-            found = catalog.customer(customer)
-            if found is None:
-                continue
-            anchor = found.billing.anchor_day
-            touched = {billing_period(anchor, w.window_start) for w in windows}
-            out.append((customer, sorted(touched, key=lambda p: p.start)))
-        return out
-    for c in catalog.customers:
-        chosen = (
-            period_of_month(c.billing.anchor_day, period) if isinstance(period, str) else period
-        )
-        out.append((c.key, [chosen]))
+) -> list[tuple[str, list[BillingPeriod], set[BillingPeriod]]]:
+    """Each customer to rate, every period to rate in order, and the ones asked for.
+
+    Every period from the customer's first usage on is rated, whatever was asked:
+    credit burned by an earlier period is gone for a later one, exactly as in the
+    stream, so asking for one month gives the same invoice as asking for them all.
+    """
+    out: list[tuple[str, list[BillingPeriod], set[BillingPeriod]]] = []
+    for c in catalog.customers if period is not None else ():
+        anchor = c.billing.anchor_day
+        chosen = period_of_month(anchor, period) if isinstance(period, str) else period
+        windows = usage.get(c.key, [])
+        first = min((w.window_start for w in windows), default=chosen.start)
+        chain = list(periods_between(anchor, min(first, chosen.start), chosen.end))
+        out.append((c.key, chain, {chosen}))
+    for customer, windows in sorted(usage.items()) if period is None else ():
+        found = catalog.customer(customer)
+        if found is None:
+            continue
+        anchor = found.billing.anchor_day
+        first = min(w.window_start for w in windows)
+        last = max(w.window_start for w in windows)
+        chain = list(periods_between(anchor, first, billing_period(anchor, last).end))
+        touched = {billing_period(anchor, w.window_start) for w in windows}
+        out.append((customer, chain, touched))
     return out
