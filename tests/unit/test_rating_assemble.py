@@ -435,7 +435,7 @@ def test_windows_outside_the_period_are_ignored_and_a_window_twice_is_refused() 
         rate_period(CAT, "acme", NOV, twice)
 
 
-def test_late_usage_joins_sum_and_max_meters_but_not_latest() -> None:
+def test_late_usage_joins_every_aggregation_latest_by_event_time() -> None:
     period = period_of_month(1, "2026-12")
     s = period.start
     windows = [
@@ -453,7 +453,8 @@ def test_late_usage_joins_sum_and_max_meters_but_not_latest() -> None:
         ln.meter: ln.quantity
         for ln in lines_of(rate_period(CAT, "acme", period, windows, late), LineKind.USAGE)
     }
-    assert usage == {"api_calls": D(500), "seats": D(4), "level": D(7)}
+    # the late level reading (a day later) is the period's latest: it is billed
+    assert usage == {"api_calls": D(500), "seats": D(4), "level": D(100)}
 
 
 def test_running_total_counts_usage_before_as_of_only() -> None:

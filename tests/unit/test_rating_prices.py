@@ -6,7 +6,6 @@ import ast
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from streams.domain.catalog.prices import (
     VolumePrice,
 )
 from streams.domain.invoice import TierSlice
-from streams.domain.meters import Aggregation
 from streams.domain.rating import (
     PRICERS,
     DimensionPricer,
@@ -39,7 +37,6 @@ from streams.domain.rating import (
     UnpricedUsage,
     VolumePricer,
     packages,
-    period_quantity,
     price_usage,
     rating_context,
     round_money,
@@ -517,69 +514,21 @@ def window_by_window(price: Price, windows: Sequence[Decimal], included: Decimal
 def test_rating_window_by_window_equals_rating_the_period_total(
     price: Price, windows: list[Decimal], included: Decimal
 ) -> None:
-    starts = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(len(windows))]
-    total = period_quantity(Aggregation.SUM, zip(starts, windows, strict=True))
+    total = _sum(windows)
     expected = price_usage(price, total, included=included).amount
     assert window_by_window(price, windows, included) == expected
 
 
+def _sum(windows: Sequence[Decimal]) -> Decimal:
+    with rating_context():
+        return sum(windows, D(0))
+
+
 def test_window_by_window_holds_for_huge_quantities() -> None:
     windows = [D("123456789012345678901234567890.123456789")] * 3 + [D("0.000000001")]
-    total = period_quantity(
-        Aggregation.SUM, [(datetime(2024, 5, 1, tzinfo=UTC), w) for w in windows]
-    )
+    total = _sum(windows)
     for price in (TOKENS, GRAD, PACK):
         assert window_by_window(price, windows, D(0)) == price_usage(price, total).amount
-
-
-# --- period quantities -----------------------------------------------------------------------
-
-H = [datetime(2024, 5, 1, h, tzinfo=UTC) for h in range(4)]
-
-
-@pytest.mark.parametrize(
-    ("aggregation", "expected"),
-    [
-        (Aggregation.SUM, "16.5"),
-        (Aggregation.COUNT, "16.5"),
-        (Aggregation.UNIQUE_COUNT, "16.5"),
-        (Aggregation.MIN, "1.5"),
-        (Aggregation.MAX, "7"),
-        (Aggregation.LATEST, "3"),
-        (Aggregation.AVG, "4.125"),
-    ],
-)
-def test_period_quantity_per_aggregation(aggregation: Aggregation, expected: str) -> None:
-    # Given out of order: the latest window (H[3]) is not the last pair.
-    pairs = [(H[1], D(7)), (H[3], D(3)), (H[0], D(5)), (H[2], D("1.5"))]
-    assert period_quantity(aggregation, pairs) == D(expected)
-    assert period_quantity(aggregation, reversed(pairs)) == D(expected)
-
-
-@pytest.mark.parametrize("aggregation", list(Aggregation))
-def test_period_quantity_of_no_windows_is_zero(aggregation: Aggregation) -> None:
-    assert period_quantity(aggregation, []) == 0
-    assert period_quantity(aggregation, iter([])) == 0
-
-
-def test_period_quantity_accepts_a_one_shot_iterator() -> None:
-    assert period_quantity(Aggregation.AVG, iter([(H[0], D(1)), (H[1], D(2))])) == D("1.5")
-
-
-def test_latest_breaks_a_tie_on_start_by_the_larger_value_whatever_the_order() -> None:
-    pairs = [(H[2], D(4)), (H[2], D(9)), (H[1], D(100))]
-    assert period_quantity(Aggregation.LATEST, pairs) == 9
-    assert period_quantity(Aggregation.LATEST, pairs[::-1]) == 9
-
-
-def test_avg_keeps_sixty_digits() -> None:
-    pairs = [(H[0], D(1)), (H[1], D(0)), (H[2], D(0))]
-    assert period_quantity(Aggregation.AVG, pairs) == D("0." + "3" * 60)
-
-
-def test_sum_is_exact_beyond_28_digits() -> None:
-    big = D("9" * 40)
-    assert period_quantity(Aggregation.SUM, [(H[0], big), (H[1], D(1))]) == D(10) ** 40
 
 
 # --- purity ----------------------------------------------------------------------------------

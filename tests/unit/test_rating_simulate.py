@@ -107,11 +107,11 @@ def test_usage_lines_bill_what_the_clean_events_measured(
         if g.valid and g.duplicate_of is None and g.customer is not None and g.event:
             if g.event["type"] == "api.calls":
                 measured[(g.customer, "api_calls")] += int(g.event["data"]["calls"])
-    windows: Counter[tuple[str, str]] = Counter()
-    for customer, total in november.windows:
-        if total.meter == "api_calls":
-            windows[(customer, "api_calls")] += int(total.value)
-    assert windows == measured
+    usage: Counter[tuple[str, str]] = Counter()
+    for customer, events in november.usage.items():
+        for event in events.events.get("api_calls", ()):
+            usage[(customer, "api_calls")] += int(event.value)
+    assert usage == measured
     metered = {
         (i.customer, line.meter)
         for i in november.invoices

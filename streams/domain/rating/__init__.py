@@ -3,8 +3,9 @@
 Every price model is one module behind :class:`Pricer`, found through
 :data:`PRICERS`; :func:`price_usage` is the entry point. Amounts come back
 unrounded and are rounded once per invoice line with :func:`round_money`. Also
-here: billing periods and proration (:mod:`.periods`) and how window totals make
-a period's quantity (:mod:`.quantities`). No Kafka, Faust or ClickHouse.
+here: billing periods and proration (:mod:`.periods`) and what usage rating reads
+(:mod:`.inputs`; quantities merge exactly, see :mod:`streams.domain.partials`). No
+Kafka, Faust or ClickHouse.
 """
 
 from .dimension import DimensionPricer, UnpricedUsage
@@ -22,7 +23,6 @@ from .periods import (
     proration,
 )
 from .pricer import Priced, Pricer
-from .quantities import period_quantity
 from .registry import PRICERS, price_usage
 from .volume import VolumePricer, volume_tier
 
@@ -46,7 +46,6 @@ __all__ = [
     "next_period",
     "packages",
     "period_of_month",
-    "period_quantity",
     "periods_between",
     "price_usage",
     "proration",

@@ -1,9 +1,9 @@
 """Invoice assembly: a customer's billing period, from window totals to an :class:`Invoice`.
 
-A pure function of the catalog, the window totals, the late usage, the credit
-already consumed and any adjustments: the rate stage and the batch oracle
-(:mod:`.simulate`) call the same :func:`rate_period`, so they issue equal
-invoices for equal input. The order of application is documented in
+A pure function of the catalog, the customer's usage, the credit already
+consumed and any adjustments. The rate stage measures usage from window partials
+and late usage; the batch oracle (:mod:`.simulate`) measures it from the raw
+events by its own route; both price it through :func:`rate_period`. The order of application is documented in
 ``docs/rating.md``; in short, per plan segment (a) usage lines and (b) prorated
 recurring fees, then (c) the percentage discount, (d) the minimum-commitment
 true-up, (e) the maximum-spend cap, (f) adjustments, and (g) prepaid credit.
@@ -29,14 +29,15 @@ from streams.domain.invoice import (
 )
 
 from .credits import apply_credits
-from .inputs import LateQuantity, WindowTotal
+from .inputs import LateQuantity, UsageSource, WindowedUsage, WindowTotal
 from .money import Rounding, rating_context
 from .periods import BillingPeriod
 from .terms import PlanSegment, RatingError, plan_segments
-from .usage_lines import Money, collect, recurring_lines, usage_lines
+from .usage_lines import Money, recurring_lines, usage_lines
 
 __all__ = [
     "LateQuantity",
+    "UsageSource",
     "WindowTotal",
     "credit_note",
     "rate_period",
@@ -52,7 +53,7 @@ def rate_period(
     catalog: Catalog,
     customer: str,
     period: BillingPeriod,
-    windows: Iterable[WindowTotal],
+    windows: Iterable[WindowTotal] | UsageSource,
     late: Iterable[LateQuantity] = (),
     consumed_credits: Mapping[str, Decimal] = _NOTHING,
     adjustments: Sequence[InvoiceLine] = (),
@@ -60,8 +61,9 @@ def rate_period(
 ) -> Invoice | None:
     """The invoice of ``customer`` for ``period``; None when no subscription overlaps it.
 
-    ``windows`` are the customer's window totals (any outside the period are
-    ignored), ``late`` its late usage whose time falls in the period,
+    ``windows`` is the customer's usage: a :class:`UsageSource`, or its window
+    totals (any outside the period are ignored) with ``late`` its late usage
+    (both measured by :class:`WindowedUsage`),
     ``consumed_credits`` what earlier invoices burned of each grant, and
     ``adjustments`` corrections to earlier periods, each already rounded.
     ``issued_at`` defaults to the period's end. RatingError when the catalog
@@ -73,12 +75,11 @@ def rate_period(
         return None
     money = Money(found.billing.currency, catalog.rounding)
     meters = {m.key: m for m in catalog.meters}
-    in_period = (w for w in windows if period.start <= w.window_start < period.end)
-    per_segment = collect(segments, meters, in_period, late)
+    usage = windows if isinstance(windows, UsageSource) else WindowedUsage(windows, late, meters)
     charges: list[InvoiceLine] = []
     discounts: list[InvoiceLine] = []
-    for segment, usage in zip(segments, per_segment, strict=True):
-        lines = usage_lines(segment, usage, money) + recurring_lines(segment, money)
+    for segment in segments:
+        lines = usage_lines(segment, usage, meters, money) + recurring_lines(segment, money)
         charges += lines
         discount = _discount(segment, lines, money)
         if discount is not None:

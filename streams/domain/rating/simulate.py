@@ -1,40 +1,35 @@
 """The batch oracle: CloudEvents JSON lines to invoices, with no Kafka in between.
 
-Every stage applies the stream's own rules, as pure functions: ingest's
-validation and de-duplication (:func:`check_event`, :func:`event_digest`),
-attribution at the event's time (:meth:`Catalog.customer_for`), metering
-(:func:`contributions`), the window oracle (:func:`batch_aggregate`, everything on
-time) and :func:`rate_period`. The result depends on the lines, the catalog and
-``now`` (which only bounds how old or new an event may be), never on the wall
-clock or the order of lines within a window, so the stream's rate stage must
-issue equal invoices for the same lines.
+Ingest's rules screen the lines as pure functions: validation and de-duplication
+(:func:`check_event`, :func:`event_digest`), attribution at the event's time
+(:meth:`Catalog.customer_for`) and metering (:func:`contributions`). Quantities
+then take another route than the stream's: straight from each period's events
+(:mod:`.event_usage`), never through windows or partials, so a windowing bug makes
+the stream and the oracle disagree instead of agreeing with it. Both price through
+:func:`rate_period`. The result depends on the lines, the catalog and ``as_of``
+(which only bounds how old or new an event may be), never on the wall clock, the
+window size or the order of the lines.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from streams.domain.catalog import Catalog
-from streams.domain.cloudevents import from_json
-from streams.domain.dedup import event_digest
 from streams.domain.invoice import Invoice
-from streams.domain.metering import Contribution, contributions
-from streams.domain.rejections import Reason, Rejection
-from streams.domain.usage import UsageEvent
-from streams.domain.validation import Limits, check_event
-from streams.domain.windows import WindowSize, batch_aggregate
+from streams.domain.validation import Limits
+from streams.domain.windows import WindowSize
 
 from .assemble import rate_period
 from .credits import consumed_after
-from .inputs import WindowTotal
+from .event_usage import EventUsage, MeteredEvent
 from .periods import BillingPeriod, billing_period, period_of_month, periods_between
+from .screening import MAX_MESSAGE_BYTES, NotBilled, screen
 
-MAX_MESSAGE_BYTES = 1 << 20
-"""The stream's default ``RAILYARD_MAX_MESSAGE_BYTES``: each line is one message."""
+__all__ = ["MAX_MESSAGE_BYTES", "NotBilled", "SimulationResult", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -42,22 +37,25 @@ class SimulationResult:
     invoices: tuple[Invoice, ...]
     """In (customer, period start) order."""
     rejected: Mapping[str, int] = field(default_factory=dict)
-    """Lines ingest would dead-letter, by reason."""
+    """Lines ingest would dead-letter, by reason (too old ones as timestamp_out_of_range)."""
     duplicates: int = 0
     """Re-sent events (same source and id as an earlier line), dropped."""
     unattributed: int = 0
     """Accepted events whose subject no customer owned at the event's time (parked)."""
     accepted: int = 0
     """Distinct valid events, attributed or not."""
-    windows: tuple[tuple[str, WindowTotal], ...] = ()
-    """(customer, window total) of every window computed, for inspection."""
+    not_billed: tuple[NotBilled, ...] = ()
+    """Every line not billed, in line order, with its reason: rejected, duplicate,
+    unattributed or too old (the counts above summarise it)."""
+    usage: Mapping[str, EventUsage] = field(default_factory=dict)
+    """Each attributed customer's metered events, for inspection."""
 
 
 def simulate(
     catalog: Catalog,
     raw_events: Iterable[bytes | str],
     period: BillingPeriod | str | None,
-    now: datetime,
+    as_of: datetime,
     *,
     window: WindowSize = WindowSize.HOUR,
     limits: Limits | None = None,
@@ -69,21 +67,25 @@ def simulate(
     ``"YYYY-MM"`` month rates every customer's period starting in that month and a
     :class:`BillingPeriod` that very period for every customer, usage or not (as an
     operator's close does in the stream). Customers not subscribed get no invoice.
-    ``now`` is the clock ingest validates event times against; ``limits`` default
-    to the stream's. Blank lines are skipped; every other line counts.
+    ``as_of`` is the instant ingest's clock is taken to read when it judges event
+    times (older than ``as_of - max_age``: too old; later than ``as_of + max_skew``:
+    rejected); :func:`.screening.default_as_of` gives the period's close. ``limits``
+    default to the stream's. Blank lines are skipped; every other line counts, and
+    lines are numbered from 1 in the order given.
     """
     limits = limits or Limits()
-    screened = _screen(catalog, raw_events, now, limits, max_message_bytes)
-    by_customer: dict[str, list[WindowTotal]] = {}
-    for key, value in sorted(batch_aggregate(screened.pairs, window).items()):
-        total = WindowTotal(key.meter, key.group, key.start, value)
-        by_customer.setdefault(key.customer, []).append(total)
+    screened = screen(catalog, raw_events, as_of, limits, max_message_bytes)
+    metered: dict[str, list[MeteredEvent]] = {}
+    for customer, c in screened.pairs:
+        event = MeteredEvent(c.meter, c.group, c.time, c.digest, c.value)
+        metered.setdefault(customer, []).append(event)
+    by_customer = {customer: EventUsage(events) for customer, events in sorted(metered.items())}
     invoices: list[Invoice] = []
     for customer, periods, wanted in _periods(catalog, by_customer, period):
-        windows = by_customer.get(customer, [])
+        usage = by_customer.get(customer, EventUsage(()))
         consumed: dict[str, Decimal] = {}
         for p in periods:
-            invoice = rate_period(catalog, customer, p, windows, consumed_credits=consumed)
+            invoice = rate_period(catalog, customer, p, usage, consumed_credits=consumed)
             if invoice is None:
                 continue
             consumed = consumed_after(consumed, invoice.credits)
@@ -95,73 +97,14 @@ def simulate(
         duplicates=screened.duplicates,
         unattributed=screened.unattributed,
         accepted=screened.accepted,
-        windows=tuple((c, w) for c, ws in sorted(by_customer.items()) for w in ws),
+        not_billed=tuple(screened.not_billed),
+        usage=by_customer,
     )
-
-
-@dataclass
-class _Screened:
-    pairs: list[tuple[str, Contribution]] = field(default_factory=list)
-    rejected: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
-    unattributed: int = 0
-    accepted: int = 0
-
-
-def _screen(
-    catalog: Catalog,
-    lines: Iterable[bytes | str],
-    now: datetime,
-    limits: Limits,
-    max_message_bytes: int,
-) -> _Screened:
-    """Ingest, attribution and metering of every line, as the stream does them."""
-    out = _Screened()
-    seen: set[bytes] = set()
-    meters = catalog.meter_index
-    for line in lines:
-        payload = line.encode() if isinstance(line, str) else line
-        if not payload.strip():
-            continue
-        event = _event(payload, now, limits, max_message_bytes, catalog)
-        if isinstance(event, Rejection):
-            out.rejected[event.reason.value] += 1
-            continue
-        digest = event_digest(event.source, event.id)
-        if digest in seen:
-            out.duplicates += 1
-            continue
-        seen.add(digest)
-        out.accepted += 1
-        customer = catalog.customer_for(event.subject, event.time)
-        if customer is None:
-            out.unattributed += 1
-            continue
-        for c in contributions(event, meters.by_type.get(event.type, ()), digest):
-            out.pairs.append((customer, c))
-    return out
-
-
-def _event(
-    payload: bytes, now: datetime, limits: Limits, max_message_bytes: int, catalog: Catalog
-) -> UsageEvent | Rejection:
-    """One line as ingest's ``screen`` judges a one-event JSON message."""
-    if len(payload) > max_message_bytes:
-        detail = f"message is {len(payload)} bytes, limit {max_message_bytes}"
-        return Rejection(Reason.OVERSIZED_PAYLOAD, detail)
-    if payload[:1] != b"{":
-        return Rejection(Reason.MALFORMED_PAYLOAD, "neither Avro framing nor a JSON object")
-    event = from_json(payload)
-    if isinstance(event, Rejection):
-        return event
-    small = len(payload) <= limits.max_event_bytes
-    rejection = check_event(event, now, limits, catalog.meter_index, size_known_ok=small)
-    return event if rejection is None else rejection
 
 
 def _periods(
     catalog: Catalog,
-    usage: Mapping[str, list[WindowTotal]],
+    usage: Mapping[str, EventUsage],
     period: BillingPeriod | str | None,
 ) -> list[tuple[str, list[BillingPeriod], set[BillingPeriod]]]:
     """Each customer to rate, every period to rate in order, and the ones asked for.
@@ -171,21 +114,22 @@ def _periods(
     stream, so asking for one month gives the same invoice as asking for them all.
     """
     out: list[tuple[str, list[BillingPeriod], set[BillingPeriod]]] = []
-    for c in catalog.customers if period is not None else ():
+    if period is None:
+        for customer, events in sorted(usage.items()):
+            found = catalog.customer(customer)
+            if found is None:
+                continue
+            anchor = found.billing.anchor_day
+            times = [e.time for es in events.events.values() for e in es]
+            last = billing_period(anchor, max(times))
+            chain = list(periods_between(anchor, min(times), last.end))
+            out.append((customer, chain, {billing_period(anchor, t) for t in times}))
+        return out
+    for c in catalog.customers:
         anchor = c.billing.anchor_day
         chosen = period_of_month(anchor, period) if isinstance(period, str) else period
-        windows = usage.get(c.key, [])
-        first = min((w.window_start for w in windows), default=chosen.start)
+        own = usage.get(c.key)
+        first = (own.first_time() if own else None) or chosen.start
         chain = list(periods_between(anchor, min(first, chosen.start), chosen.end))
         out.append((c.key, chain, {chosen}))
-    for customer, windows in sorted(usage.items()) if period is None else ():
-        found = catalog.customer(customer)
-        if found is None:
-            continue
-        anchor = found.billing.anchor_day
-        first = min(w.window_start for w in windows)
-        last = max(w.window_start for w in windows)
-        chain = list(periods_between(anchor, first, billing_period(anchor, last).end))
-        touched = {billing_period(anchor, w.window_start) for w in windows}
-        out.append((customer, chain, touched))
     return out
