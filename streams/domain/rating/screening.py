@@ -1,0 +1,227 @@
+"""What the batch oracle bills of each line, and why it bills none of the others.
+
+Each line is judged as the stream judges a one-event JSON message: ingest's
+validation against its clock (here the explicit ``as_of`` instant), its
+de-duplication on ``(source, id)``, then attribution at the event's time. Every
+line that is not billed becomes a :class:`NotBilled` record naming the line and
+the reason, so a batch run accounts for every line it was given.
+
+Pure: no clock, no I/O. The same lines, catalog and ``as_of`` give the same result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from streams.domain.catalog import Catalog
+from streams.domain.cloudevents import from_cloudevent, parse_json
+from streams.domain.dedup import event_digest
+from streams.domain.metering import Contribution, contributions
+from streams.domain.rejections import Reason, Rejection
+from streams.domain.usage import UsageEvent
+from streams.domain.validation import Limits, check_event
+
+from .periods import BillingPeriod, billing_period, period_of_month
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""The stream's default ``RAILYARD_MAX_MESSAGE_BYTES``: each line is one message."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The default ``as_of`` when no line holds a usable event (then it decides nothing)."""
+
+
+class NotBilledReason(StrEnum):
+    """Why a line was not billed."""
+
+    REJECTED = "rejected"
+    """Ingest would dead-letter it; ``dead_letter`` says why."""
+    DUPLICATE = "duplicate"
+    """Same source and id as an earlier accepted line (``first_line``)."""
+    UNATTRIBUTED = "unattributed"
+    """Valid, but no customer owned its subject at the event's time (the stream parks it)."""
+    TOO_OLD = "too_old"
+    """Older than ``as_of`` minus the maximum event age (dead-lettered as out of range)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotBilled:
+    """One line the oracle did not bill."""
+
+    line: int
+    """1-based, counting every line given, blank ones included."""
+    reason: NotBilledReason
+    detail: str
+    id: str | None = None
+    source: str | None = None
+    dead_letter: Reason | None = None
+    """For rejected and too old lines: the reason ingest writes on the dead letter."""
+    first_line: int | None = None
+    """For duplicates: the line where the event was first accepted."""
+
+
+@dataclass
+class Screened:
+    """Every line judged: the metered contributions, and the rest accounted for."""
+
+    pairs: list[tuple[str, Contribution]] = field(default_factory=list)
+    """(customer, contribution) of every attributed event."""
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Lines ingest would dead-letter, by dead-letter reason (too old ones included)."""
+    duplicates: int = 0
+    unattributed: int = 0
+    accepted: int = 0
+    """Distinct valid events, attributed or not."""
+    not_billed: list[NotBilled] = field(default_factory=list)
+    """In line order."""
+
+
+def screen(
+    catalog: Catalog,
+    lines: Iterable[bytes | str],
+    as_of: datetime,
+    limits: Limits,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> Screened:
+    """Ingest, de-duplication, attribution and metering of every line, as the stream does them.
+
+    Blank lines are skipped (but counted, so line numbers match the file's).
+    """
+    out = Screened()
+    first_seen: dict[bytes, int] = {}
+    meters = catalog.meter_index
+    for number, line in enumerate(lines, start=1):
+        payload = line.encode() if isinstance(line, str) else line
+        if not payload.strip():
+            continue
+        event, rejection, source = _event(payload, as_of, limits, max_message_bytes, catalog)
+        if rejection is not None:
+            out.rejected[rejection.reason.value] += 1
+            out.not_billed.append(_rejected(number, rejection, event, source, as_of, limits))
+            continue
+        assert event is not None  # _event rejects every line that holds no event
+        digest = event_digest(event.source, event.id)
+        first = first_seen.get(digest)
+        if first is not None:
+            out.duplicates += 1
+            detail = f"same source and id as line {first}"
+            out.not_billed.append(
+                NotBilled(number, NotBilledReason.DUPLICATE, detail, event.id, event.source,
+                          first_line=first)
+            )  # fmt: skip
+            continue
+        first_seen[digest] = number
+        out.accepted += 1
+        customer = catalog.customer_for(event.subject, event.time)
+        if customer is None:
+            out.unattributed += 1
+            detail = f"no customer owned subject {event.subject!r} at {rfc3339(event.time)}"
+            out.not_billed.append(
+                NotBilled(number, NotBilledReason.UNATTRIBUTED, detail, event.id, event.source)
+            )
+            continue
+        for c in contributions(event, meters.by_type.get(event.type, ()), digest):
+            out.pairs.append((customer, c))
+    return out
+
+
+def default_as_of(
+    catalog: Catalog,
+    lines: Iterable[bytes | str],
+    period: BillingPeriod | str | None,
+    grace: timedelta,
+    limits: Limits,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> datetime:
+    """The instant a run is judged at when none is given: the period's close, as the stream's.
+
+    With a ``"YYYY-MM"`` month, the latest end among the customers' periods starting
+    that month, plus ``grace``; with a period, its end plus ``grace``. With none, the
+    end of the last period with usage plus ``grace``: every event that would be valid
+    on its own time and is attributed counts, in its customer's period (the latest
+    event's time itself when none is attributed; :data:`EPOCH` when no line holds an
+    event). Only the lines decide it, never a clock.
+    """
+    if isinstance(period, BillingPeriod):
+        return period.end + grace
+    if isinstance(period, str):
+        anchors = {c.billing.anchor_day for c in catalog.customers} or {1}
+        return max(period_of_month(a, period).end for a in anchors) + grace
+    latest_end: datetime | None = None
+    latest_time: datetime | None = None
+    for line in lines:
+        payload = line.encode() if isinstance(line, str) else line
+        if not payload.strip():
+            continue
+        event, rejection, _ = _event(payload, None, limits, max_message_bytes, catalog)
+        if event is None or rejection is not None:
+            continue
+        latest_time = max(latest_time or event.time, event.time)
+        key = catalog.customer_for(event.subject, event.time)
+        found = catalog.customer(key) if key is not None else None
+        if found is not None:
+            end = billing_period(found.billing.anchor_day, event.time).end
+            latest_end = max(latest_end or end, end)
+    if latest_end is not None:
+        return latest_end + grace
+    return EPOCH if latest_time is None else latest_time + grace
+
+
+def _event(
+    payload: bytes,
+    as_of: datetime | None,
+    limits: Limits,
+    max_message_bytes: int,
+    catalog: Catalog,
+) -> tuple[UsageEvent | None, Rejection | None, str | None]:
+    """One line as ingest's ``screen`` judges a one-event JSON message.
+
+    Returns the event when the line holds one, the rejection when ingest would
+    dead-letter the line, and the event's source when the line names one.
+    ``as_of`` None judges the event at its own time: every rule but the time range.
+    """
+    if len(payload) > max_message_bytes:
+        detail = f"message is {len(payload)} bytes, limit {max_message_bytes}"
+        return None, Rejection(Reason.OVERSIZED_PAYLOAD, detail), None
+    if payload[:1] != b"{":
+        detail = "neither Avro framing nor a JSON object"
+        return None, Rejection(Reason.MALFORMED_PAYLOAD, detail), None
+    obj = parse_json(payload)
+    if isinstance(obj, Rejection):
+        return None, obj, None
+    event = from_cloudevent(obj)
+    if isinstance(event, Rejection):
+        source = obj.get("source")
+        return None, event, source if isinstance(source, str) and source else None
+    small = len(payload) <= limits.max_event_bytes
+    at = event.time if as_of is None else as_of
+    rejection = check_event(event, at, limits, catalog.meter_index, size_known_ok=small)
+    return event, rejection, event.source
+
+
+def _rejected(
+    number: int,
+    rejection: Rejection,
+    event: UsageEvent | None,
+    source: str | None,
+    as_of: datetime,
+    limits: Limits,
+) -> NotBilled:
+    reason, detail = NotBilledReason.REJECTED, rejection.detail
+    if rejection.reason is Reason.TIMESTAMP_OUT_OF_RANGE and event is not None:
+        # Ingest dead-letters both sides of the range alike; the report tells them apart.
+        at = f"time {rfc3339(event.time)} is"
+        if event.time < as_of - limits.max_age:
+            reason = NotBilledReason.TOO_OLD
+            detail = f"{at} before as_of {rfc3339(as_of)} minus the maximum age {limits.max_age}"
+        else:
+            detail = f"{at} after as_of {rfc3339(as_of)} plus the maximum skew {limits.max_skew}"
+    return NotBilled(number, reason, detail, rejection.event_id, source, rejection.reason)
+
+
+def rfc3339(t: datetime) -> str:
+    """``t`` in UTC as RFC 3339, with ``Z``."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
