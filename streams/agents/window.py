@@ -35,14 +35,8 @@ from streams.domain.metering import Contribution, contributions
 from streams.domain.meters import Aggregation
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH, SourceWatermarks
-from streams.domain.windows import (
-    LateUsage,
-    WindowAggregator,
-    WindowKey,
-    WindowSize,
-    WindowUpdate,
-    window_start,
-)
+from streams.domain.window_replay import PartitionWindows
+from streams.domain.windows import LateUsage, WindowKey, WindowSize, WindowUpdate
 from streams.records import ATTRIBUTED_V1, LATE, WINDOWS
 from streams.settings import Settings
 
@@ -122,66 +116,6 @@ def chunked(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-REPLAY_HORIZON = timedelta(days=1)
-"""How long (in event time) the digests of closed windows are remembered at least: an
-upstream replay re-sends events seconds after the originals, which must not be billed
-again as late usage although their window already counted them."""
-REPLAY_MEMORY = 250_000
-"""...and how many are remembered at least, whatever their event time. A replay re-sends
-what upstream had not committed (a few seconds of input), which in sparse usage can span
-days of event time: a month of hourly usage can pass a day of event time per message."""
-
-
-class PartitionWindows:
-    """One input partition's aggregator and the progress of its upstream partitions."""
-
-    def __init__(self, size: WindowSize, lateness: timedelta, sources: int) -> None:
-        self.aggregator = WindowAggregator(size, lateness)
-        self.progress = SourceWatermarks(sources)
-        self.watermark = EPOCH
-        """Never goes back, even when a new upstream partition shows up behind the others."""
-        self.settled: set[bytes] = set()
-        """Events of evicted windows (counted, or recorded late): a replay of one is skipped."""
-        self._settled_by_start: dict[datetime, list[bytes]] = {}
-
-    def settle(self, digest: bytes, window_start: datetime) -> None:
-        if digest not in self.settled:
-            self.settled.add(digest)
-            self._settled_by_start.setdefault(window_start, []).append(digest)
-
-    def evict(self) -> None:
-        """Free closed windows, remembering their events; forget the oldest beyond both the
-        replay horizon and the replay memory."""
-        for state in self.aggregator.evict_closed_states(self.watermark):
-            for digest in state.digests:
-                self.settle(digest, state.key.start)
-        cutoff = self.watermark - REPLAY_HORIZON
-        for start in sorted(s for s in self._settled_by_start if s < cutoff):
-            if len(self.settled) - len(self._settled_by_start[start]) < REPLAY_MEMORY:
-                break
-            self.settled.difference_update(self._settled_by_start.pop(start))
-
-    def contributions(
-        self, payload: bytes, catalog: Catalog
-    ) -> tuple[list[tuple[str, Contribution]], datetime]:
-        """The message's contributions, and the watermark to judge them by: the progress
-        as of the previous message (a message's own progress must not make it late)."""
-        judged_by = self.watermark
-        pairs = message_contributions(payload, catalog, self.progress)
-        self.watermark = max(self.watermark, self.progress.watermark)
-        return pairs, judged_by
-
-    def fold(self, payload: bytes, catalog: Catalog) -> list[Any]:
-        pairs, judged_by = self.contributions(payload, catalog)
-        if self.settled:
-            pairs = [p for p in pairs if p[1].digest not in self.settled]
-        outputs = self.aggregator.add_many(pairs, judged_by)
-        for out in outputs:
-            if isinstance(out, LateUsage):
-                self.settle(out.contribution.digest, out.key.start)
-        return outputs
-
-
 class WindowStage:
     def __init__(self, app: faust.App, settings: Settings, feed: CatalogFeed) -> None:
         self.settings = settings
@@ -191,37 +125,35 @@ class WindowStage:
         self.source = app.topic(self.source_name)
         self.windows_out = app.topic(topics.topic_name(settings, topics.USAGE_WINDOWS))
         self.late_out = app.topic(topics.topic_name(settings, topics.USAGE_LATE))
-        self.partitions: dict[int, PartitionWindows] = {}
+        self.partitions: dict[int, PartitionWindows[Catalog]] = {}
         self.announced: dict[int, datetime] = {}
         """The watermark last sent per partition: a batch goes out when it advances."""
 
     async def partition_state(
         self, partition: int, resume_at: int, catalog: Catalog
-    ) -> PartitionWindows:
+    ) -> PartitionWindows[Catalog]:
         if partition not in self.partitions:
             self.partitions[partition] = await asyncio.to_thread(
                 self._rebuild, partition, resume_at, catalog
             )
         return self.partitions[partition]
 
-    def _rebuild(self, partition: int, resume_at: int, catalog: Catalog) -> PartitionWindows:
+    def _rebuild(
+        self, partition: int, resume_at: int, catalog: Catalog
+    ) -> PartitionWindows[Catalog]:
         state = PartitionWindows(
-            self.size, self.settings.allowed_lateness, self.settings.usage_partitions
+            self.size,
+            self.settings.allowed_lateness,
+            self.settings.usage_partitions,
+            message_contributions,
         )
-        pairs: list[tuple[str, Contribution]] = []
-        for msg in read_partition(
+        committed = read_partition(
             self.settings.kafka_bootstrap, self.source_name, partition, resume_at
-        ):
-            pairs.extend(state.contributions(msg.value(), catalog)[0])
-        held = state.aggregator.rebuild(pairs, state.watermark) if pairs else 0
-        for _, c in pairs:  # events of windows closed by now: counted or late, settled either way
-            start = window_start(c.time, self.size)
-            if state.aggregator.closes_at(start) <= state.watermark:
-                state.settle(c.digest, start)
-        state.evict()
+        )
+        rebuilt = state.rebuild((msg.value() for msg in committed), catalog)
         log.info(
             "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
-            held, self.source_name, partition, len(pairs), resume_at,
+            rebuilt.windows, self.source_name, partition, rebuilt.contributions, resume_at,
         )  # fmt: skip
         return state
 
