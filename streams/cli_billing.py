@@ -2,62 +2,155 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from streams.domain.invoice import Invoice
+from streams.errors import ConfigError, RailyardError
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from streams.domain.catalog import Catalog
+    from streams.domain.rating.simulate import SimulationResult
+
 console = Console()
+
+
+STRICT_EXIT = 3
+"""``simulate --strict``'s exit status when any line was not billed."""
 
 
 def simulate(
     catalog: Annotated[Path, typer.Option(help="Catalog YAML (a candidate, or the one in force)")],
     events: Annotated[Path, typer.Option(help="Usage as CloudEvents JSON lines")],
     period: Annotated[str, typer.Option(help="YYYY-MM: only periods starting that month")] = "",
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="RFC 3339 instant ingest's clock is taken to read when judging event times "
+            "[default: the period's end + RAILYARD_PERIOD_GRACE; without --period, the end "
+            "of the last period with usage + grace]",
+            show_default=False,
+        ),
+    ] = "",
     format_: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    strict: Annotated[
+        bool, typer.Option(help=f"Exit {STRICT_EXIT} when any line was not billed")
+    ] = False,
 ) -> None:
     """Price usage in batch, without Kafka, and print the invoices: the what-if tool.
 
-    The stream must issue the same invoices for the same input, to the cent.
+    The stream must issue the same invoices for the same input, to the cent. The
+    output depends only on the files, --period and --as-of, never on today's date;
+    every line not billed is listed with its reason (rejected, duplicate,
+    unattributed, too_old).
     """
-    from streams.domain.catalog import load_catalog
+    from streams.domain.rating.screening import default_as_of
     from streams.domain.rating.simulate import simulate as run
     from streams.domain.validation import Limits
     from streams.domain.windows import WindowSize
-    from streams.invoice_records import invoice_to_json
+    from streams.simulate_report import not_billed_summary, parse_instant, report_json, rfc3339
 
     if format_ not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
+        raise typer.BadParameter("must be table or json", param_hint="--format")
+    _check_month(period)  # before any file is read
+    try:
+        given = parse_instant(as_of) if as_of else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an RFC 3339 instant: {exc}", param_hint="--as-of") from exc
     s = Settings()
-    result = run(
-        load_catalog(catalog),
-        events.read_text().splitlines(),
-        period or None,
-        datetime.now(UTC),
-        window=WindowSize(s.window_size),
-        limits=Limits(s.max_event_bytes, s.max_event_age, s.max_clock_skew),
-        max_message_bytes=s.max_message_bytes,
+    limits = Limits(s.max_event_bytes, s.max_event_age, s.max_clock_skew)
+    try:
+        book = _read_catalog(catalog)
+        lines = _read_events(events)
+    except RailyardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    month = period or None
+    instant = given or default_as_of(
+        book, lines, month, s.period_grace, limits, s.max_message_bytes
     )
+    result = run(book, lines, month, instant, window=WindowSize(s.window_size), limits=limits,
+                 max_message_bytes=s.max_message_bytes)  # fmt: skip
+    summary = not_billed_summary(result)
     if format_ == "json":
-        print(json.dumps([invoice_to_json(i) for i in result.invoices], indent=2))
+        print(report_json(result, instant, month))
+    else:
+        for invoice in result.invoices:
+            console.print(invoice_table(invoice))
+        console.print(summary_table(result.invoices, title="Simulated invoices"))
+        console.print(f"as of {rfc3339(instant)}", markup=False)
+        if summary:
+            console.print(not_billed_table(result))
+            console.print(summary, markup=False)
+    if strict and summary:
+        typer.echo(f"strict: {summary}", err=True)
+        raise typer.Exit(STRICT_EXIT)
+
+
+def _check_month(period: str) -> None:
+    from streams.domain.rating.periods import period_of_month
+
+    if not period:
         return
-    for invoice in result.invoices:
-        console.print(invoice_table(invoice))
-    console.print(summary_table(result.invoices, title="Simulated invoices"))
-    counts = {"rejected": sum(result.rejected.values()), "duplicates": result.duplicates,
-              "unattributed": result.unattributed}  # fmt: skip
-    skipped = {k: v for k, v in counts.items() if v}
-    if skipped:
-        console.print("not billed: " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())))
+    try:
+        period_of_month(1, period)
+    except ValueError as exc:
+        raise typer.BadParameter(f"must be YYYY-MM, got {period!r}", param_hint="--period") from exc
+
+
+def _read_catalog(path: Path) -> Catalog:
+    """The catalog at ``path``; ConfigError with every problem, as ``catalog validate`` lists them."""
+    from streams.domain.catalog import parse_catalog
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read catalog {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 ({exc.reason})") from exc
+    found, problems = parse_catalog(text, str(path))
+    if found is None:
+        listed = "\n  ".join(map(str, problems))
+        raise ConfigError(f"catalog {path} has {len(problems)} problem(s):\n  {listed}")
+    missing = [what for what, items in (("meters", found.meters), ("customers", found.customers))
+               if not items]  # fmt: skip
+    if missing:
+        raise ConfigError(f"catalog {path} defines no {' and no '.join(missing)}: nothing to bill")
+    return found
+
+
+def _read_events(path: Path) -> list[bytes]:
+    from streams.simulate_report import event_lines
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read events file {path}: {exc.strerror or exc}") from exc
+    return event_lines(data, str(path))
+
+
+def not_billed_table(result: SimulationResult) -> Table:
+    """Lines not billed, by reason and dead-letter reason, with the first few line numbers."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for n in result.not_billed:
+        key = (n.reason.value, "" if n.dead_letter is None else n.dead_letter.value)
+        groups.setdefault(key, []).append(n.line)
+    table = Table("not billed", "dead letter", "lines", "first lines", title="Not billed")
+    for (reason, dead_letter), numbers in sorted(groups.items()):
+        shown = ", ".join(map(str, numbers[:8])) + (", ..." if len(numbers) > 8 else "")
+        table.add_row(reason, dead_letter, str(len(numbers)), shown)
+    return table
 
 
 def invoice_table(inv: Invoice) -> Table:

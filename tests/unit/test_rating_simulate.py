@@ -21,7 +21,7 @@ from streams.domain.workload.catalog import billing_catalog_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "catalog.example.yaml"
 START = datetime(2026, 11, 1, tzinfo=UTC)
-NOW = datetime(2026, 12, 2, tzinfo=UTC)
+AS_OF = datetime(2026, 12, 2, tzinfo=UTC)
 SPEC = WorkloadSpec(
     seed=5,
     customers=6,
@@ -50,7 +50,7 @@ def catalog(workload: Workload) -> Catalog:
 
 @pytest.fixture(scope="module")
 def november(workload: Workload, catalog: Catalog) -> SimulationResult:
-    return simulate(catalog, [g.line for g in workload.events], "2026-11", NOW)
+    return simulate(catalog, [g.line for g in workload.events], "2026-11", AS_OF)
 
 
 def test_one_invoice_per_subscribed_customer_for_the_month(
@@ -75,6 +75,29 @@ def test_noise_is_counted_and_not_billed(november: SimulationResult) -> None:
     assert november.duplicates == SPEC.duplicates
     assert november.unattributed == SPEC.unknown_subjects
     assert november.accepted == SPEC.events - SPEC.invalid - SPEC.duplicates
+    # Each of them listed, in line order, and the counts are what the list says.
+    reasons = Counter(n.reason.value for n in november.not_billed)
+    assert reasons["duplicate"] == november.duplicates
+    assert reasons["unattributed"] == november.unattributed
+    assert reasons["rejected"] + reasons["too_old"] == SPEC.invalid
+    lines = [n.line for n in november.not_billed]
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+
+
+def test_the_invoices_depend_on_as_of_only_through_what_it_lets_in(
+    workload: Workload, catalog: Catalog, november: SimulationResult
+) -> None:
+    lines = [g.line for g in workload.events]
+    # Every November event is within 40 days of both instants: nothing else may change.
+    later = simulate(catalog, lines, "2026-11", AS_OF + timedelta(days=8))
+    assert later.invoices == november.invoices
+    assert [(n.line, n.reason) for n in later.not_billed] == [
+        (n.line, n.reason) for n in november.not_billed
+    ]
+    # Far later, November is too old: no usage is billed, and each event says why.
+    stale = simulate(catalog, lines, "2026-11", AS_OF + timedelta(days=400))
+    assert stale.accepted == 0
+    assert Counter(n.reason.value for n in stale.not_billed)["too_old"] > SPEC.events * 0.9
 
 
 def test_only_the_clean_lines_matter(
@@ -86,7 +109,7 @@ def test_only_the_clean_lines_matter(
         if g.valid and g.duplicate_of is None and g.customer is not None
     ]
     assert len(clean) < len(workload.events)
-    again = simulate(catalog, clean, "2026-11", NOW)
+    again = simulate(catalog, clean, "2026-11", AS_OF)
     assert again.invoices == november.invoices
     assert (again.rejected, again.duplicates, again.unattributed) == ({}, 0, 0)
 
@@ -96,7 +119,7 @@ def test_the_order_of_lines_does_not_matter(
 ) -> None:
     lines = [g.line for g in workload.events]
     random.Random(3).shuffle(lines)
-    assert simulate(catalog, lines, "2026-11", NOW).invoices == november.invoices
+    assert simulate(catalog, lines, "2026-11", AS_OF).invoices == november.invoices
 
 
 def test_usage_lines_bill_what_the_clean_events_measured(
@@ -125,17 +148,17 @@ def test_without_a_period_every_touched_period_is_rated(
     workload: Workload, catalog: Catalog, november: SimulationResult
 ) -> None:
     lines = [g.line for g in workload.events]
-    touched = simulate(catalog, lines, None, NOW)
+    touched = simulate(catalog, lines, None, AS_OF)
     assert touched.invoices == november.invoices  # all usage falls in November
     nov = period_of_month(1, "2026-11")
-    assert simulate(catalog, lines, nov, NOW).invoices == november.invoices
+    assert simulate(catalog, lines, nov, AS_OF).invoices == november.invoices
 
 
 def test_daily_windows_bill_sum_meters_the_same(
     workload: Workload, catalog: Catalog, november: SimulationResult
 ) -> None:
     lines = [g.line for g in workload.events]
-    daily = simulate(catalog, lines, "2026-11", NOW, window=WindowSize.DAY)
+    daily = simulate(catalog, lines, "2026-11", AS_OF, window=WindowSize.DAY)
 
     def api_calls(result: SimulationResult) -> dict[str, Decimal | None]:
         return {
@@ -157,7 +180,7 @@ def test_bad_lines_are_rejected_like_ingest_does(catalog: Catalog, workload: Wor
         catalog,
         ["", "not json", "{broken", json.dumps(old), json.dumps(unknown), good.line, good.line],
         "2026-11",
-        NOW,
+        AS_OF,
     )
     assert result.rejected == {
         "malformed_payload": 2,

@@ -11,6 +11,7 @@ Pure: no clock, no I/O. The same lines, catalog and ``as_of`` give the same resu
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -136,22 +137,25 @@ def default_as_of(
     limits: Limits,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> datetime:
-    """The instant a run is judged at when none is given: the period's close, as the stream's.
+    """The instant a run is judged at when none is given: a period's close, never a clock.
 
-    With a ``"YYYY-MM"`` month, the latest end among the customers' periods starting
-    that month, plus ``grace``; with a period, its end plus ``grace``. With none, the
-    end of the last period with usage plus ``grace``: every event that would be valid
-    on its own time and is attributed counts, in its customer's period (the latest
-    event's time itself when none is attributed; :data:`EPOCH` when no line holds an
-    event). Only the lines decide it, never a clock.
+    Each candidate is a period end plus ``grace``. For a :class:`BillingPeriod`, its
+    end. For a ``"YYYY-MM"`` month, the ends of the customers' periods starting that
+    month. For none, the end of each event's period (its customer's; the event's own
+    time when no customer owns it), for every event valid on its own time. Of the
+    candidates that let ingest accept the most events, the latest wins: the latest
+    close whenever it loses nothing, and never a close so late that the first
+    periods' usage turns too old, nor one that a few events from a broken producer's
+    clock (dated 2100, say) would carry past everyone else's usage. :data:`EPOCH`
+    when there is no candidate (no line holds a valid event, and no period was asked).
     """
     if isinstance(period, BillingPeriod):
         return period.end + grace
+    times: list[datetime] = []
+    candidates: set[datetime] = set()
     if isinstance(period, str):
         anchors = {c.billing.anchor_day for c in catalog.customers} or {1}
-        return max(period_of_month(a, period).end for a in anchors) + grace
-    latest_end: datetime | None = None
-    latest_time: datetime | None = None
+        candidates = {period_of_month(a, period).end + grace for a in anchors}
     for line in lines:
         payload = line.encode() if isinstance(line, str) else line
         if not payload.strip():
@@ -159,15 +163,25 @@ def default_as_of(
         event, rejection, _ = _event(payload, None, limits, max_message_bytes, catalog)
         if event is None or rejection is not None:
             continue
-        latest_time = max(latest_time or event.time, event.time)
-        key = catalog.customer_for(event.subject, event.time)
-        found = catalog.customer(key) if key is not None else None
-        if found is not None:
-            end = billing_period(found.billing.anchor_day, event.time).end
-            latest_end = max(latest_end or end, end)
-    if latest_end is not None:
-        return latest_end + grace
-    return EPOCH if latest_time is None else latest_time + grace
+        times.append(event.time)
+        if period is None:
+            candidates.add(_close(catalog, event) + grace)
+    times.sort()
+
+    def accepted(as_of: datetime) -> int:
+        newest = bisect_right(times, as_of + limits.max_skew)
+        return newest - bisect_left(times, as_of - limits.max_age)
+
+    return max(candidates, key=lambda c: (accepted(c), c), default=EPOCH)
+
+
+def _close(catalog: Catalog, event: UsageEvent) -> datetime:
+    """The end of the billing period ``event`` falls in: its customer's, or its own time."""
+    key = catalog.customer_for(event.subject, event.time)
+    found = catalog.customer(key) if key is not None else None
+    if found is None:
+        return event.time
+    return billing_period(found.billing.anchor_day, event.time).end
 
 
 def _event(
@@ -216,12 +230,21 @@ def _rejected(
         at = f"time {rfc3339(event.time)} is"
         if event.time < as_of - limits.max_age:
             reason = NotBilledReason.TOO_OLD
-            detail = f"{at} before as_of {rfc3339(as_of)} minus the maximum age {limits.max_age}"
+            detail = f"{at} more than {_span(limits.max_age)} before as_of {rfc3339(as_of)}"
         else:
-            detail = f"{at} after as_of {rfc3339(as_of)} plus the maximum skew {limits.max_skew}"
+            detail = f"{at} more than {_span(limits.max_skew)} after as_of {rfc3339(as_of)}"
     return NotBilled(number, reason, detail, rejection.event_id, source, rejection.reason)
 
 
 def rfc3339(t: datetime) -> str:
     """``t`` in UTC as RFC 3339, with ``Z``."""
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _span(value: timedelta) -> str:
+    """``40d``, ``1h``, ``90s``: as the RAILYARD_* settings write durations."""
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds) // size}{unit}"
+    return f"{seconds:g}s"
