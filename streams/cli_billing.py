@@ -34,9 +34,9 @@ def simulate(
         str,
         typer.Option(
             "--as-of",
-            help="RFC 3339 instant ingest's clock is taken to read when judging event times "
-            "[default: the period's end + RAILYARD_PERIOD_GRACE; without --period, the end "
-            "of the last period with usage + grace]",
+            help="RFC 3339 instant ingest's clock is taken to read when judging event times; "
+            "by default a period's close: its end + RAILYARD_PERIOD_GRACE (the latest close "
+            "that lets in the most events; docs/billing.md)",
             show_default=False,
         ),
     ] = "",
@@ -52,11 +52,11 @@ def simulate(
     every line not billed is listed with its reason (rejected, duplicate,
     unattributed, too_old).
     """
-    from streams.domain.rating.screening import default_as_of
+    from streams.domain.rating.screening import default_as_of, rfc3339
     from streams.domain.rating.simulate import simulate as run
     from streams.domain.validation import Limits
     from streams.domain.windows import WindowSize
-    from streams.simulate_report import not_billed_summary, parse_instant, report_json, rfc3339
+    from streams.simulate_report import not_billed_summary, parse_instant, report_json
 
     if format_ not in ("table", "json"):
         raise typer.BadParameter("must be table or json", param_hint="--format")
