@@ -76,7 +76,10 @@ ATTRIBUTED = RecordCodec("attributed_usage.v2.avsc", plain=True)
 """Times are microseconds since the epoch (UTC) as ints, both ways."""
 ATTRIBUTED_V1 = RecordCodec("attributed_usage.v1.avsc")
 """Still read (window stage, sink) so a topic written before version 2 drains cleanly."""
-WINDOWS = RecordCodec("window_update.v1.avsc")
+WINDOWS = RecordCodec("window_update.v2.avsc")
+WINDOWS_V1 = RecordCodec("window_update.v1.avsc")
+"""Still read (rate stage, sink) so a topic written before version 2 drains cleanly."""
+BOOK = RecordCodec("book_entry.v1.avsc")
 LATE = RecordCodec("late_usage.v1.avsc")
 INVOICES = RecordCodec("invoice.v1.avsc")
 SPEND = RecordCodec("billing_spend.v1.avsc")

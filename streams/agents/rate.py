@@ -12,10 +12,14 @@ the pure rating package, this module only moves records.
   ``RAILYARD_PERIOD_GRACE``, or on ``railyard close-period``: one invoice per
   customer, period and currency goes to ``invoices`` (same partition), never twice.
 
-After a restart, a partition's book is rebuilt from its inputs and from the
-invoices already issued (read back from ``invoices``); re-reading input the book
-has already folded in changes nothing, so no invoice is issued twice and no usage
-is lost.
+Every change to a partition's book goes to the compacted ``billing.book`` topic
+(same partition) before the input offsets are committed. After a restart the book
+is rebuilt from ``billing.book`` and the invoices already issued (``invoices``),
+both kept for good, never from ``usage.windows`` or ``usage.late``, whose retention
+may have expired; re-reading input the book has already folded in changes nothing,
+so no invoice is issued twice and no usage is lost. A record the stage cannot read,
+or a period the catalog cannot rate, is dead-lettered with its reason
+(``usage.dlq``, stage ``rate``) and the stage goes on.
 """
 
 from __future__ import annotations
@@ -37,36 +41,29 @@ from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
-from streams.domain.billing_book import BillingBook, LateChange, WindowChange
+from streams.book_records import (
+    UnreadableRecord,
+    decode_entry,
+    encode_entry,
+    entry_key,
+    late_changes,
+    window_changes,
+)
+from streams.codec import encode_dead_letter
+from streams.domain.billing_book import BillingBook
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
-from streams.domain.rating.assemble import LateQuantity, usage_amount
+from streams.domain.rating.assemble import usage_amount
 from streams.domain.rating.credits import CreditEvent, balances, threshold_events
+from streams.domain.rejections import Reason, Rejection
+from streams.errors import RailyardError
 from streams.invoice_records import decode_invoice, encode_invoice
-from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, LATE, SPEND, WINDOWS
+from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, SPEND
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.rate")
 SPEND_INTERVAL_S = 1.0
 """Running spend goes out at most this often per partition: fresh, without a record per batch."""
-
-
-def window_changes(payload: bytes) -> tuple[list[WindowChange], datetime]:
-    batch = WINDOWS.decode(payload)
-    changes = [
-        WindowChange(u["customer"], u["meter"], tuple(u["group"]), u["window_start"],
-                     u["value"], u["revision"])
-        for u in batch["updates"]
-    ]  # fmt: skip
-    return changes, batch["watermark"]
-
-
-def late_changes(payload: bytes) -> list[LateChange]:
-    return [
-        LateChange(i["customer"], i["digest"],
-                   LateQuantity(i["meter"], tuple(i["group"]), i["event_time"], Decimal(i["value"])))
-        for i in LATE.decode(payload)["items"]
-    ]  # fmt: skip
 
 
 class RateStage:
@@ -78,6 +75,9 @@ class RateStage:
         self.late_name = name(topics.USAGE_LATE)
         self.commands_name = name(topics.BILLING_COMMANDS)
         self.invoices_name = name(topics.INVOICES)
+        self.book_name = name(topics.BILLING_BOOK)
+        self.book_topic = app.topic(self.book_name)
+        self.dlq = app.topic(name(topics.USAGE_DLQ))
         self.source = app.topic(self.windows_name, self.late_name, self.commands_name)
         self.invoices = app.topic(self.invoices_name)
         self.spend = app.topic(name(topics.BILLING_SPEND))
@@ -91,7 +91,8 @@ class RateStage:
         self.catalog_version: str | None = None
         self._customers: dict[tuple[str, int], list[str]] = {}
         self.nothing_due: set[tuple[str, datetime, str]] = set()
-        """(customer, period start, catalog version) rated to no invoice: not asked again."""
+        """(customer, period start, catalog version) rated to no invoice, or that the catalog
+        could not rate (dead-lettered): not asked again until the catalog changes."""
 
     # -- state ------------------------------------------------------------------------
 
@@ -119,21 +120,22 @@ class RateStage:
         for msg in read_partition(bootstrap, self.invoices_name, partition):
             book.record_issued(decode_invoice(msg.value()))
             issued += 1
-        for msg in read_partition(bootstrap, self.windows_name, partition):
-            changes, watermark = window_changes(msg.value())
-            book.fold_windows(changes)
-            book.advance(watermark)
-        for msg in read_partition(bootstrap, self.late_name, partition):
-            book.fold_late(late_changes(msg.value()))
+        entries = [
+            decode_entry(msg.value())
+            for msg in read_partition(bootstrap, self.book_name, partition)
+            if msg.value() is not None
+        ]
+        book.restore(entries)
         for customer in self.customers_of(catalog, partition):  # alerts already sent stay sent
-            draft = book.draft(catalog, customer)
+            draft = self._draft(book, catalog, customer)
             if draft is not None:
                 self.consumed[customer] = _consumed(book, customer, draft)
         self.dirty[partition].update(book.usage)
         log.info(
-            "rebuilt billing book of partition %d: %d customers with usage, %d invoices issued,"
-            " watermark %s",
-            partition, len(book.usage), issued, book.watermark.isoformat(),
+            "rebuilt billing book of partition %d from %s: %d entries, %d customers with usage,"
+            " %d invoices issued, watermark %s",
+            partition, self.book_name, len(entries), len(book.usage), issued,
+            book.watermark.isoformat(),
         )  # fmt: skip
         return book
 
@@ -158,17 +160,45 @@ class RateStage:
             closing: list[str | None] = []
             for event in batch:
                 topic, payload = event.message.topic, event.message.value
-                if topic == self.windows_name:
-                    changes, watermark = window_changes(payload)
-                    self.dirty[partition] |= book.fold_windows(changes)
-                    book.advance(watermark)
-                elif topic == self.late_name:
-                    self.dirty[partition] |= book.fold_late(late_changes(payload))
-                elif topic == self.commands_name:
-                    closing.append(self._close_request(catalog, payload))
+                try:
+                    if topic == self.windows_name:
+                        changes, watermark = window_changes(payload)
+                        self.dirty[partition] |= book.fold_windows(changes)
+                        book.advance(watermark)
+                    elif topic == self.late_name:
+                        self.dirty[partition] |= book.fold_late(late_changes(payload))
+                    elif topic == self.commands_name:
+                        closing.append(self._close_request(catalog, payload))
+                except UnreadableRecord as exc:
+                    message = event.message
+                    sends.append(await self._dead_letter(Reason.UNREADABLE_RECORD, str(exc),
+                                 message.topic, message.partition, message.offset, payload))  # fmt: skip
             sends += await self.issue(partition, book, catalog, closing)
+            sends += await self.persist(partition, book)
             sends += await self.report_spend(partition, book, catalog, force=bool(closing))
         await asyncio.gather(*sends)
+
+    async def persist(self, partition: int, book: BillingBook) -> list[Awaitable[Any]]:
+        """The book's changes to ``billing.book``, the newest per key only; sent (and awaited)
+        before the batch's offsets are committed."""
+        latest = {entry_key(e): e for e in book.take_journal()}
+        return [
+            await self.book_topic.send(
+                key=key, value=encode_entry(entry, book.watermark), partition=partition
+            )
+            for key, entry in latest.items()
+        ]
+
+    async def _dead_letter(
+        self, reason: Reason, detail: str, topic: str, partition: int, offset: int,
+        original: bytes | None, subject: str | None = None,
+    ) -> Awaitable[Any]:  # fmt: skip
+        log.error("dead-lettered %s[%d]@%d: %s: %s", topic, partition, offset, reason, detail)
+        record = encode_dead_letter(
+            Rejection(reason, detail, subject=subject), stage="rate", topic=topic,
+            partition=partition, offset=offset, index=0, original=original or b"",
+        )  # fmt: skip
+        return await self.dlq.send(value=record)
 
     def _close_request(self, catalog: Catalog, payload: bytes) -> str | None:
         """The month (YYYY-MM) whose periods to close now; ``None``: those ended by event time."""
@@ -199,7 +229,14 @@ class RateStage:
         for customer, period in due:
             if (customer, period.start, catalog.version) in self.nothing_due:
                 continue
-            invoice = book.invoice(catalog, customer, period, issued_at=period.end)
+            try:
+                invoice = book.invoice(catalog, customer, period, issued_at=period.end)
+            except (RailyardError, ArithmeticError, ValueError) as exc:
+                self.nothing_due.add((customer, period.start, catalog.version))
+                detail = f"{customer} {period.start:%Y-%m-%d}..{period.end:%Y-%m-%d}: {exc}"
+                sends.append(await self._dead_letter(Reason.RATING_FAILED, detail,
+                             self.windows_name, partition, -1, None, subject=customer))  # fmt: skip
+                continue
             if invoice is None:  # not subscribed in that period: nothing to bill
                 self.nothing_due.add((customer, period.start, catalog.version))
                 continue
@@ -218,6 +255,16 @@ class RateStage:
             key=invoice.customer.encode(), value=encode_invoice(invoice), partition=partition
         )
 
+    def _draft(self, book: BillingBook, catalog: Catalog, customer: str) -> Invoice | None:
+        """The open period's running invoice; None (logged) when the catalog cannot rate it:
+        the period's close dead-letters it with the reason."""
+        try:
+            return book.draft(catalog, customer)
+        except (RailyardError, ArithmeticError, ValueError) as exc:
+            log.warning("no running spend for %s under catalog %s: %s", customer,
+                        catalog.version, exc)  # fmt: skip
+            return None
+
     async def report_spend(
         self, partition: int, book: BillingBook, catalog: Catalog, force: bool = False
     ) -> list[Awaitable[Any]]:
@@ -227,7 +274,7 @@ class RateStage:
         self.spent_at[partition] = now
         sends: list[Awaitable[Any]] = []
         for customer in sorted(self.dirty.pop(partition, set())):
-            draft = book.draft(catalog, customer)
+            draft = self._draft(book, catalog, customer)
             found = catalog.customer(customer)
             if draft is None or found is None:
                 continue

@@ -29,14 +29,16 @@ from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
 from streams.contributions_wire import read_contributions
+from streams.domain.accumulators import quantity
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import Contribution, contributions
 from streams.domain.meters import Aggregation
+from streams.domain.partials import Partial, partial_of
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH, SourceWatermarks
 from streams.domain.window_replay import PartitionWindows
-from streams.domain.windows import LateUsage, WindowKey, WindowSize, WindowUpdate
+from streams.domain.windows import LateUsage, WindowKey, WindowSize, WindowState, WindowUpdate
 from streams.records import ATTRIBUTED_V1, LATE, WINDOWS
 from streams.settings import Settings
 
@@ -178,7 +180,8 @@ class WindowStage:
                         updates[out.key] = out  # absolute totals: the last one says it all
                     else:
                         late.append(out)
-            rows = [_update(u, meters, self.size.duration) for u in updates.values()]
+            aggregator, span = state.aggregator, self.size.duration
+            rows = [_update(u, aggregator.state(u.key), meters, span) for u in updates.values()]
             chunks = chunked(rows, RECORDS_PER_MESSAGE)
             if not chunks and self.announced.get(partition) != state.watermark:
                 chunks = [[]]  # event time moved on: say so, downstream closes periods by it
@@ -193,12 +196,16 @@ class WindowStage:
         await asyncio.gather(*sends)
 
 
-def _update(u: WindowUpdate, meters: dict[str, Any], length: timedelta) -> dict[str, Any]:
+def _update(
+    u: WindowUpdate, state: WindowState | None, meters: dict[str, Any], length: timedelta
+) -> dict[str, Any]:
+    """The update's wire record, with the window's partial state as it is after the batch
+    (the newest update of each window in a batch is the one sent)."""
     meter = meters.get(u.key.meter)
-    return {
+    row = {
         "customer": u.key.customer,
         "meter": u.key.meter,
-        "aggregation": str(meter.aggregation) if meter else "",
+        "aggregation": str(state.aggregation if state else meter.aggregation if meter else ""),
         "group_by": list(meter.group_by) if meter else [],
         "group": list(u.key.group),
         "window_start": u.key.start,
@@ -206,6 +213,20 @@ def _update(u: WindowUpdate, meters: dict[str, Any], length: timedelta) -> dict[
         "value": u.value,
         "revision": u.revision,
         "is_correction": u.is_correction,
+    }
+    if state is not None:
+        row.update(partial_fields(partial_of(state.aggregation, state.accumulator, u.revision)))
+    return row
+
+
+def partial_fields(p: Partial) -> dict[str, Any]:
+    """The version-2 fields that carry a window's :class:`Partial` (see window_update.v2)."""
+    exact_sum = p.aggregation in (Aggregation.SUM, Aggregation.AVG)
+    return {
+        "sum": quantity(p.total) if exact_sum else None,
+        "distinct": sorted(p.distinct),
+        "latest_time": p.latest.time if p.latest else None,
+        "latest_digest": p.latest.digest if p.latest else None,
     }
 
 

@@ -2,11 +2,16 @@
 
 The rate stage keeps one :class:`BillingBook` per partition of ``usage.windows``
 (customers are partitioned the same way everywhere). The book is a pure function
-of three inputs, so a restarted worker rebuilds it by re-reading them:
+of three inputs:
 
-* window totals (absolute, newest revision wins) and late usage (by event digest),
+* window partials (absolute, newest revision wins) and late usage (by event digest),
 * the event-time watermark of the partition, carried by every window batch,
 * the invoices already issued for the partition's customers (the ``invoices`` topic).
+
+Every change to the first two is also written to :attr:`BillingBook.journal`; the
+rate stage publishes it to the compacted ``billing.book`` topic, and a restarted
+worker rebuilds the book from there (:meth:`BillingBook.restore`) and from
+``invoices`` (kept for good), never from inputs whose retention may have expired.
 
 Periods close when the watermark passes their end plus a grace period, or when an
 operator says so; an issued period is never issued again. Usage or a catalog fix
@@ -21,9 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice, InvoiceLine, LineKind
+from streams.domain.partials import Partial
 from streams.domain.rating import (
     BillingPeriod,
     billing_period,
@@ -40,12 +47,18 @@ SeriesKey = tuple[str, tuple[str, ...], datetime]
 
 @dataclass
 class CustomerUsage:
-    windows: dict[SeriesKey, tuple[Decimal, int]] = field(default_factory=dict)
-    """Newest (value, revision) per window."""
+    windows: dict[SeriesKey, tuple[Partial | Decimal, int]] = field(default_factory=dict)
+    """Newest (partial, revision) per window."""
     late: dict[bytes, LateQuantity] = field(default_factory=dict)
     """Usage later than the window stage's lateness bound, by event digest."""
     revision: int = 0
     """Grows with every change folded in: orders the running-spend records."""
+    first_seen: datetime | None = None
+    """Time of the customer's first usage: event time bills no period ending before it."""
+
+    def saw(self, at: datetime) -> None:
+        if self.first_seen is None or at < self.first_seen:
+            self.first_seen = at
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,8 @@ class WindowChange:
     meter: str
     group: tuple[str, ...]
     window_start: datetime
-    value: Decimal
+    value: Partial | Decimal
+    """The window's partial (a bare value only where it merges exactly: see inputs.py)."""
     revision: int
 
 
@@ -65,13 +79,21 @@ class LateChange:
     usage: LateQuantity
 
 
+class WatermarkChange(NamedTuple):
+    watermark: datetime
+
+
+JournalEntry = WindowChange | LateChange | WatermarkChange
+"""A change to the book's inputs, as the rate stage persists it (the newest per key wins)."""
+
+
 class BillingBook:
     def __init__(self, grace: timedelta) -> None:
         self.grace = grace
         self.watermark = EPOCH
-        self.first_seen: datetime | None = None
-        """Event time of the first usage seen: periods ending before it are not billed here."""
         self.usage: dict[str, CustomerUsage] = {}
+        self.journal: list[JournalEntry] = []
+        """Changes folded in since the caller last took them (:meth:`take_journal`)."""
         self.issued: dict[tuple[str, datetime], Invoice] = {}
         self.billed: dict[tuple[str, datetime], Decimal] = {}
         """Per (customer, period start): its own subtotal plus adjustments billed for it since."""
@@ -89,9 +111,9 @@ class BillingBook:
                 continue  # a replay, or an older revision arriving late
             usage.windows[key] = (c.value, c.revision)
             usage.revision += c.revision - (held[1] if held else 0)
+            usage.saw(c.window_start)
             changed.add(c.customer)
-            if self.first_seen is None or c.window_start < self.first_seen:
-                self.first_seen = c.window_start
+            self.journal.append(c)
         return changed
 
     def fold_late(self, changes: Iterable[LateChange]) -> set[str]:
@@ -101,11 +123,32 @@ class BillingBook:
             if c.digest not in usage.late:
                 usage.late[c.digest] = c.usage
                 usage.revision += 1
+                usage.saw(c.usage.time)
                 changed.add(c.customer)
+                self.journal.append(c)
         return changed
 
     def advance(self, watermark: datetime) -> None:
-        self.watermark = max(self.watermark, watermark)
+        if watermark > self.watermark:
+            self.watermark = watermark
+            self.journal.append(WatermarkChange(watermark))
+
+    def take_journal(self) -> list[JournalEntry]:
+        """The changes since the last call, to persist; the journal starts empty again."""
+        taken, self.journal = self.journal, []
+        return taken
+
+    def restore(self, entries: Iterable[JournalEntry]) -> None:
+        """Fold persisted changes back in (a restart); they are not journaled again."""
+        entries = list(entries)
+        windows = [e for e in entries if isinstance(e, WindowChange)]
+        self.fold_windows(windows)
+        for e in entries:
+            if isinstance(e, LateChange):
+                self.fold_late((e,))
+            elif isinstance(e, WatermarkChange):
+                self.advance(e.watermark)
+        self.journal.clear()
 
     def record_issued(self, invoice: Invoice) -> None:
         """Remember an issued invoice (one this stage sent, or one read back after a restart)."""
@@ -158,24 +201,24 @@ class BillingBook:
     ) -> list[tuple[str, BillingPeriod]]:
         """Periods ready to invoice: ended (plus grace) by the watermark, or starting in ``month``.
 
-        Only periods that end after the first usage this book saw: a new deployment does
-        not invoice a customer's whole history. ``month`` (YYYY-MM) is an operator's
+        Only periods that end after the customer's first usage: billing starts with the
+        period of a customer's first usage, as in ``railyard simulate``. ``month`` (YYYY-MM) is an operator's
         explicit close: each customer's period that starts in that month closes now.
         """
         out: list[tuple[str, BillingPeriod]] = []
-        if self.first_seen is None and month is None:
-            return out
         for customer in sorted(customers):
             found = catalog.customer(customer)
-            if found is None:
+            usage = self.usage.get(customer)
+            first_seen = usage.first_seen if usage else None
+            if found is None or (first_seen is None and month is None):
                 continue
             anchor = found.billing.anchor_day
             candidates: list[BillingPeriod] = []
             if month is not None:
                 candidates.append(period_of_month(anchor, month))
             else:
-                assert self.first_seen is not None
-                p = billing_period(anchor, self.first_seen)
+                assert first_seen is not None
+                p = billing_period(anchor, first_seen)
                 while p.end + self.grace <= self.watermark:
                     candidates.append(p)
                     p = next_period(p)

@@ -30,7 +30,17 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from streams.domain.accumulators import EXACT, quantity
+from streams.domain.accumulators import (
+    EXACT,
+    Accumulator,
+    AvgOf,
+    LatestOf,
+    MaxOf,
+    MinOf,
+    SumOf,
+    UniqueCountOf,
+    quantity,
+)
 from streams.domain.meters import Aggregation
 from streams.domain.usage import VALUE_SCALE
 
@@ -161,6 +171,25 @@ class Partial:
             case Aggregation.LATEST:
                 return cls(aggregation, count=events, latest=latest)
         raise ValueError(f"no partial for aggregation {aggregation!r}")
+
+
+def partial_of(aggregation: Aggregation, accumulator: Accumulator, events: int) -> Partial:
+    """The partial state of a window's running accumulator over ``events`` distinct events."""
+    match accumulator:
+        case SumOf():
+            return Partial(aggregation, count=events, total=accumulator.total)
+        case AvgOf():
+            return Partial(aggregation, count=accumulator.count, total=accumulator.total)
+        case MinOf():
+            return Partial(aggregation, count=events, least=accumulator.least)
+        case MaxOf():
+            return Partial(aggregation, count=events, greatest=accumulator.greatest)
+        case UniqueCountOf():
+            return Partial(aggregation, count=events, distinct=frozenset(accumulator.seen))
+        case LatestOf() if accumulator.time is not None:
+            latest = Latest(accumulator.time, accumulator.digest, accumulator.value)
+            return Partial(aggregation, count=events, latest=latest)
+    return Partial(aggregation, count=events)
 
 
 def merge_all(aggregation: Aggregation, partials: Iterable[Partial]) -> Partial:

@@ -21,6 +21,12 @@ class Reason(StrEnum):
     OVERSIZED_PAYLOAD = "oversized_payload"
     UNKNOWN_METER = "unknown_meter"
     """No meter reads this event type, so it cannot be billed (replay it after adding one)."""
+    UNREADABLE_RECORD = "unreadable_record"
+    """A later stage could not read a record of its input topic (the ``stage`` column says
+    which); it went on with the next one."""
+    RATING_FAILED = "rating_failed"
+    """The catalog in force cannot rate a customer's period (e.g. usage with no price);
+    the period is rated again when the catalog changes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,169 @@
+"""The rate stage's records: window and late batches in, billing-book entries out and back.
+
+Pure translation between Avro records and the billing book's changes, so the agent
+only moves bytes. Every record that cannot be read raises :class:`UnreadableRecord`
+with the reason; the agent dead-letters it and goes on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from streams.domain.billing_book import JournalEntry, LateChange, WatermarkChange, WindowChange
+from streams.domain.meters import Aggregation
+from streams.domain.partials import Latest, Partial
+from streams.domain.rating.assemble import LateQuantity
+from streams.errors import RailyardError
+from streams.records import BOOK, LATE, WINDOWS, WINDOWS_V1
+
+_AGGREGATIONS = {a.value: a for a in Aggregation}
+
+
+class UnreadableRecord(RailyardError):
+    """A record the rate stage cannot fold in: dead-lettered with this reason."""
+
+
+def window_changes(payload: bytes) -> tuple[list[WindowChange], datetime]:
+    """A window batch's changes (partials) and the watermark it carries."""
+    try:
+        v1 = payload[:10] == WINDOWS_V1.header
+        batch = (WINDOWS_V1 if v1 else WINDOWS).decode(payload)
+        changes = [_window(u) for u in batch["updates"]]
+    except UnreadableRecord:
+        raise
+    except Exception as exc:
+        raise UnreadableRecord(f"not a window update batch: {exc}") from exc
+    return [c for c in changes if c is not None], batch["watermark"]
+
+
+def _window(u: dict[str, Any]) -> WindowChange | None:
+    aggregation = _AGGREGATIONS.get(u["aggregation"])
+    if aggregation is None:
+        return None  # a meter no catalog knew when it was measured: nothing can rate it
+    latest = None
+    if u.get("latest_time") is not None:
+        latest = Latest(u["latest_time"], u["latest_digest"] or b"", u["value"])
+    distinct = u.get("distinct", ())
+    if aggregation is Aggregation.UNIQUE_COUNT and len(distinct) != int(u["value"]):
+        # version 1 carried only the count: stand in one value per counted event
+        distinct = [f"\x00{u['window_start'].isoformat()}#{i}" for i in range(int(u["value"]))]
+    partial = Partial.of_window(
+        aggregation, u["value"], u["revision"], u.get("sum"), distinct, latest
+    )
+    return WindowChange(
+        u["customer"], u["meter"], tuple(u["group"]), u["window_start"], partial, u["revision"]
+    )
+
+
+def late_changes(payload: bytes) -> list[LateChange]:
+    """A late batch's items, each its event's partial (every aggregation, text included)."""
+    try:
+        items = LATE.decode(payload)["items"]
+        return [_late(i) for i in items]
+    except UnreadableRecord:
+        raise
+    except Exception as exc:
+        raise UnreadableRecord(f"not a late usage batch: {exc}") from exc
+
+
+def _late(i: dict[str, Any]) -> LateChange:
+    aggregation = _AGGREGATIONS.get(i["aggregation"])
+    if aggregation is None:
+        raise UnreadableRecord(f"late usage of meter {i['meter']!r}: no aggregation")
+    value: Decimal | str = i["value"]
+    if aggregation is not Aggregation.UNIQUE_COUNT:
+        try:
+            value = Decimal(i["value"])
+        except InvalidOperation:
+            raise UnreadableRecord(
+                f"late usage of {aggregation} meter {i['meter']!r} is not a number: {i['value']!r}"
+            ) from None
+    partial = Partial.of_event(aggregation, value, i["event_time"], i["digest"])
+    usage = LateQuantity(i["meter"], tuple(i["group"]), i["event_time"], partial)
+    return LateChange(i["customer"], i["digest"], usage)
+
+
+# -- billing.book --------------------------------------------------------------------------
+
+
+def entry_key(entry: JournalEntry) -> bytes:
+    """The compaction key: one live record per window, per late event, and the watermark."""
+    match entry:
+        case WindowChange():
+            parts = ["w", entry.customer, entry.meter, *entry.group]
+            return "\x00".join([*parts, entry.window_start.isoformat()]).encode()
+        case LateChange():
+            return b"l\x00" + entry.customer.encode() + b"\x00" + entry.digest
+        case WatermarkChange():
+            return b"watermark"
+
+
+def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes:
+    record: dict[str, Any] = {"watermark": watermark, "digest": b""}
+    match entry:
+        case WindowChange():
+            p = _as_partial(entry.value)
+            record |= {
+                "kind": "window",
+                "customer": entry.customer,
+                "meter": entry.meter,
+                "aggregation": str(p.aggregation),
+                "group": list(entry.group),
+                "at": entry.window_start,
+                "value": str(p.quantity()),
+                "revision": entry.revision,
+                "sum": str(p.total) if p.aggregation in _SUMMED else None,
+                "distinct": sorted(p.distinct),
+                "latest_time": p.latest.time if p.latest else None,
+                "digest": p.latest.digest if p.latest else b"",
+            }
+        case LateChange():
+            p = _as_partial(entry.usage.quantity)
+            one = next(iter(p.distinct)) if p.distinct else None
+            record |= {
+                "kind": "late",
+                "customer": entry.customer,
+                "meter": entry.usage.meter,
+                "aggregation": str(p.aggregation),
+                "group": list(entry.usage.group),
+                "at": entry.usage.time,
+                "value": one if one is not None else str(p.total),
+                "digest": entry.digest,
+            }
+        case WatermarkChange():
+            record |= {"kind": "watermark", "watermark": entry.watermark}
+    return BOOK.encode(record)
+
+
+def decode_entry(payload: bytes) -> JournalEntry:
+    r = BOOK.decode(payload)
+    match r["kind"]:
+        case "watermark":
+            return WatermarkChange(r["watermark"])
+        case "late":
+            item = {**r, "event_time": r["at"], "digest": r["digest"]}
+            return _late(item)
+        case "window":
+            aggregation = Aggregation(r["aggregation"])
+            value = Decimal(r["value"]) if aggregation is not Aggregation.UNIQUE_COUNT else 0
+            latest = None
+            if r["latest_time"] is not None:
+                latest = Latest(r["latest_time"], r["digest"], Decimal(r["value"]))
+            total = Decimal(r["sum"]) if r["sum"] is not None else None
+            partial = Partial.of_window(
+                aggregation, Decimal(value), r["revision"], total, r["distinct"], latest
+            )
+            group = tuple(r["group"])
+            return WindowChange(r["customer"], r["meter"], group, r["at"], partial, r["revision"])
+    raise UnreadableRecord(f"unknown billing.book entry kind {r['kind']!r}")
+
+
+_SUMMED = (Aggregation.SUM, Aggregation.AVG)
+
+
+def _as_partial(value: Partial | Decimal | str) -> Partial:
+    if isinstance(value, Partial):
+        return value
+    raise TypeError(f"the book persists partials, not bare values ({value!r})")

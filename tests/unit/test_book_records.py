@@ -1,0 +1,125 @@
+"""The rate stage's records, without a broker: window and late batches in, book entries out
+and back, and a book rebuilt from its entries alone rating exactly as the original."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from streams.book_records import (
+    UnreadableRecord,
+    decode_entry,
+    encode_entry,
+    entry_key,
+    late_changes,
+    window_changes,
+)
+from streams.domain.billing_book import BillingBook, WatermarkChange
+from streams.domain.meters import Aggregation
+from streams.records import LATE, WINDOWS, WINDOWS_V1
+
+T = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def update(aggregation: Aggregation, value: D, revision: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "customer": "acme", "meter": "m", "aggregation": str(aggregation), "group_by": ["g"],
+        "group": ["x"], "window_start": T, "window_end": T + HOUR, "value": value,
+        "revision": revision, "is_correction": False, **extra,
+    }  # fmt: skip
+
+
+def late_item(aggregation: Aggregation, value: str, n: int) -> dict[str, Any]:
+    return {
+        "customer": "acme", "meter": "m", "aggregation": str(aggregation), "group_by": ["g"],
+        "group": ["x"], "window_start": T - HOUR, "event_time": T - HOUR + timedelta(minutes=n),
+        "value": value, "digest": n.to_bytes(16, "big"), "watermark": T, "reason": "window_closed",
+    }  # fmt: skip
+
+
+def test_a_window_batch_carries_each_aggregations_partial() -> None:
+    rows = [
+        update(Aggregation.UNIQUE_COUNT, D(2), 3, distinct=["u1", "u2"]),
+        update(Aggregation.AVG, D("2.5"), 2, sum=D(5)),
+        update(Aggregation.LATEST, D(9), 2, latest_time=T, latest_digest=b"d"),
+    ]
+    changes, watermark = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
+    assert watermark == T
+    assert [c.value.distinct for c in changes][0] == frozenset({"u1", "u2"})  # type: ignore[union-attr]
+    assert [c.value.quantity() for c in changes] == [D(2), D("2.5"), D(9)]  # type: ignore[union-attr]
+
+
+def test_version_one_window_batches_still_drain() -> None:
+    old = update(Aggregation.UNIQUE_COUNT, D(3), 3)
+    changes, _ = window_changes(WINDOWS_V1.encode({"updates": [old], "watermark": T}))
+    assert changes[0].value.quantity() == 3  # type: ignore[union-attr]
+
+
+def test_late_seat_events_are_counted_values_not_numbers() -> None:
+    """A late UNIQUE_COUNT event carries a user id: it used to crash the rate stage."""
+    items = [late_item(Aggregation.UNIQUE_COUNT, "u877", 1), late_item(Aggregation.SUM, "2.5", 2)]
+    changes = late_changes(LATE.encode({"items": items}))
+    assert changes[0].usage.quantity.distinct == frozenset({"u877"})  # type: ignore[union-attr]
+    assert changes[1].usage.quantity.quantity() == D("2.5")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "payload", [b"", b"\xc3\x01garbage", LATE.header + b"\xff", WINDOWS.header + b"\x02"]
+)
+def test_unreadable_records_raise_with_a_reason(payload: bytes) -> None:
+    with pytest.raises(UnreadableRecord, match="not a"):
+        window_changes(payload)
+    with pytest.raises(UnreadableRecord, match="not a"):
+        late_changes(payload)
+
+
+def test_a_non_numeric_late_value_of_a_numeric_meter_is_unreadable() -> None:
+    with pytest.raises(UnreadableRecord, match="not a number"):
+        late_changes(LATE.encode({"items": [late_item(Aggregation.SUM, "u1", 1)]}))
+
+
+def test_entries_round_trip_and_key_by_what_they_describe() -> None:
+    rows = [update(a, D(2), 2, distinct=["u1", "u2"], sum=D(4), latest_time=T, latest_digest=b"z")
+            for a in Aggregation]  # fmt: skip
+    windows, _ = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
+    late = late_changes(LATE.encode({"items": [late_item(Aggregation.UNIQUE_COUNT, "u9", 1)]}))
+    for entry in [*windows, *late, WatermarkChange(T)]:
+        assert decode_entry(encode_entry(entry, T)) == entry
+    assert len({entry_key(e) for e in [*windows[:1], *late, WatermarkChange(T)]}) == 3
+
+
+def _book_with_usage() -> BillingBook:
+    book = BillingBook(timedelta(hours=1))
+    rows = [update(Aggregation.UNIQUE_COUNT, D(2), 2, distinct=["u1", "u2"])]
+    changes, watermark = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
+    book.fold_windows(changes)
+    book.advance(watermark)
+    book.fold_late(
+        late_changes(LATE.encode({"items": [late_item(Aggregation.UNIQUE_COUNT, "u3", 1)]}))
+    )
+    return book
+
+
+def test_a_book_rebuilt_from_its_journal_alone_holds_the_same_usage() -> None:
+    book = _book_with_usage()
+    journal = book.take_journal()
+    assert book.take_journal() == []
+    rebuilt = BillingBook(timedelta(hours=1))
+    rebuilt.restore(decode_entry(encode_entry(e, book.watermark)) for e in journal)
+    assert rebuilt.watermark == book.watermark
+    assert rebuilt.usage == book.usage
+    assert rebuilt.journal == []  # restoring does not persist again
+
+
+def test_replayed_input_after_a_restore_changes_nothing() -> None:
+    book = _book_with_usage()
+    rebuilt = BillingBook(timedelta(hours=1))
+    rebuilt.restore(book.take_journal())
+    rows = [update(Aggregation.UNIQUE_COUNT, D(2), 2, distinct=["u1", "u2"])]
+    changes, _ = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
+    assert rebuilt.fold_windows(changes) == set()
+    assert rebuilt.take_journal() == []
