@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 
+from streams.domain.window_replay import rebuild_reach
+from streams.domain.windows import WindowSize
 from streams.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,9 @@ def format_duration(value: timedelta) -> str:
 
 
 EVENT_LOOPS = ("uvloop", "aio")
+RETENTION_MARGIN = timedelta(days=1)
+"""Added to a retention a stage rebuilds from: stages reason in event time, retention
+counts in wall-clock time, and the watermark can trail arrival by a partition's lag."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,15 @@ class Settings:
         default_factory=lambda: parse_duration(_env("ALLOWED_LATENESS", "30m"))
     )
     """How long after a window ends a late event still corrects it; later ones are adjustments."""
+    stream_retention: timedelta = field(
+        default_factory=lambda: parse_duration(_env("STREAM_RETENTION", "7d"))
+    )
+    """How long the bounded stream topics keep records (``usage``, ``usage.accepted``,
+    ``usage.attributed``, ``usage.windows``, ``usage.late``, ``billing.spend``,
+    ``billing.commands``): how long a stage may be down without losing input, and how far
+    back they can be re-read. The window stage rebuilds from ``usage.attributed``, so it
+    must be at least :attr:`min_stream_retention` (checked). State that must outlive it is
+    kept in compacted topics that never expire (``connectors/kafka/topics.py``)."""
 
     period_grace: timedelta = field(
         default_factory=lambda: parse_duration(_env("PERIOD_GRACE", "1h"))
@@ -141,6 +155,16 @@ class Settings:
     def run_dir(self) -> Path:
         return self.home / "run"
 
+    @property
+    def min_stream_retention(self) -> timedelta:
+        """The shortest retention of ``usage.attributed`` the window stage can rebuild from:
+        every window still open and the replay horizon before it, plus the clock skew (an
+        event may arrive that long before its time) and :data:`RETENTION_MARGIN`."""
+        known = self.window_size in tuple(WindowSize)  # an unknown one is reported by problems()
+        size = WindowSize(self.window_size) if known else WindowSize.DAY
+        reach = rebuild_reach(size, self.allowed_lateness)
+        return reach + self.max_clock_skew + RETENTION_MARGIN
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -170,6 +194,13 @@ class Settings:
             out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
         elif "attribute" in self.stages.split(",") and "ingest" not in self.stages.split(","):
             out.append("RAILYARD_STAGES: attribute runs inside ingest (one decode); list both")
+        if self.stream_retention < self.min_stream_retention:
+            out.append(
+                f"RAILYARD_STREAM_RETENTION ({self.stream_retention}) is shorter than the window"
+                f" stage needs to rebuild from usage.attributed ({self.min_stream_retention}:"
+                " window + allowed lateness + 1 day of replay horizon + clock skew + 1 day);"
+                " raise it, or shorten the lateness"
+            )
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
         for name, linger in (("SINK_LINGER", self.sink_linger),
@@ -208,6 +239,7 @@ class Settings:
             "RAILYARD_CATALOG": str(self.catalog),
             "RAILYARD_WINDOW_SIZE": self.window_size,
             "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
+            "RAILYARD_STREAM_RETENTION": format_duration(self.stream_retention),
             "RAILYARD_PERIOD_GRACE": format_duration(self.period_grace),
             "RAILYARD_STAGES": self.stages,
             "RAILYARD_WORKER_ID": self.worker_id,

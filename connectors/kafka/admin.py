@@ -2,7 +2,8 @@
 
 Railyard never relies on broker auto-creation (the local broker disables it): every
 topic in :func:`connectors.kafka.topics.topic_specs` is created here, explicitly, with
-its partition count and configs.
+its partition count and configs, and an existing topic whose retention or cleanup policy
+drifted (an operator's edit, a broker default) is put back to its spec.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
 from connectors.kafka.topics import TopicSpec, topic_specs
@@ -88,17 +90,92 @@ def list_topics(bootstrap: str, timeout: float = 10.0) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class ConfigChange:
+    """A topic config put back to its spec."""
+
+    topic: str
+    key: str
+    was: str | None
+    now: str
+
+
+@dataclass(frozen=True)
+class PartitionShortfall:
+    """A topic with fewer partitions than its spec: reported, never fixed automatically
+    (adding partitions moves keys, and with them customers, between partitions)."""
+
+    topic: str
+    partitions: int
+    declared: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.topic} has {self.partitions} partition(s), {self.declared} declared:"
+            " add them before the first event (kafka-topics --alter --partitions)"
+            " or set RAILYARD_USAGE_PARTITIONS to match"
+        )
+
+
+@dataclass(frozen=True)
+class TopicsReport:
+    """What :func:`ensure_topics` did and found."""
+
+    created: list[str] = field(default_factory=list)
+    altered: list[ConfigChange] = field(default_factory=list)
+    short: list[PartitionShortfall] = field(default_factory=list)
+
+
 def create_topics(
     settings: Settings, specs: Iterable[TopicSpec] | None = None, timeout: float = 30.0
 ) -> list[str]:
-    """Create every declared topic; returns the ones that did not exist before.
+    """:func:`ensure_topics`, returning the topics that did not exist before.
 
-    Idempotent: a topic that already exists is left as it is (its partition count and
-    configs are not compared). Any other failure is raised, naming every topic that failed.
+    A partition shortfall is logged as a warning here; ``railyard topics create`` fails on it.
+    """
+    report = ensure_topics(settings, specs, timeout)
+    for shortfall in report.short:
+        log.warning("%s", shortfall)
+    return report.created
+
+
+def ensure_topics(
+    settings: Settings, specs: Iterable[TopicSpec] | None = None, timeout: float = 30.0
+) -> TopicsReport:
+    """Create every declared topic that is missing; put back the configs of the others.
+
+    An existing topic whose config (cleanup policy, retention, ...) differs from its spec
+    is altered to the spec, key by key (incremental alter, so configs the spec does not
+    name are left alone), and each change is logged. A topic with fewer partitions than
+    declared is reported in :attr:`TopicsReport.short`. Any failure is raised as a
+    StackError naming every topic that failed.
     """
     wanted = list(topic_specs(settings) if specs is None else specs)
     if not wanted:
-        return []
+        return TopicsReport()
+    client = admin_client(settings.kafka_bootstrap)
+    created = _create_missing(client, settings, wanted, timeout)
+    partitions = _visible(client, [s.name for s in wanted], timeout)
+    existing = [s for s in wanted if s.name not in created]
+    short = [
+        PartitionShortfall(s.name, partitions[s.name], s.partitions)
+        for s in existing
+        if partitions[s.name] < s.partitions
+    ]
+    altered = _config_drift(client, existing, timeout)
+    if altered:
+        _alter(client, altered, timeout)
+        for change in altered:
+            log.warning(
+                "topic %s: %s was %s, set back to %s (its spec in connectors/kafka/topics.py)",
+                change.topic, change.key, change.was, change.now,
+            )  # fmt: skip
+    return TopicsReport(created, altered, short)
+
+
+def _create_missing(
+    client: AdminClient, settings: Settings, wanted: list[TopicSpec], timeout: float
+) -> list[str]:
     new = [
         NewTopic(
             s.name,
@@ -108,7 +185,6 @@ def create_topics(
         )
         for s in wanted
     ]
-    client = admin_client(settings.kafka_bootstrap)
     # operation_timeout: the broker answers once the topics exist, so producers can use them.
     futures = client.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
     created: list[str] = []
@@ -125,6 +201,83 @@ def create_topics(
     if problems:
         raise StackError("could not create topics:\n  - " + "\n  - ".join(problems))
     return created
+
+
+def _visible(client: AdminClient, names: list[str], timeout: float) -> dict[str, int]:
+    """Partition counts of ``names`` once the broker's metadata shows every one of them.
+
+    A topic just created (here, or by another process) can take a moment to appear there,
+    and describing its configs fails until it does.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            metadata = client.list_topics(timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            raise StackError(f"could not list topics: {exc}") from exc
+        found = {n: len(metadata.topics[n].partitions) for n in names if n in metadata.topics}
+        if len(found) == len(names) and all(found.values()):
+            return found
+        if time.monotonic() >= deadline:
+            missing = sorted(set(names) - set(found))
+            raise StackError(f"topics not visible after {timeout:.0f}s: {', '.join(missing)}")
+        time.sleep(0.05)
+
+
+def config_drift(
+    settings: Settings, specs: Iterable[TopicSpec], timeout: float = 30.0
+) -> list[ConfigChange]:
+    """How the configs of the existing topics among ``specs`` differ from them (nothing is
+    changed); topics missing from the broker are skipped."""
+    client = admin_client(settings.kafka_bootstrap)
+    on_broker = set(list_topics(settings.kafka_bootstrap, timeout))
+    return _config_drift(client, [s for s in specs if s.name in on_broker], timeout)
+
+
+def _config_drift(
+    client: AdminClient, specs: list[TopicSpec], timeout: float
+) -> list[ConfigChange]:
+    """Every config key whose value on the broker differs from the spec's."""
+    if not specs:
+        return []
+    resources = {s.name: ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in specs}
+    futures = client.describe_configs(list(resources.values()), request_timeout=timeout)
+    changes: list[ConfigChange] = []
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            entries = futures[resources[spec.name]].result(timeout)
+        except KafkaException as exc:
+            problems.append(f"{spec.name}: {exc.args[0].str() if exc.args else exc}")
+            continue
+        for key, value in spec.config.items():
+            entry = entries.get(key)
+            current = entry.value if entry is not None else None
+            if current != value:
+                changes.append(ConfigChange(spec.name, key, current, value))
+    if problems:
+        raise StackError("could not describe topic configs:\n  - " + "\n  - ".join(problems))
+    return changes
+
+
+def _alter(client: AdminClient, changes: list[ConfigChange], timeout: float) -> None:
+    by_topic: dict[str, list[ConfigEntry]] = {}
+    for c in changes:
+        entry = ConfigEntry(c.key, c.now, incremental_operation=AlterConfigOpType.SET)
+        by_topic.setdefault(c.topic, []).append(entry)
+    resources = [
+        ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
+        for topic, entries in by_topic.items()
+    ]
+    futures = client.incremental_alter_configs(resources, request_timeout=timeout)
+    problems: list[str] = []
+    for resource, future in futures.items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            problems.append(f"{resource.name}: {exc.args[0].str() if exc.args else exc}")
+    if problems:
+        raise StackError("could not alter topic configs:\n  - " + "\n  - ".join(problems))
 
 
 def group_lag(settings: Settings, group: str, topic_names: Iterable[str]) -> int:
