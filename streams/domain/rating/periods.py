@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
-from .money import rating_context
+from .money import RATING_PRECISION, rating_context
 
 _MICROSECOND = timedelta(microseconds=1)
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -115,17 +116,43 @@ def period_of_month(anchor_day: int, month: str) -> BillingPeriod:
     return _period_from(anchor_day, _start_in(anchor_day, int(match[1]), int(match[2])))
 
 
-def proration(segment_start: datetime, segment_end: datetime, period: BillingPeriod) -> Decimal:
-    """The fraction of ``period`` that ``[segment_start, segment_end)`` covers, in [0, 1].
+def share(segment_start: datetime, segment_end: datetime, period: BillingPeriod) -> Fraction:
+    """The exact fraction of ``period`` that ``[segment_start, segment_end)`` covers, in [0, 1].
 
-    The segment is clipped to the period. Computed from whole microseconds, so a
-    half period is exactly 0.5; thirds and the like carry 60 significant digits.
+    The segment is clipped to the period; computed from whole microseconds. Prorate
+    with :func:`prorate`, never by multiplying with :func:`proration`.
     """
     lo, hi = _utc(segment_start, "segment start"), _utc(segment_end, "segment end")
     if hi < lo:
         raise ValueError(f"segment ends at {hi} before it starts at {lo}")
     lo, hi = max(lo, period.start), min(hi, period.end)
     if hi <= lo:
-        return Decimal(0)
+        return Fraction(0)
+    return Fraction((hi - lo) // _MICROSECOND, period.duration // _MICROSECOND)
+
+
+def proration(segment_start: datetime, segment_end: datetime, period: BillingPeriod) -> Decimal:
+    """:func:`share` as a Decimal: a half period is exactly 0.5, a third carries 60 digits.
+
+    For display. Multiplying an amount by it rounds twice: JPY 5139 x 1/6 gives
+    856.5000...03, which rounds to 857 where the exact 856.5 rounds half-even to 856.
+    """
+    exact = share(segment_start, segment_end, period)
     with rating_context():
-        return Decimal((hi - lo) // _MICROSECOND) / Decimal(period.duration // _MICROSECOND)
+        return Decimal(exact.numerator) / Decimal(exact.denominator)
+
+
+def prorate(*terms: tuple[Decimal, Fraction]) -> Decimal:
+    """The sum of ``amount x share`` over ``terms``, with a single division at the end.
+
+    Exact whenever the sum has a finite decimal expansion, which is every case that
+    sits on a rounding boundary (half a cent, a whole 9th decimal place): so rounding
+    the result once gives the exactly rounded amount. A fee over 1/6 of a period is
+    ``prorate((fee, share))``; a commitment over several segments sums their terms
+    in one call rather than adding prorated parts (three thirds of 100.00 are 100.00,
+    not 99.999...).
+    """
+    total = sum((Fraction(amount) * part for amount, part in terms), Fraction(0))
+    digits = len(str(abs(total.numerator))) + len(str(total.denominator))
+    with rating_context(max(RATING_PRECISION, 2 * digits)):
+        return Decimal(total.numerator) / Decimal(total.denominator)

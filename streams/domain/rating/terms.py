@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 
 from streams.domain.catalog import Catalog, Plan, RateCard, Subscription, merge_rate_cards
 from streams.errors import RailyardError
 
-from .periods import BillingPeriod, proration
+from .money import rating_context
+from .periods import BillingPeriod, prorate, share
 
 
 class RatingError(RailyardError):
@@ -30,8 +32,19 @@ class PlanSegment:
     plan: Plan
     start: datetime
     end: datetime
-    fraction: Decimal
-    """Share of the period covered, from :func:`proration`: 1 for a whole period."""
+    share: Fraction
+    """Share of the period covered, exactly (:func:`.periods.share`): 1 for a whole period."""
+
+    @property
+    def fraction(self) -> Decimal:
+        """:attr:`share` as a Decimal (60 digits for a third): to show, not to multiply by."""
+        with rating_context():
+            return Decimal(self.share.numerator) / Decimal(self.share.denominator)
+
+    def prorate(self, amount: Decimal) -> Decimal:
+        """``amount`` times the share, exact wherever rounding could tell the difference
+        (:func:`.periods.prorate`): JPY 5139 over 1/6 of a period is 856.5, not 856.50...03."""
+        return prorate((amount, self.share))
 
     @property
     def rate_card(self) -> RateCard:
@@ -62,7 +75,7 @@ class PlanSegment:
 
     @property
     def whole(self) -> bool:
-        return self.fraction == 1
+        return self.share == 1
 
     def covers(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -97,5 +110,5 @@ def plan_segments(
                 f"customer {customer!r} is billed in {currency} but its plan {plan.key!r} "
                 f"is priced in {plan.currency}; the catalog validator should have refused this"
             )
-        segments.append(PlanSegment(sub, plan, start, end, proration(start, end, period)))
+        segments.append(PlanSegment(sub, plan, start, end, share(start, end, period)))
     return tuple(segments)
