@@ -70,6 +70,7 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     from streams.agents.rate import register_rate
     from streams.agents.route import register_route
     from streams.agents.window import register_window
+    from streams.runtime import process_clock
 
     feed = CatalogFeed(settings).start()
     log.info("waiting for the catalog on %s", feed.topic)
@@ -83,7 +84,9 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     app = create_app(settings)
     stages = set(settings.stages.split(","))
     if "ingest" in stages:  # with "attribute", ingest attributes in the same pass
-        register_ingest(app, settings, feed)
+        if settings.clock_origin is not None:
+            log.info("clock: starts at %s (RAILYARD_CLOCK_START)", settings.clock_origin)
+        register_ingest(app, settings, feed, process_clock(settings.clock_origin))
     if "window" in stages:
         register_window(app, settings, feed)
     if "rate" in stages:

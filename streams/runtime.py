@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
 
 def tune_gc() -> None:
     """Collect the young generation every 10,000 net allocations instead of every 700.
@@ -34,3 +38,16 @@ def use_event_loop(name: str) -> str:
 
     mode.loop.use(name)
     return type(asyncio.get_event_loop_policy()).__module__.split(".")[0]
+
+
+def process_clock(origin: datetime | None) -> Callable[[], datetime]:
+    """The clock a long-running process judges event times by (``RAILYARD_CLOCK_START``).
+
+    ``origin`` None: the wall clock. Otherwise the clock reads ``origin`` now and advances
+    with real (monotonic) time from there, so a process can run as if it were another day,
+    as ``railyard demo --today`` needs; it never jumps when the wall clock is set.
+    """
+    if origin is None:
+        return lambda: datetime.now(UTC)
+    start, started = origin.astimezone(UTC), time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - started)

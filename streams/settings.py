@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from streams.domain.window_replay import rebuild_reach
@@ -49,6 +49,15 @@ EVENT_LOOPS = ("uvloop", "aio")
 RETENTION_MARGIN = timedelta(days=1)
 """Added to a retention a stage rebuilds from: stages reason in event time, retention
 counts in wall-clock time, and the watermark can trail arrival by a partition's lag."""
+
+
+def parse_instant(text: str) -> datetime | None:
+    """An RFC 3339 instant (``Z`` or an offset required), None when ``text`` is not one."""
+    try:
+        value = datetime.fromisoformat(text.strip().upper())  # RFC 3339 allows t and z
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,11 @@ class Settings:
     event_loop: str = field(default_factory=lambda: _env("EVENT_LOOP", "uvloop"))
     """The workers' asyncio loop: ``uvloop`` (libuv, Faust's own extra) or ``aio`` (the
     standard library's). Sockets, timers and callbacks of the Kafka clients run on it."""
+    clock_start: str = field(default_factory=lambda: _env("CLOCK_START", ""))
+    """An RFC 3339 instant with its offset (``2024-02-29T00:00:00Z``): the worker's clock
+    reads it at start-up and advances with real time from there. Empty: the wall clock.
+    The clock judges event age and skew at ingest; ``railyard demo --today`` runs its
+    worker on one, so a demo dated in the past or the future accepts its own events."""
 
     def __post_init__(self) -> None:
         if not self.clickhouse_dsn:
@@ -165,6 +179,12 @@ class Settings:
         reach = rebuild_reach(size, self.allowed_lateness)
         return reach + self.max_clock_skew + RETENTION_MARGIN
 
+    @property
+    def clock_origin(self) -> datetime | None:
+        """:attr:`clock_start` as an aware instant; None for the wall clock (or if invalid,
+        which :meth:`problems` reports)."""
+        return parse_instant(self.clock_start) if self.clock_start else None
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -175,6 +195,11 @@ class Settings:
             out.append("RAILYARD_USAGE_PARTITIONS must be >= 1")
         if self.event_loop not in EVENT_LOOPS:
             out.append(f"RAILYARD_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}")
+        if self.clock_start and self.clock_origin is None:
+            out.append(
+                "RAILYARD_CLOCK_START must be an RFC 3339 instant with its offset "
+                f"(e.g. 2024-02-29T00:00:00Z), got {self.clock_start!r}"
+            )
         if self.replication_factor < 1:
             out.append("RAILYARD_REPLICATION_FACTOR must be >= 1")
         if not (self.clickhouse_dsn.startswith(("chdb:", "http://", "https://"))):
@@ -246,6 +271,7 @@ class Settings:
             "RAILYARD_SINK_LINGER": format_duration(self.sink_linger),
             "RAILYARD_SINK_DERIVED_LINGER": format_duration(self.sink_derived_linger),
             "RAILYARD_EVENT_LOOP": self.event_loop,
+            "RAILYARD_CLOCK_START": self.clock_start,
         }
 
     def as_dict(self) -> dict[str, str]:
