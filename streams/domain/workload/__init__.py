@@ -5,7 +5,9 @@ share of troublesome lines (re-sends, malformed or invalid events, late events,
 unknown subjects); :func:`generate` or the memory-flat :func:`iter_events` turn
 it into CloudEvents JSON lines as OpenMeter's ingest API takes them. The same
 spec always gives byte-identical lines, so a failing test or a benchmark can be
-replayed exactly. Nothing here does I/O except :func:`write_jsonl`.
+replayed exactly. The customers are made up from the seed, or taken from a
+billing catalog (:func:`catalog_population`) so every event bills to one of its
+customers. Nothing here does I/O except :func:`write_jsonl`.
 """
 
 from .customers import customer_profiles
@@ -21,6 +23,7 @@ from .model import (
     WorkloadSpec,
     subject_owners,
 )
+from .population import Population, catalog_population
 from .stream import generate, iter_events
 
 __all__ = [
@@ -29,9 +32,11 @@ __all__ = [
     "Defect",
     "EventType",
     "GeneratedEvent",
+    "Population",
     "Segment",
     "Workload",
     "WorkloadSpec",
+    "catalog_population",
     "customer_profiles",
     "generate",
     "iter_events",

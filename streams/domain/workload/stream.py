@@ -24,6 +24,7 @@ from .model import (
     WorkloadSpec,
     span_micros,
 )
+from .population import Population
 from .usage import Rendered, UsageFactory, micros
 
 # Past originals a later replay may copy; bounded so memory stays flat.
@@ -37,13 +38,14 @@ NEVER = 2**63
 DEFECTS = tuple(Defect)
 
 
-def generate(spec: WorkloadSpec) -> Workload:
+def generate(spec: WorkloadSpec, population: Population | None = None) -> Workload:
     """Generate the whole workload in memory, for tests and the demo.
 
     Every line is held with its parsed dict, about 1 KB per event, and the garbage
     collector's passes over them halve the rate; benchmarks use :func:`iter_events`.
     """
-    return Workload(spec, customer_profiles(spec), tuple(iter_events(spec)))
+    customers = population.customers if population else customer_profiles(spec)
+    return Workload(spec, customers, tuple(iter_events(spec, population)))
 
 
 class _Lane:
@@ -100,22 +102,25 @@ class _SeatGauges:
         return customer, workspace, seats
 
 
-def iter_events(spec: WorkloadSpec) -> Iterator[GeneratedEvent]:
+def iter_events(
+    spec: WorkloadSpec, population: Population | None = None
+) -> Iterator[GeneratedEvent]:
     """Yield the spec's ``events`` lines in emission order, holding O(1) memory.
 
-    Byte-identical to :func:`generate` for the same spec.
+    The customers are ``population``'s (``spec.customers`` is then ignored), by default
+    made up from ``spec.seed``. Byte-identical to :func:`generate` for the same input.
     """
-    return _Stream(spec).run()
+    return _Stream(spec, population).run()
 
 
 class _Stream:
     """The generator's state: lane budgets, the seat schedule and past originals."""
 
-    def __init__(self, spec: WorkloadSpec) -> None:
-        customers = customer_profiles(spec)
+    def __init__(self, spec: WorkloadSpec, population: Population | None = None) -> None:
+        customers = population.customers if population else customer_profiles(spec)
         self.spec = spec
         self.rng = Random(f"railyard-workload:{spec.seed}:events")
-        self.factory = UsageFactory(self.rng, customers)
+        self.factory = UsageFactory(self.rng, customers, population.moves if population else None)
         self.gauges = _SeatGauges(self.rng, spec, customers)
         self.clean = _Lane(spec.clean)
         self.late = _Lane(spec.late)

@@ -8,8 +8,8 @@ code favours precomputed cumulative weights and cached time prefixes over
 from __future__ import annotations
 
 import json
-from bisect import bisect
-from collections.abc import Iterable
+from bisect import bisect, bisect_right
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from math import exp
@@ -61,6 +61,12 @@ def micros(moment: datetime) -> int:
     return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
 
 
+def owner_at(changes: tuple[tuple[int, str], ...], t_us: int) -> str:
+    """The customer of the last ``(from_us, customer)`` change at or before ``t_us``."""
+    index = bisect_right(changes, t_us, key=lambda change: change[0])
+    return changes[max(index - 1, 0)][1]
+
+
 class _Buyer:
     """Who sends a request and their traffic mix, precomputed once for fast draws."""
 
@@ -104,8 +110,15 @@ class UsageFactory:
     fraction of the cost.
     """
 
-    def __init__(self, rng: Random, customers: tuple[CustomerProfile, ...]) -> None:
+    def __init__(
+        self,
+        rng: Random,
+        customers: tuple[CustomerProfile, ...],
+        moves: Mapping[str, tuple[tuple[int, str], ...]] | None = None,
+    ) -> None:
         self.rng = rng
+        # Subjects changing customer mid-workload: each event is credited to the one then.
+        self.moves = dict(moves or {})
         self.buyers = [_Buyer.of(c) for c in customers]
         self.buyer_cum = cumulative(c.weight for c in customers)
         self.endpoint_cum = cumulative(ENDPOINT_WEIGHTS)
@@ -180,6 +193,8 @@ class UsageFactory:
         subject = buyer.keys[int(rng.random() * len(buyer.keys))]
         region = buyer.region if rng.random() < 0.8 else REGIONS[int(rng.random() * len(REGIONS))]
         owner = buyer.name
+        if self.moves and subject in self.moves:
+            owner = owner_at(self.moves[subject], t_us)
         if kind is EventType.AI_TOKENS and pairs:
             source = f"{SOURCES[kind]}/{region}"
             model = buyer.models[bisect(buyer.model_cum, rng.random())]
@@ -233,12 +248,14 @@ class UsageFactory:
     def seats(self, profile: CustomerProfile, workspace: int, seats: int, t_us: int) -> Rendered:
         """A seat-count reading of one of ``profile``'s workspaces."""
         name = WORKSPACE_NAMES[workspace % len(WORKSPACE_NAMES)]
+        subject = profile.workspaces[workspace]
+        moved = self.moves.get(subject) if self.moves else None
         return self.envelope(
             "seats.active",
             f"{SOURCES['seats.active']}/{profile.region}",
-            profile.workspaces[workspace],
+            subject,
             t_us,
             {"seats": seats, "workspace": name},
             f'{{"seats":{seats},"workspace":"{name}"}}',
-            profile.name,
+            profile.name if moved is None else owner_at(moved, t_us),
         )
