@@ -2,7 +2,10 @@
 
 Used by the demo, the tests (which SIGKILL them on purpose) and the benchmarks.
 Each child gets the parent's settings through ``RAILYARD_*`` variables and writes
-its output to a log file, so a failure can be read afterwards.
+its output to a log file, so a failure can be read afterwards. Each is recorded in
+``<run_dir>/<name>.proc`` (pid and start time) until it is stopped, so a later
+process (the next ``railyard demo``) can stop what an earlier one left running,
+and never a stranger that reused the pid.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from streams.settings import Settings
 
 
@@ -22,6 +27,8 @@ class ManagedProcess:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    record: Path | None = None
+    """Where :func:`spawn` recorded the process; removed once :meth:`stop` saw it exit."""
 
     @property
     def pid(self) -> int:
@@ -45,6 +52,8 @@ class ManagedProcess:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.record is not None:
+            self.record.unlink(missing_ok=True)
         return self.popen.returncode
 
     def log_tail(self, lines: int = 40) -> str:
@@ -52,6 +61,9 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+RECORD_SUFFIX = ".proc"
 
 
 def spawn(
@@ -70,4 +82,44 @@ def spawn(
             env=env,
             start_new_session=True,
         )
-    return ManagedProcess(name, popen, log_path)
+    try:
+        started = psutil.Process(popen.pid).create_time()
+    except psutil.NoSuchProcess:  # died at once: nothing to stop later, the log says why
+        return ManagedProcess(name, popen, log_path)
+    record = settings.run_dir / f"{name}{RECORD_SUFFIX}"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(f"{popen.pid} {started}\n")
+    return ManagedProcess(name, popen, log_path, record)
+
+
+def stop_recorded(run_dir: Path, names: list[str], timeout: float = 30.0) -> list[str]:
+    """Stop the processes :func:`spawn` recorded under ``run_dir`` as ``names``, in order
+    (SIGTERM, then SIGKILL after ``timeout``); returns the names of those that were running.
+
+    A record whose pid now belongs to another process (same pid, other start time) or to
+    no process is only removed.
+    """
+    stopped: list[str] = []
+    for name in names:
+        path = run_dir / f"{name}{RECORD_SUFFIX}"
+        try:
+            pid, started = path.read_text().split()
+            proc = psutil.Process(int(pid))
+            ours = (
+                abs(proc.create_time() - float(started)) < 0.01 and "streams.cli" in proc.cmdline()
+            )
+        except (FileNotFoundError, ValueError, psutil.Error):
+            ours = False
+        if ours:
+            try:
+                proc.terminate()
+                try:
+                    proc.wait(timeout)
+                except psutil.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+            except psutil.NoSuchProcess:
+                pass  # it exited meanwhile
+            stopped.append(name)
+        path.unlink(missing_ok=True)
+    return stopped

@@ -151,6 +151,13 @@ class UsageProducer:
             self.report.errors.append(f"{remaining} messages not delivered within {timeout}s")
         return self.report
 
+    def close(self, timeout: float = 60.0) -> DeliveryReport:
+        """Flush, then release the client. Call it before the broker goes away: an open
+        client keeps reconnecting and logs every refused connection."""
+        report = self.flush(timeout)
+        self._producer.close()
+        return report
+
 
 @dataclass
 class ProduceSummary:
