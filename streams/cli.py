@@ -7,9 +7,9 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from streams.cli_rails import invoices, rails_app
 from streams.cli_stack import stack_app, topics_app
 from streams.errors import RailyardError
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.domain.catalog import Catalog
 
 app = typer.Typer(
     help="Railyard: usage metering and multi-rail billing on Kafka.",
@@ -164,17 +167,42 @@ def produce(
 def generate(
     out: Annotated[Path, typer.Option("--out", "-o")],
     events: int = 10_000,
-    customers: int = 20,
     seed: int = 7,
     days: float = 1.0,
     start: Annotated[str, typer.Option(help="RFC 3339; default: now minus --days")] = "",
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw customers and subjects from this catalog. Default: the catalog in "
+            "force on the `catalog` topic if a broker answers, else RAILYARD_CATALOG."
+        ),
+    ] = None,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            help="Make up --customers customers from the seed instead: no catalog owns "
+            "their subjects, so a deployment parks their events as unattributed."
+        ),
+    ] = False,
+    customers: Annotated[int, typer.Option(help="With --synthetic only.")] = 20,
     duplicate_rate: float = 0.0,
     invalid_rate: float = 0.0,
     late_rate: float = 0.0,
     unknown_subject_rate: float = 0.0,
 ) -> None:
-    """Write a deterministic synthetic workload (CloudEvents JSONL) from a seed."""
-    from streams.domain.workload import GeneratedEvent, WorkloadSpec, iter_events, write_jsonl
+    """Write a deterministic synthetic workload (CloudEvents JSONL) from a seed.
+
+    The events come from the customers and subjects of the catalog in force, so each
+    one bills to a customer whatever the seed; the seed draws their traffic.
+    """
+    from streams.domain.workload import (
+        GeneratedEvent,
+        Population,
+        WorkloadSpec,
+        catalog_population,
+        iter_events,
+        write_jsonl,
+    )
 
     duration = timedelta(days=days)
     begin = (
@@ -182,6 +210,14 @@ def generate(
         if start
         else (datetime.now(UTC) - duration).replace(microsecond=0)
     )
+    population: Population | None = None
+    if not synthetic:
+        found, origin = _catalog_in_force(settings(), catalog)
+        population = catalog_population(found, seed, begin, begin + duration)
+        customers = len(population.customers)
+        err_console.print(
+            f"customers and subjects: {customers} customers of catalog {found.version} ({origin})"
+        )
     spec = WorkloadSpec(
         seed=seed,
         customers=customers,
@@ -197,7 +233,7 @@ def generate(
         task = progress.add_task("generating", total=events)
 
         def counted() -> Iterator[GeneratedEvent]:
-            for i, ev in enumerate(iter_events(spec), 1):
+            for i, ev in enumerate(iter_events(spec, population), 1):
                 if i % 5000 == 0:
                     progress.update(task, completed=i)
                 yield ev
@@ -210,12 +246,76 @@ def generate(
 @app.command()
 def demo(
     events: int = 20_000,
+    today: Annotated[
+        str,
+        typer.Option(
+            help="The demo's date, YYYY-MM-DD: five weeks of usage up to the day before, "
+            "and last month's periods closed. Default: today (UTC)."
+        ),
+    ] = "",
     keep_running: Annotated[bool, typer.Option(help="Leave broker, worker and sink up.")] = False,
+    delivery: Annotated[
+        bool, typer.Option(help="Deliver the invoices to the rails' local sandbox peers.")
+    ] = True,
 ) -> None:
-    """The end-to-end demo on the embedded defaults."""
+    """The end-to-end demo on the embedded defaults.
+
+    Every run starts from fresh state: it stops what an earlier --keep-running demo left
+    running and deletes the broker data, the embedded store and the logs under
+    RAILYARD_HOME (.railyard by default).
+    """
     from streams.demo import run_demo
 
-    run_demo(settings(), events=events, keep_running=keep_running, console=console)
+    try:
+        # The one read of the wall clock: everything in the demo derives from this date.
+        day = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a date (YYYY-MM-DD): {today!r}", param_hint="--today"
+        ) from None
+    run_demo(
+        settings(),
+        today=day,
+        events=events,
+        keep_running=keep_running,
+        delivery=delivery,
+        console=console,
+    )
+
+
+def _catalog_in_force(current: Settings, path: Path | None) -> tuple[Catalog, str]:
+    """``path``'s catalog; else the one in force on the ``catalog`` topic when the broker
+    answers at once; else ``RAILYARD_CATALOG``'s. Returns it and where it came from."""
+    from streams.domain.catalog import load_catalog
+
+    if path is not None:
+        return load_catalog(path), str(path)
+    applied = _applied_catalog(current)
+    if applied is not None:
+        return applied, f"in force on {current.kafka_bootstrap}"
+    return load_catalog(current.catalog), f"RAILYARD_CATALOG={current.catalog}"
+
+
+def _applied_catalog(current: Settings, timeout: float = 10.0) -> Catalog | None:
+    """The catalog in force on the ``catalog`` topic; None when no broker listens on the
+    first bootstrap address (checked with a plain TCP connect, so an absent broker costs
+    no client retries) or no catalog was applied."""
+    import socket
+
+    from connectors.kafka.catalog_feed import CatalogFeed
+
+    host, _, port = current.kafka_bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except (OSError, ValueError):
+        return None
+    feed = CatalogFeed(current).start()
+    try:
+        return feed.wait(timeout)
+    except RailyardError:
+        return None
+    finally:
+        feed.stop()
 
 
 def _progress() -> Progress:

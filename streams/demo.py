@@ -1,9 +1,16 @@
 """``railyard demo``: the whole path on the embedded defaults, narrated.
 
-Starts the local broker, the stream worker and the sink; generates a day of usage
-with duplicates and bad events; publishes it (plus a few payloads a broken
-third-party producer might send); waits until everything has landed; then shows
-what landed per subject and event type and what was dead-lettered, by reason.
+Starts from fresh state (:mod:`streams.demo_state`), then the local broker, the
+stream worker and the sink; generates five weeks of usage up to the day before the
+demo's date for the catalog's customers, with duplicates and bad events; publishes
+it (plus a few payloads a broken third-party producer might send); waits until
+everything has landed; shows what landed and what was dead-lettered, by reason;
+parks and then attributes an unknown key; closes last month and checks every
+invoice against ``railyard simulate``; delivers them to the rails' sandbox peers.
+
+The demo's date is its clock: :class:`DemoDate` holds the ``--today`` the command
+line read once, every instant below derives from it, and the worker runs on a clock
+that starts there (``RAILYARD_CLOCK_START``), so any date works, past or future.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from rich.console import Console
@@ -22,14 +30,14 @@ from connectors.clickhouse.analyst import query, query_port_file
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
-from streams.demo_rails import deliver_invoices
-from streams.domain.catalog import load_catalog, parse_catalog
+from streams.demo_rails import deliver_invoices, invoices_on_rail_topics
+from streams.demo_state import DEMO_PROCESSES, start_fresh
+from streams.domain.catalog import Catalog, SubjectAssignment, load_catalog
 from streams.domain.cloudevents import to_json
 from streams.domain.invoice import Invoice
-from streams.domain.meters import load_meters
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
-from streams.domain.workload import WorkloadSpec, generate
+from streams.domain.workload import WorkloadSpec, catalog_population, generate
 from streams.errors import RailyardError
 from streams.settings import Settings
 
@@ -40,12 +48,63 @@ THIRD_PARTY_GARBAGE: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Console) -> None:
+DEMO_DAYS = 35
+"""The demo's usage spans the five weeks before its date, so last month's periods close."""
+SEED = 7
+
+
+@dataclass(frozen=True)
+class DemoDate:
+    """The demo's "today": the only clock its logic reads.
+
+    ``now`` is midnight UTC starting ``today``; usage runs from :attr:`first_day` to the
+    end of :attr:`last_day` (the day before), and :attr:`month` is the month before.
+    """
+
+    today: date
+
+    @property
+    def now(self) -> datetime:
+        return datetime(self.today.year, self.today.month, self.today.day, tzinfo=UTC)
+
+    @property
+    def last_day(self) -> datetime:
+        return self.now - timedelta(days=1)
+
+    @property
+    def first_day(self) -> datetime:
+        return self.now - timedelta(days=DEMO_DAYS)
+
+    @property
+    def month(self) -> str:
+        """``YYYY-MM`` of last month: the billing periods the demo closes."""
+        return (self.today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    today: date,
+    events: int,
+    keep_running: bool = False,
+    delivery: bool = True,
+    console: Console,
+) -> None:
+    """The demo dated ``today``; raises :class:`RailyardError` when a step fails.
+
+    Whatever happens, the demo's producer is closed first, then (unless
+    ``keep_running``) the worker, the sink and last the broker, so no client is left
+    reconnecting to a broker that is gone.
+    """
     from connectors.kafka.admin import create_topics
     from connectors.kafka.stack import LocalBroker
     from connectors.kafka.topics import rail_topic_specs
 
-    console.rule("[bold]Railyard demo: usage -> Kafka -> Faust -> ClickHouse")
+    when = DemoDate(today)
+    console.rule(f"[bold]Railyard demo on {today:%Y-%m-%d}: usage -> Kafka -> Faust -> ClickHouse")
+    console.print(start_fresh(settings).describe())
+    # The worker judges event age against the demo's date, not the machine's.
+    settings = settings.with_(clock_start=f"{when.now:%Y-%m-%dT%H:%M:%SZ}")
     broker = LocalBroker(settings)
     broker.install()
     broker.up()
@@ -59,57 +118,74 @@ def run_demo(settings: Settings, *, events: int, keep_running: bool, console: Co
         f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
     )
 
-    query_port_file(settings).unlink(missing_ok=True)  # left behind by a killed sink
-    procs = [spawn("sink", ["sink"], settings), spawn("worker", ["worker"], settings)]
+    procs: list[ManagedProcess] = []
     try:
+        procs = [spawn(name, [name], settings) for name in DEMO_PROCESSES]
+        console.print(
+            f"worker and sink started; the worker's clock starts at {when.now:%Y-%m-%dT%H:%MZ}"
+        )
         # The sink owns the embedded store: ask nothing until it answers queries, or this
         # process would open the store first and lock the sink out.
         _wait(procs, query_port_file(settings).exists, "the sink to be ready", timeout=120)
-        _run(settings, events, procs, console)
+        lines = _run(settings, catalog, when, events, procs, console)
+        rails = _show_billing(settings, console, procs, catalog, lines, when)
+        if delivery:
+            deliver_invoices(settings, console, procs, rails)
+        else:
+            console.print("delivery to the rails skipped (--no-delivery)")
     finally:
         if not keep_running:
-            for p in procs:
+            for p in procs:  # the worker first: the sink lands what it wrote last
                 p.stop()
             broker.down()
             console.print("stopped worker, sink and broker (use --keep-running to keep them)")
         else:
             console.print(
-                "worker, sink and broker keep running; try "
-                '[bold]railyard sql "SELECT * FROM usage_events LIMIT 5"[/bold]'
+                "worker, sink and broker keep running (the next railyard demo stops them and "
+                'starts afresh); try [bold]railyard sql "SELECT * FROM usage_events LIMIT 5"'
             )
 
 
-DEMO_DAYS = 35
-"""The demo's usage spans the last five weeks, so last month's billing periods close."""
+def _run(
+    settings: Settings,
+    catalog: Catalog,
+    when: DemoDate,
+    events: int,
+    procs: list[ManagedProcess],
+    console: Console,
+) -> list[str]:
+    """Generate, publish and land the usage; show it, the parking and the metering.
 
-
-def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: Console) -> None:
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    first = day - timedelta(days=DEMO_DAYS - 1)
+    Returns every line published, as ``railyard simulate`` reads them."""
+    first, day = when.first_day, when.last_day
+    # The catalog's own customers and subjects, so every event bills to one of them.
+    population = catalog_population(catalog, SEED, first, when.now)
     spec = WorkloadSpec(
-        seed=7, customers=12, events=events, start=first, duration=timedelta(days=DEMO_DAYS),
-        duplicate_rate=0.04, invalid_rate=0.02,
+        seed=SEED, customers=len(population.customers), events=events, start=first,
+        duration=when.now - first, duplicate_rate=0.04, invalid_rate=0.02,
     )  # fmt: skip
-    workload = generate(spec)
+    workload = generate(spec, population)
     console.print(
-        f"generated {events} CloudEvents for {spec.customers} customers from {first:%Y-%m-%d} "
-        f"to {day:%Y-%m-%d}: {spec.duplicates} re-sends, {spec.invalid} invalid lines"
+        f"generated {events} CloudEvents for the catalog's {spec.customers} customers from "
+        f"{first:%Y-%m-%d} to {day:%Y-%m-%d}: {spec.duplicates} re-sends, "
+        f"{spec.invalid} invalid lines"
     )
-    meters = load_meters(str(settings.catalog))
     limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
     producer = UsageProducer(settings)
-    summary = produce_lines(
-        (g.line for g in workload.events),
-        producer,
-        limits=limits,
-        meters=meters,
-        passthrough_invalid=True,
-    )
-    raw = UsageProducer(settings)
-    for payload, _why in THIRD_PARTY_GARBAGE:
-        raw.send_raw(payload, b"third-party")
-    raw.send(_new_key_event(day))  # a key the catalog does not know yet: parked, not lost
-    raw.flush()
+    try:
+        summary = produce_lines(
+            (g.line for g in workload.events),
+            producer,
+            limits=limits,
+            meters=catalog.meter_index,
+            now=lambda: when.now,
+            passthrough_invalid=True,
+        )
+        for payload, _why in THIRD_PARTY_GARBAGE:
+            producer.send_raw(payload, b"third-party")
+        producer.send(_new_key_event(day))  # a key the catalog does not know yet: parked
+    finally:
+        producer.close()  # delivered, and no client left to outlive the broker
     console.print(
         f"published {summary.sent} valid events; the producer flagged {len(summary.rejected)} "
         f"lines and passed them through, plus {len(THIRD_PARTY_GARBAGE)} garbage payloads "
@@ -120,11 +196,9 @@ def _run(settings: Settings, events: int, procs: list[ManagedProcess], console: 
     expected_dead = len(summary.rejected) + len(THIRD_PARTY_GARBAGE)
     _wait_for_landing(settings, unique_valid, expected_dead, procs, console)
     _show_results(settings, console, Counter(str(r.reason) for _, r in summary.rejected))
-    _show_parking(settings, console, procs)
+    _show_parking(settings, console, procs, catalog, first)
     _show_metering(settings, console)
-    lines = [g.line for g in workload.events] + [to_json(_new_key_event(day))]
-    rails = _show_billing(settings, console, procs, lines)
-    deliver_invoices(settings, console, procs, rails)
+    return [g.line for g in workload.events] + [to_json(_new_key_event(day))]
 
 
 def _count(settings: Settings, sql: str) -> int:
@@ -200,7 +274,13 @@ def _new_key_event(day: datetime) -> UsageEvent:
     )  # fmt: skip
 
 
-def _show_parking(settings: Settings, console: Console, procs: list[ManagedProcess]) -> None:
+def _show_parking(
+    settings: Settings,
+    console: Console,
+    procs: list[ManagedProcess],
+    catalog: Catalog,
+    since: datetime,
+) -> None:
     """The unknown key's event is parked; a catalog change attributes it."""
     console.rule("[bold]Attribution: a key no customer owns yet")
     parked_count = "SELECT count() FROM unattributed_usage"
@@ -210,17 +290,13 @@ def _show_parking(settings: Settings, console: Console, procs: list[ManagedProce
     for row in parked.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
-    text = settings.catalog.read_text().replace(
-        "\nsubjects:\n",
-        f"\nsubjects:\n  - customer: {NEW_KEY_OWNER}\n    effective_from: 2026-01-01T00:00:00Z\n"
-        f"    subjects: [{NEW_KEY}]\n",
-        1,
+    owner = NEW_KEY_OWNER if catalog.customer(NEW_KEY_OWNER) else catalog.customers[0].key
+    # The key is the owner's from the demo's first day on, as an edit of the YAML would say.
+    claimed = SubjectAssignment(NEW_KEY, owner, since)
+    version = publish_catalog(
+        settings, replace(catalog, assignments=(*catalog.assignments, claimed))
     )
-    catalog, problems = parse_catalog(text, "catalog (with the new key)")
-    if catalog is None:
-        raise RailyardError("; ".join(map(str, problems)))
-    version = publish_catalog(settings, catalog)
-    console.print(f"applied catalog {version}: {NEW_KEY} now belongs to {NEW_KEY_OWNER}")
+    console.print(f"applied catalog {version}: {NEW_KEY} now belongs to {owner}")
     _wait(procs, lambda: _count(settings, parked_count) == 0, "the parked event to be attributed")
     row = query(
         settings,
@@ -259,47 +335,49 @@ def _show_metering(settings: Settings, console: Console) -> None:
 
 
 def _show_billing(
-    settings: Settings, console: Console, procs: list[ManagedProcess], lines: list[str]
+    settings: Settings,
+    console: Console,
+    procs: list[ManagedProcess],
+    catalog: Catalog,
+    lines: list[str],
+    when: DemoDate,
 ) -> set[str]:
     """Close last month, show one invoice per customer on its rail topic, check it against
     ``railyard simulate`` on the very same lines. Returns the rails the invoices went to."""
     from connectors.kafka.billing_commands import request_close
-    from connectors.kafka.replay import read_partition
-    from connectors.kafka.topics import rail_topic, topic_name
     from streams.cli_billing import invoice_table, summary_table
-    from streams.domain.catalog import Catalog
     from streams.domain.rating.simulate import simulate
-    from streams.invoice_records import decode_invoice
 
     console.rule("[bold]Rating and invoicing: last month, one invoice per customer and rail")
-    today = datetime.now(UTC)
-    month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    catalog = Catalog.from_json(query(settings, CURRENT_CATALOG).rows[0][0])
+    month = when.month
+    current = Catalog.from_json(query(settings, CURRENT_CATALOG).rows[0][0])
     limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
-    expected = simulate(catalog, lines, month, today, limits=limits).invoices
+    # as_of is the demo's "now" (4th positional: the parameter's name is changing).
+    expected = simulate(current, lines, month, when.now, limits=limits).invoices
     console.print(
         f"railyard simulate prices the same {len(lines)} lines in batch: {len(expected)} invoices"
         f" for periods starting in {month}; now closing {month} in the stream"
     )
     request_close(settings, month)
+    rails = {c.billing.rail for c in catalog.customers} | {i.rail for i in expected}
 
     def issued() -> dict[str, Invoice]:
-        out: dict[str, Invoice] = {}
-        for rail in sorted({i.rail for i in expected}):
-            for msg in read_partition(
-                settings.kafka_bootstrap, topic_name(settings, rail_topic(rail)), 0
-            ):
-                invoice = decode_invoice(msg.value())
-                out[invoice.id] = invoice
-        return out
+        found = invoices_on_rail_topics(settings, rails)
+        return {i.id: i for batch in found.values() for i in batch}
 
     want = {i.id: i for i in expected}
     _wait(procs, lambda: want.keys() <= issued().keys(), "an invoice per customer", timeout=120)
     everything = issued()
-    streamed = {k: v for k, v in everything.items() if k in want}
-    console.print(invoice_table(max(streamed.values(), key=lambda i: len(i.lines))))
-    console.print(summary_table(streamed.values(), title=f"Invoices on invoices.<rail>, {month}"))
-    earlier = sorted(f"{i.number} ({i.customer})" for k, i in everything.items() if k not in want)
+    # Everything the stream issued for periods starting in the month, simulate's or not.
+    streamed = {k: v for k, v in everything.items() if k in want or _starts_in(v, month)}
+    if streamed:
+        console.print(invoice_table(max(streamed.values(), key=lambda i: len(i.lines))))
+        console.print(
+            summary_table(streamed.values(), title=f"Invoices on invoices.<rail>, {month}")
+        )
+    earlier = sorted(
+        f"{i.number} ({i.customer})" for k, i in everything.items() if k not in streamed
+    )
     if earlier:
         console.print(f"also closed by event time (periods starting before {month}): "
                       + ", ".join(earlier))  # fmt: skip
@@ -309,7 +387,7 @@ def _show_billing(
     for version in sorted({i.catalog_version for i in streamed.values()}):
         doc = query(settings, f"SELECT document FROM catalog_versions WHERE version = '{version}'")
         oracle = {i.id: i for i in simulate(Catalog.from_json(doc.rows[0][0]), lines, month,
-                                            today, limits=limits).invoices}  # fmt: skip
+                                            when.now, limits=limits).invoices}  # fmt: skip
         differ += [f"{i.number} ({i.total} vs {oracle[k].total if k in oracle else 'none'})"
                    for k, i in streamed.items()
                    if i.catalog_version == version and oracle.get(k) != i]  # fmt: skip
@@ -318,6 +396,10 @@ def _show_billing(
     if differ:
         raise RailyardError("the stream's invoices differ from railyard simulate's")
     return {i.rail for i in streamed.values()}
+
+
+def _starts_in(invoice: Invoice, month: str) -> bool:
+    return f"{invoice.period_start:%Y-%m}" == month
 
 
 CURRENT_CATALOG = (

@@ -66,7 +66,7 @@ def deliver_invoices(
     from connectors.rails.sandbox import peer_names, start_peer
 
     console.rule("[bold]Delivery: every invoice to its rail (the local rail sandbox)")
-    invoices = _invoices_on_rail_topics(settings, rails)
+    invoices = invoices_on_rail_topics(settings, rails)
     missing = sorted(rail for rail in invoices if rail not in peer_names())
     for rail in missing:
         console.print(f"{rail}: the sandbox has no peer; its invoices wait on invoices.{rail}")
@@ -97,22 +97,61 @@ def deliver_invoices(
         _show_delivery(console, invoices, outcomes)
 
 
-def _invoices_on_rail_topics(settings: Settings, rails: set[str]) -> dict[str, list[Invoice]]:
-    """Every invoice on ``invoices.<rail>`` now, by rail (rails without any left out)."""
-    from connectors.kafka.replay import read_partition
+def invoices_on_rail_topics(
+    settings: Settings, rails: set[str], timeout: float = 30.0
+) -> dict[str, list[Invoice]]:
+    """Every invoice on ``invoices.<rail>`` now, by rail (rails without any left out).
+
+    One consumer reads every partition of every rail topic up to its end at the call:
+    a consumer per topic costs a connection and a fetch wait each, seconds per poll.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
     from connectors.kafka.topics import rail_topic, topic_name
     from streams.invoice_records import decode_invoice
 
-    out: dict[str, list[Invoice]] = {}
-    for rail in sorted(rails):
-        topic = topic_name(settings, rail_topic(rail))
-        found = [
-            decode_invoice(m.value() or b"")
-            for m in read_partition(settings.kafka_bootstrap, topic, 0)
-        ]
-        if found:
-            out[rail] = sorted({i.id: i for i in found}.values(), key=lambda i: i.number)
-    return out
+    by_topic = {topic_name(settings, rail_topic(rail)): rail for rail in rails}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "railyard-demo",  # assign() only: never joins or commits
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    found: dict[str, dict[str, Invoice]] = {}
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        ends: dict[tuple[str, int], int] = {}
+        for topic in sorted(by_topic):
+            meta = metadata.get(topic)
+            for partition in sorted(meta.partitions) if meta and not meta.error else ():
+                tp = TopicPartition(topic, partition)
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high > low:
+                    ends[(topic, partition)] = high
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise RailyardError(f"timed out reading {', '.join(sorted(by_topic))}")
+            for msg in consumer.consume(num_messages=500, timeout=0.2):
+                err, at = msg.error(), (msg.topic() or "", msg.partition() or 0)
+                if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                    ends.pop(at, None)
+                elif err is not None:
+                    raise RailyardError(f"reading {at[0]}[{at[1]}] failed: {err}")
+                else:
+                    invoice = decode_invoice(msg.value() or b"")
+                    found.setdefault(by_topic[at[0]], {})[invoice.id] = invoice
+                    if (msg.offset() or 0) >= ends.get(at, 0) - 1:
+                        ends.pop(at, None)
+    finally:
+        consumer.close()
+    return {
+        rail: sorted(invoices.values(), key=lambda i: i.number)
+        for rail, invoices in sorted(found.items())
+    }
 
 
 def _address(config: RailConfig) -> str:
