@@ -59,8 +59,9 @@ def store_dir(settings: Settings) -> Path:
 def start_fresh(settings: Settings) -> FreshStart:
     """Stop an earlier demo's processes and delete its state under ``settings.home``.
 
-    Raises :class:`RailyardError`, having changed nothing, when the store lies outside
-    ``RAILYARD_HOME`` and holds data, or a sink the demo did not start owns the store.
+    Raises :class:`RailyardError` before deleting anything when the store lies outside
+    ``RAILYARD_HOME`` and holds data, or when a sink no demo started (``railyard sink``
+    run by hand, or by a demo older than these records) still owns the store.
     """
     home = settings.home.resolve()
     store = store_dir(settings).resolve()

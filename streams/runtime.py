@@ -1,4 +1,4 @@
-"""Process-wide tuning shared by the long-running processes (worker, sink)."""
+"""Process-wide tuning and the clock shared by the long-running processes (worker, sink)."""
 
 from __future__ import annotations
 
