@@ -95,7 +95,8 @@ def entry_key(entry: JournalEntry) -> bytes:
             parts = ["w", entry.customer, entry.meter, *entry.group]
             return "\x00".join([*parts, entry.window_start.isoformat()]).encode()
         case LateChange():
-            return b"l\x00" + entry.customer.encode() + b"\x00" + entry.digest
+            head = "\x00".join(("l", entry.customer, entry.usage.meter, "")).encode()
+            return head + entry.digest
         case WatermarkChange():
             return b"watermark"
 

@@ -49,8 +49,8 @@ SeriesKey = tuple[str, tuple[str, ...], datetime]
 class CustomerUsage:
     windows: dict[SeriesKey, tuple[Partial | Decimal, int]] = field(default_factory=dict)
     """Newest (partial, revision) per window."""
-    late: dict[bytes, LateQuantity] = field(default_factory=dict)
-    """Usage later than the window stage's lateness bound, by event digest."""
+    late: dict[tuple[bytes, str], LateQuantity] = field(default_factory=dict)
+    """Usage later than the window stage's lateness bound, by event digest and meter."""
     revision: int = 0
     """Grows with every change folded in: orders the running-spend records."""
     first_seen: datetime | None = None
@@ -120,8 +120,9 @@ class BillingBook:
         changed: set[str] = set()
         for c in changes:
             usage = self.usage.setdefault(c.customer, CustomerUsage())
-            if c.digest not in usage.late:
-                usage.late[c.digest] = c.usage
+            key = (c.digest, c.usage.meter)  # one event feeds several meters
+            if key not in usage.late:
+                usage.late[key] = c.usage
                 usage.revision += 1
                 usage.saw(c.usage.time)
                 changed.add(c.customer)

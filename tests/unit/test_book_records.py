@@ -123,3 +123,16 @@ def test_replayed_input_after_a_restore_changes_nothing() -> None:
     changes, _ = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
     assert rebuilt.fold_windows(changes) == set()
     assert rebuilt.take_journal() == []
+
+
+def test_one_late_event_counts_for_every_meter_it_feeds() -> None:
+    """One event feeds several meters: its late items share the digest, not the meter."""
+    items = [
+        late_item(Aggregation.SUM, "2", 1),
+        {**late_item(Aggregation.MAX, "2", 1), "meter": "n"},
+    ]
+    changes = late_changes(LATE.encode({"items": items}))
+    book = BillingBook(timedelta(hours=1))
+    book.fold_late(changes)
+    assert len(book.usage["acme"].late) == 2
+    assert len({entry_key(c) for c in changes}) == 2
