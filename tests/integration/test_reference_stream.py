@@ -3,10 +3,11 @@
 A random catalog (tests/reference/catalogs.py: every price model and aggregation,
 tier bounds hit exactly and by one, JPY, EUR/USD and KWD/BHD, a subject moving
 mid-period, plan changes, credits with priorities and expiries, duplicates and
-rejects) is applied, its usage produced through the real broker in event-time
-order, and each month's periods closed in turn with ``railyard close-period``. The
-invoices on the ``invoices.<rail>`` topics must equal what the reference prices
-from the same lines, to the minor unit: it shares no code with the stream.
+rejects) is applied, its usage produced through the real broker, and each month's
+periods closed in turn with ``railyard close-period``. The invoices on the
+``invoices.<rail>`` topics must equal what the reference prices from the same
+lines, to the minor unit: it shares no code with the stream. The quantity billed
+must not depend on the window size, nor on the usage arriving in order.
 """
 
 from __future__ import annotations
@@ -30,15 +31,33 @@ from tests.reference.usage import screen
 
 pytestmark = pytest.mark.integration
 
-SEEDS = (5, 12)
-"""Two catalogs with commitments, caps, discounts, JPY, KWD and BHD among them."""
 FIRST_MONTH = (2026, 5)
 """Usage from May 2026 on: in the past, so every event is accepted (up to 10 years old)."""
+CASES = [
+    # Seeds 5 and 12 have commitments, caps, discounts, plan changes, JPY, KWD and BHD.
+    pytest.param(5, "hour", False, id="seed5-hourly"),
+    # Mid-day plan changes and late subscription starts: a day window straddles them.
+    pytest.param(5, "day", False, id="seed5-daily"),
+    # The second half of the usage first: the first half is late for every aggregation.
+    pytest.param(12, "minute", True, id="seed12-minutes-second-half-first"),
+]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_streamed_invoices_equal_the_reference(seed: int, kafka: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("seed", "window", "second_half_first"), CASES)
+def test_streamed_invoices_equal_the_reference(
+    seed: int, window: str, second_half_first: bool, kafka: Settings, tmp_path: Path
+) -> None:
     s = scenario(seed, aligned=True, first_month=FIRST_MONTH)
+    lines = list(s.lines)
+    batches = [lines]
+    late: dict[str, object] = {}
+    if second_half_first:
+        half = len(lines) // 2
+        batches = [lines[half:], lines[:half]]
+        lines = batches[0] + batches[1]
+        # One usage partition, so the watermark moves (and the first half is late); a
+        # long grace, so no period closes by event time before its usage is in.
+        late = {"usage_partitions": 1, "period_grace": timedelta(days=365)}
     catalog_file = tmp_path / "catalog.yaml"
     catalog_file.write_text(s.yaml)
     catalog = s.catalog
@@ -46,22 +65,32 @@ def test_streamed_invoices_equal_the_reference(seed: int, kafka: Settings, tmp_p
         kafka,
         tmp_path / "home",
         catalog=catalog_file,
+        window_size=window,
         max_event_age=timedelta(days=3650),
-        period_grace=timedelta(hours=1),
+        **({"period_grace": timedelta(hours=1)} | late),
     )
-    accepted = screen(catalog, s.lines).accepted
-    expected = [b for month in s.months for b in reference_invoices(catalog, s.lines, month)]
+    accepted = screen(catalog, lines).accepted
+    # ``lines`` in the order produced: the reference de-duplicates in that order too.
+    expected = [b for month in s.months for b in reference_invoices(catalog, lines, month)]
     assert len(expected) >= len(catalog.customers), "every customer is billed at least once"
     pipeline = Pipeline(settings)
     try:
         pipeline.start("sink", "worker")
-        publish(settings, list(s.lines))
+        for batch in batches:  # the second half settled first: the watermark has moved on
+            publish(settings, batch)
+            pipeline.wait_for(lambda: settled(settings), timeout=300, what="a batch to settle")
         pipeline.wait_for(
             lambda: pipeline.count("SELECT count() FROM usage_events") >= accepted,
             timeout=300,
             what="every accepted event to land",
         )
         pipeline.wait_for(lambda: settled(settings), timeout=300, what="the stages to settle")
+        if second_half_first:
+            pipeline.wait_for(
+                lambda: pipeline.count("SELECT count() FROM late_usage") > 0,
+                timeout=60,
+                what="usage past the lateness bound (the first half)",
+            )
         for month in s.months:  # in order: each close burns credit the next one sees
             request_close(settings, month)
             due = {b.invoice_id for b in expected if f"{b.period.start:%Y-%m}" <= month}
@@ -70,7 +99,7 @@ def test_streamed_invoices_equal_the_reference(seed: int, kafka: Settings, tmp_p
         streamed = list(rail_invoices(settings).values())
     finally:
         pipeline.stop()
-    found = differences(expected, streamed, seed=seed, asked="stream")
+    found = differences(expected, streamed, seed=seed, asked=f"stream, {window} windows")
     assert not found, "expected is the reference, got is the stream:\n" + "\n".join(found)
 
 
