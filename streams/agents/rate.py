@@ -29,6 +29,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,9 +54,9 @@ from streams.codec import encode_dead_letter
 from streams.domain.billing_book import BillingBook
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
-from streams.domain.rating.assemble import usage_amount
-from streams.domain.rating.credits import CreditEvent, balances, threshold_events
+from streams.domain.rating.credits import CreditEvent
 from streams.domain.rejections import Reason, Rejection
+from streams.domain.spend import consumed_with_draft, running_spend
 from streams.errors import RailyardError
 from streams.invoice_records import decode_invoice, encode_invoice
 from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, SPEND
@@ -129,7 +130,7 @@ class RateStage:
         for customer in self.customers_of(catalog, partition):  # alerts already sent stay sent
             draft = self._draft(book, catalog, customer)
             if draft is not None:
-                self.consumed[customer] = _consumed(book, customer, draft)
+                self.consumed[customer] = consumed_with_draft(book, customer, draft)
         self.dirty[partition].update(book.usage)
         log.info(
             "rebuilt billing book of partition %d from %s: %d entries, %d customers with usage,"
@@ -275,46 +276,18 @@ class RateStage:
         sends: list[Awaitable[Any]] = []
         for customer in sorted(self.dirty.pop(partition, set())):
             draft = self._draft(book, catalog, customer)
-            found = catalog.customer(customer)
-            if draft is None or found is None:
+            spend = None
+            if draft is not None:
+                spend = running_spend(book, catalog, customer, draft, self.consumed.get(customer))
+            if spend is None:
                 continue
-            consumed = _consumed(book, customer, draft)
-            grants = found.credits
-            before = self.consumed.get(customer, book.consumed_credits(customer))
-            alerts = threshold_events(grants, before, consumed, catalog.credit_thresholds,
-                                      customer=customer, at=book.watermark)  # fmt: skip
-            for alert in alerts:
-                sends.append(await self.credit_events.send(
-                    key=customer.encode(), value=CREDIT_EVENTS.encode(_alert(alert))))  # fmt: skip
-            self.consumed[customer] = consumed
-            left = balances(grants, consumed, book.watermark)
-            record = {
-                "customer": customer,
-                "currency": draft.currency,
-                "period_start": draft.period_start,
-                "period_end": draft.period_end,
-                "usage_amount": usage_amount(draft),
-                "subtotal": draft.subtotal,
-                "credits_total": draft.credits_total,
-                "total": draft.total,
-                "as_of": book.watermark,
-                "revision": book.revision(customer) + len(book.issued),
-                "balances": [
-                    {"grant": g.key, "granted": g.amount, "consumed": consumed.get(g.key, Decimal(0)),
-                     "remaining": left.get(g.key, Decimal(0)), "expires_at": g.expires_at}
-                    for g in grants
-                ],
-            }  # fmt: skip
-            sends.append(await self.spend.send(
-                key=customer.encode(), value=SPEND.encode(record), partition=partition))  # fmt: skip
+            key = customer.encode()
+            for alert in spend.alerts:
+                sends.append(await self.credit_events.send(key=key, value=CREDIT_EVENTS.encode(_alert(alert))))  # fmt: skip
+            self.consumed[customer] = spend.consumed
+            record = asdict(spend.record)
+            sends.append(await self.spend.send(key=key, value=SPEND.encode(record), partition=partition))  # fmt: skip
         return sends
-
-
-def _consumed(book: BillingBook, customer: str, draft: Invoice) -> dict[str, Decimal]:
-    consumed = dict(book.consumed_credits(customer))
-    for c in draft.credits:
-        consumed[c.grant] = consumed.get(c.grant, Decimal(0)) + c.amount
-    return consumed
 
 
 def _alert(alert: CreditEvent) -> dict[str, Any]:
