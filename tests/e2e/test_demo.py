@@ -46,9 +46,9 @@ FIXED_DATES = {
     # 2028 below as from the future). Hooli, Monarch and Cyberdyne are not customers yet.
     "last day of a month": "2026-04-30",
     "29 February": "2028-02-29",
-    # The catalog's anchor days are 1..28 (no customer can be anchored on the 31st): the
-    # day after a 31st, at the turn of a year, closes December for every customer.
-    "day after the 31st, new year": "2027-01-01",
+    # hooli-systems is anchored on the 31st: its period Feb 28 - Mar 31 (February is short)
+    # closes by event time the day before, the one starting Mar 31 by the demo's close.
+    "day after an anchor day of 31": "2027-04-01",
     # vandelay-analytics (anchor 12, prepaid credit) has usage in three periods: Dec 12 -
     # Jan 12, Jan 12 - Feb 12 and Feb 12 -; credit burns on the earliest first.
     "three periods of one customer": "2027-02-14",
@@ -160,12 +160,15 @@ def _today_or_yesterday() -> tuple[date, date]:
 def test_the_fixed_dates_stress_what_they_claim() -> None:
     catalog = EXAMPLE
     anchors = {c.key: c.billing.anchor_day for c in catalog.customers}
-    assert max(anchors.values()) <= 28, "a customer anchored on 29..31: add its day-after date"
+    assert anchors["hooli-systems"] == 31
     days = {name: date.fromisoformat(text) for name, text in FIXED_DATES.items()}
     assert days["first of a month"].day == 1
     assert (days["last day of a month"] + timedelta(days=1)).day == 1
     assert (days["29 February"].month, days["29 February"].day) == (2, 29)
-    assert (days["day after the 31st, new year"] - timedelta(days=1)).day == 31
+    after_31 = DemoDate(days["day after an anchor day of 31"])
+    closed = periods_between(31, after_31.first_day, after_31.now)[-2]
+    assert (closed.start.day, closed.end.day) == (28, 31)
+    assert closed.end == after_31.now - timedelta(days=1)
     when = DemoDate(days["three periods of one customer"])
     assert DEMO_DAYS == 35
     spans = periods_between(anchors["vandelay-analytics"], when.first_day, when.now)

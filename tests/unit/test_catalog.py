@@ -271,13 +271,13 @@ CASES: dict[str, tuple[str, str, str, str] | tuple[str, str, str, str, str]] = {
         "anchor_day: 1,",
         "anchor_day: 0,",
         "customers[0].billing.anchor_day",
-        "must be within 1..28, got 0",
+        "must be within 1..31, got 0",
     ),
-    "anchor day 29": (
+    "anchor day 32": (
         "anchor_day: 28,",
-        "anchor_day: 29,",
+        "anchor_day: 32,",
         "customers[1].billing.anchor_day",
-        "must be within 1..28, got 29",
+        "must be within 1..31, got 32",
     ),
     "anchor day not a number": (
         "anchor_day: 1,",
@@ -1033,7 +1033,7 @@ def test_decimal_text_round_trips_without_loss(amount: Decimal) -> None:
 def test_load_catalog_raises_with_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "catalog.yaml"
     path.write_text(
-        edited("rail: stripe", "rail: Stripe").replace("anchor_day: 28", "anchor_day: 29")
+        edited("rail: stripe", "rail: Stripe").replace("anchor_day: 28", "anchor_day: 32")
     )
     with pytest.raises(ConfigError) as raised:
         load_catalog(path)

@@ -129,7 +129,8 @@ def _billing(
     if m is None:
         return None
     currency = f.currency(r, m.get("currency"), (*path, "currency"))
-    anchor_day = f.integer(r, m.get("anchor_day", "1"), (*path, "anchor_day"), 1, 28)
+    # 29..31 are fine: a month shorter than the anchor starts its period on its last day
+    anchor_day = f.integer(r, m.get("anchor_day", "1"), (*path, "anchor_day"), 1, 31)
     segment = f.choice(r, m.get("segment"), (*path, "segment"), Segment)
     region = f.text(r, m.get("region"), (*path, "region"))
     account = f.text(r, m.get("account"), (*path, "account"), required=False)
