@@ -55,7 +55,6 @@ def simulate(
     from streams.domain.rating.screening import default_as_of, rfc3339
     from streams.domain.rating.simulate import simulate as run
     from streams.domain.validation import Limits
-    from streams.domain.windows import WindowSize
     from streams.simulate_report import not_billed_summary, parse_instant, report_json
 
     if format_ not in ("table", "json"):
@@ -77,8 +76,7 @@ def simulate(
     instant = given or default_as_of(
         book, lines, month, s.period_grace, limits, s.max_message_bytes
     )
-    result = run(book, lines, month, instant, window=WindowSize(s.window_size), limits=limits,
-                 max_message_bytes=s.max_message_bytes)  # fmt: skip
+    result = run(book, lines, month, instant, limits=limits, max_message_bytes=s.max_message_bytes)
     summary = not_billed_summary(result)
     if format_ == "json":
         print(report_json(result, instant, month))

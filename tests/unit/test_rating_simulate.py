@@ -6,7 +6,6 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from streams.domain.catalog import Catalog, parse_catalog
 from streams.domain.invoice import LineKind
 from streams.domain.rating import period_of_month
 from streams.domain.rating.simulate import SimulationResult, simulate
-from streams.domain.windows import WindowSize
 from streams.domain.workload import Workload, WorkloadSpec, generate
 from streams.domain.workload.catalog import billing_catalog_yaml
 
@@ -152,23 +150,6 @@ def test_without_a_period_every_touched_period_is_rated(
     assert touched.invoices == november.invoices  # all usage falls in November
     nov = period_of_month(1, "2026-11")
     assert simulate(catalog, lines, nov, AS_OF).invoices == november.invoices
-
-
-def test_daily_windows_bill_sum_meters_the_same(
-    workload: Workload, catalog: Catalog, november: SimulationResult
-) -> None:
-    lines = [g.line for g in workload.events]
-    daily = simulate(catalog, lines, "2026-11", AS_OF, window=WindowSize.DAY)
-
-    def api_calls(result: SimulationResult) -> dict[str, Decimal | None]:
-        return {
-            i.customer: line.quantity
-            for i in result.invoices
-            for line in i.lines
-            if line.meter == "api_calls"
-        }
-
-    assert api_calls(daily) == api_calls(november)
 
 
 def test_bad_lines_are_rejected_like_ingest_does(catalog: Catalog, workload: Workload) -> None:

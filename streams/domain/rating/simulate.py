@@ -21,7 +21,6 @@ from decimal import Decimal
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
 from streams.domain.validation import Limits
-from streams.domain.windows import WindowSize
 
 from .assemble import rate_period
 from .credits import consumed_after
@@ -57,7 +56,6 @@ def simulate(
     period: BillingPeriod | str | None,
     as_of: datetime,
     *,
-    window: WindowSize = WindowSize.HOUR,
     limits: Limits | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> SimulationResult:
