@@ -299,12 +299,13 @@ def run_railyard(
     started = time.monotonic()
     procs = [spawn("sink", ["sink"], settings)]
     if not one_worker and "window" in settings.stages.split(","):  # a process per stage group
-        first = ",".join(s for s in settings.stages.split(",") if s != "window")
+        metering = [s for s in settings.stages.split(",") if s in ("window", "rate")]
+        first = ",".join(s for s in settings.stages.split(",") if s not in metering)
         ingest = settings.with_(stages=first, worker_id="railyard-ingest")
         for n in range(1, ingest_workers + 1):  # one consumer group: they share the partitions
             name = "worker-ingest" if ingest_workers == 1 else f"worker-ingest-{n}"
             procs.append(spawn(name, ["worker"], ingest))
-        rest = "window"
+        rest = ",".join(metering)  # window, and the rate stage with its billing.book state
         procs.append(
             spawn(
                 "worker-metering",
@@ -418,8 +419,9 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--bootstrap", default="", help="use a running broker instead of starting one")
     ap.add_argument(
-        "--stages", default="ingest,attribute,window",
-        help="agents the Railyard worker runs (ingest alone = the issue-2 pipeline)",
+        "--stages", default="ingest,attribute,window,rate",
+        help="agents the Railyard worker runs (ingest alone = the issue-2 pipeline; without "
+        "rate = the issue-3 pipeline, before the billing book kept its state on billing.book)",
     )  # fmt: skip
     ap.add_argument(
         "--one-worker", action="store_true",

@@ -7,11 +7,19 @@ with the reason; the agent dead-letters it and goes on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from streams.domain.billing_book import JournalEntry, LateChange, WatermarkChange, WindowChange
+from streams.domain.billing_book import (
+    Forget,
+    JournalEntry,
+    LateChange,
+    Seal,
+    WatermarkChange,
+    WindowChange,
+)
 from streams.domain.meters import Aggregation
 from streams.domain.partials import Latest, Partial
 from streams.domain.rating.assemble import LateQuantity
@@ -99,11 +107,21 @@ def entry_key(entry: JournalEntry) -> bytes:
             return head + entry.digest
         case WatermarkChange():
             return b"watermark"
+        case Seal():
+            return b"s\x00" + entry.customer.encode()
+        case Forget():
+            return entry_key(entry.entry)
 
 
-def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes:
+def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes | None:
+    """The entry's record; None (a tombstone) for what the book forgot."""
     record: dict[str, Any] = {"watermark": watermark, "digest": b""}
     match entry:
+        case Forget():
+            return None
+        case Seal():
+            record |= {"kind": "seal", "customer": entry.customer, "at": entry.through,
+                       "revision": entry.revision}  # fmt: skip
         case WindowChange():
             p = _as_partial(entry.value)
             record |= {
@@ -138,11 +156,25 @@ def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes:
     return BOOK.encode(record)
 
 
+def live_entries(records: Iterable[tuple[bytes, bytes | None]]) -> list[JournalEntry]:
+    """The book's state from ``billing.book`` read in order: the newest record per key, and
+    nothing for a key whose newest record is a tombstone (compaction may not have run)."""
+    live: dict[bytes, bytes] = {}
+    for key, value in records:
+        if value is None:
+            live.pop(key, None)
+        else:
+            live[key] = value
+    return [decode_entry(v) for v in live.values()]
+
+
 def decode_entry(payload: bytes) -> JournalEntry:
     r = BOOK.decode(payload)
     match r["kind"]:
         case "watermark":
             return WatermarkChange(r["watermark"])
+        case "seal":
+            return Seal(r["customer"], r["at"], r["revision"])
         case "late":
             item = {**r, "event_time": r["at"], "digest": r["digest"]}
             return _late(item)

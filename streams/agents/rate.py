@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,10 +44,10 @@ from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
 from streams.book_records import (
     UnreadableRecord,
-    decode_entry,
     encode_entry,
     entry_key,
     late_changes,
+    live_entries,
     window_changes,
 )
 from streams.codec import encode_dead_letter
@@ -63,6 +63,8 @@ from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, SPEND
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.rate")
+SEAL_MARGIN = timedelta(days=1)
+"""Beyond the oldest event ingest accepts: usage still in flight through the stages."""
 SPEND_INTERVAL_S = 1.0
 """Running spend goes out at most this often per partition: fresh, without a record per batch."""
 
@@ -87,6 +89,7 @@ class RateStage:
         self.books: dict[int, BillingBook] = {}
         self.dirty: dict[int, set[str]] = defaultdict(set)
         self.spent_at: dict[int, float] = {}
+        self.sealed_on: dict[int, date] = {}
         self.consumed: dict[str, dict[str, Decimal]] = {}
         """Credit consumed per customer as last reported: alerts fire on crossings only."""
         self.catalog_version: str | None = None
@@ -121,11 +124,8 @@ class RateStage:
         for msg in read_partition(bootstrap, self.invoices_name, partition):
             book.record_issued(decode_invoice(msg.value()))
             issued += 1
-        entries = [
-            decode_entry(msg.value())
-            for msg in read_partition(bootstrap, self.book_name, partition)
-            if msg.value() is not None
-        ]
+        records = read_partition(bootstrap, self.book_name, partition)
+        entries = live_entries((msg.key() or b"", msg.value()) for msg in records)
         book.restore(entries)
         for customer in self.customers_of(catalog, partition):  # alerts already sent stay sent
             draft = self._draft(book, catalog, customer)
@@ -175,9 +175,25 @@ class RateStage:
                     sends.append(await self._dead_letter(Reason.UNREADABLE_RECORD, str(exc),
                                  message.topic, message.partition, message.offset, payload))  # fmt: skip
             sends += await self.issue(partition, book, catalog, closing)
+            self.seal(partition, book, catalog)
             sends += await self.persist(partition, book)
             sends += await self.report_spend(partition, book, catalog, force=bool(closing))
         await asyncio.gather(*sends)
+
+    def seal(self, partition: int, book: BillingBook, catalog: Catalog) -> None:
+        """Once per day of event time: drop the usage of periods nothing can change any more
+        (invoiced, and older than any event ingest accepts), so the book stays bounded."""
+        day = book.watermark.date()
+        if self.sealed_on.get(partition) == day:
+            return
+        self.sealed_on[partition] = day
+        s = self.settings
+        horizon = s.max_event_age + s.max_clock_skew + s.period_grace + SEAL_MARGIN
+        dropped = book.seal(catalog, horizon)
+        if dropped:
+            log.info(
+                "sealed partition %d: %d entries of settled periods dropped", partition, dropped
+            )
 
     async def persist(self, partition: int, book: BillingBook) -> list[Awaitable[Any]]:
         """The book's changes to ``billing.book``, the newest per key only; sent (and awaited)

@@ -53,6 +53,8 @@ class CustomerUsage:
     """Usage later than the window stage's lateness bound, by event digest and meter."""
     revision: int = 0
     """Grows with every change folded in: orders the running-spend records."""
+    sealed: Seal | None = None
+    """Usage before ``sealed.through`` is settled for good and no longer held."""
     first_seen: datetime | None = None
     """Time of the customer's first usage: event time bills no period ending before it."""
 
@@ -83,8 +85,26 @@ class WatermarkChange(NamedTuple):
     watermark: datetime
 
 
-JournalEntry = WindowChange | LateChange | WatermarkChange
-"""A change to the book's inputs, as the rate stage persists it (the newest per key wins)."""
+@dataclass(frozen=True)
+class Seal:
+    """A customer's usage before ``through`` is settled for good: every period ending by
+    then was invoiced, and is older than any event ingest still accepts."""
+
+    customer: str
+    through: datetime
+    revision: int
+    """Revisions of the usage dropped so far: the running-spend order never goes back."""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """An entry the book no longer holds (persisted as a tombstone)."""
+
+    entry: WindowChange | LateChange
+
+
+JournalEntry = WindowChange | LateChange | WatermarkChange | Seal | Forget
+"""A change to the book, as the rate stage persists it (the newest per key wins)."""
 
 
 class BillingBook:
@@ -94,6 +114,8 @@ class BillingBook:
         self.usage: dict[str, CustomerUsage] = {}
         self.journal: list[JournalEntry] = []
         """Changes folded in since the caller last took them (:meth:`take_journal`)."""
+        self.refused = 0
+        """Usage for sealed periods that arrived anyway (older than ingest accepts): ignored."""
         self.issued: dict[tuple[str, datetime], Invoice] = {}
         self.billed: dict[tuple[str, datetime], Decimal] = {}
         """Per (customer, period start): its own subtotal plus adjustments billed for it since."""
@@ -105,6 +127,9 @@ class BillingBook:
         changed: set[str] = set()
         for c in changes:
             usage = self.usage.setdefault(c.customer, CustomerUsage())
+            if usage.sealed is not None and c.window_start < usage.sealed.through:
+                self.refused += 1
+                continue
             key = (c.meter, c.group, c.window_start)
             held = usage.windows.get(key)
             if held is not None and held[1] >= c.revision:
@@ -121,6 +146,9 @@ class BillingBook:
         for c in changes:
             usage = self.usage.setdefault(c.customer, CustomerUsage())
             key = (c.digest, c.usage.meter)  # one event feeds several meters
+            if usage.sealed is not None and c.usage.time < usage.sealed.through:
+                self.refused += 1
+                continue
             if key not in usage.late:
                 usage.late[key] = c.usage
                 usage.revision += 1
@@ -142,14 +170,52 @@ class BillingBook:
     def restore(self, entries: Iterable[JournalEntry]) -> None:
         """Fold persisted changes back in (a restart); they are not journaled again."""
         entries = list(entries)
-        windows = [e for e in entries if isinstance(e, WindowChange)]
-        self.fold_windows(windows)
+        for e in entries:
+            if isinstance(e, Seal):
+                usage = self.usage.setdefault(e.customer, CustomerUsage())
+                usage.sealed = e
+                usage.revision += e.revision
+        self.fold_windows([e for e in entries if isinstance(e, WindowChange)])
         for e in entries:
             if isinstance(e, LateChange):
                 self.fold_late((e,))
             elif isinstance(e, WatermarkChange):
                 self.advance(e.watermark)
         self.journal.clear()
+
+    def seal(self, catalog: Catalog, horizon: timedelta) -> int:
+        """Drop the usage of invoiced periods that ended ``horizon`` (the oldest event
+        ingest accepts, plus margins) before the watermark: nothing can change them any
+        more, so neither memory nor ``billing.book`` keeps them. Returns entries dropped.
+
+        A customer's periods are sealed in order, up to the first one not invoiced.
+        """
+        dropped = 0
+        for customer, usage in self.usage.items():
+            found = catalog.customer(customer)
+            if found is None or usage.first_seen is None:
+                continue
+            through = usage.sealed.through if usage.sealed else None
+            p = billing_period(found.billing.anchor_day, through or usage.first_seen)
+            while (customer, p.start) in self.issued and p.end + horizon <= self.watermark:
+                through = p.end
+                p = next_period(p)
+            if through is None or (usage.sealed and through <= usage.sealed.through):
+                continue
+            revision = usage.sealed.revision if usage.sealed else 0
+            for key in [k for k in usage.windows if k[2] < through]:
+                value, rev = usage.windows.pop(key)
+                revision += rev
+                dropped += 1
+                self.journal.append(Forget(WindowChange(customer, *key, value, rev)))
+            for key in [k for k, q in usage.late.items() if q.time < through]:
+                quantity = usage.late.pop(key)
+                revision += 1
+                dropped += 1
+                self.journal.append(Forget(LateChange(customer, key[0], quantity)))
+            usage.sealed = Seal(customer, through, revision)
+            self.journal.append(usage.sealed)
+        return dropped
 
     def record_issued(self, invoice: Invoice) -> None:
         """Remember an issued invoice (one this stage sent, or one read back after a restart)."""
@@ -259,8 +325,10 @@ class BillingBook:
     def adjustments(self, catalog: Catalog, customer: str, before: datetime) -> list[InvoiceLine]:
         """One line per issued period whose rating changed since it was billed."""
         lines: list[InvoiceLine] = []
+        usage = self.usage.get(customer)
+        sealed = usage.sealed.through if usage and usage.sealed else None
         for (who, start), inv in sorted(self.issued.items(), key=lambda kv: kv[0][1]):
-            if who != customer or start >= before:
+            if who != customer or start >= before or (sealed and inv.period_end <= sealed):
                 continue
             period = BillingPeriod(inv.period_start, inv.period_end)
             now = rate_period(

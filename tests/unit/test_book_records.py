@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +16,13 @@ from streams.book_records import (
     encode_entry,
     entry_key,
     late_changes,
+    live_entries,
     window_changes,
 )
-from streams.domain.billing_book import BillingBook, WatermarkChange
+from streams.domain.billing_book import BillingBook, Seal, WatermarkChange, WindowChange
+from streams.domain.catalog import load_catalog
 from streams.domain.meters import Aggregation
+from streams.domain.partials import Partial
 from streams.records import LATE, WINDOWS, WINDOWS_V1
 
 T = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
@@ -136,3 +140,63 @@ def test_one_late_event_counts_for_every_meter_it_feeds() -> None:
     book.fold_late(changes)
     assert len(book.usage["acme"].late) == 2
     assert len({entry_key(c) for c in changes}) == 2
+
+
+# -- sealing: the book stays bounded -----------------------------------------------------
+
+
+def calls(who: str, at: datetime, n: int, revision: int) -> WindowChange:
+    partial = Partial.of_value(Aggregation.SUM, D(n), at)
+    return WindowChange(who, "api_calls", ("/a",), at, partial, revision)
+
+
+def test_settled_periods_are_sealed_and_a_rebuild_holds_what_remains() -> None:
+    """Once October is invoiced and older than any event ingest accepts, its usage leaves
+    the book (and billing.book, as tombstones); November's stays; a rebuild agrees."""
+    catalog = load_catalog(Path(__file__).parents[2] / "deploy" / "catalog.example.yaml")
+    who, oct_, nov = (
+        "monarch-labs",
+        datetime(2026, 10, 22, tzinfo=UTC),
+        datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    book = BillingBook(timedelta(hours=1))
+    win = [calls(who, oct_ + timedelta(days=d), 1000, 3) for d in (1, 2)]
+    book.fold_windows([*win, calls(who, nov + timedelta(days=1), 7, 2)])
+    book.advance(nov + timedelta(days=2))
+    [(_, october)] = book.due(catalog, [who])
+    invoice = book.invoice(catalog, who, october, issued_at=october.end)
+    assert invoice is not None
+    book.record_issued(invoice)
+    spend_order = book.revision(who)
+    written = {}
+    for e in book.take_journal():
+        written[entry_key(e)] = encode_entry(e, book.watermark)
+
+    assert book.seal(catalog, timedelta(days=40)) == 0  # too recent: an event could still come
+    book.advance(nov + timedelta(days=41))
+    assert book.seal(catalog, timedelta(days=40)) == 2  # October's two windows
+    assert [k[2] for k in book.usage[who].windows] == [nov + timedelta(days=1)]
+    assert book.revision(who) == spend_order  # the running-spend order never goes back
+    journal = book.take_journal()
+    assert [type(e).__name__ for e in journal] == ["WatermarkChange", "Forget", "Forget", "Seal"]
+    records = [
+        *written.items(),
+        *((entry_key(e), encode_entry(e, book.watermark)) for e in journal),
+    ]
+    rebuilt = BillingBook(timedelta(hours=1))
+    for inv in [invoice]:
+        rebuilt.record_issued(inv)
+    rebuilt.restore(live_entries(records))
+
+    def held(b: BillingBook) -> dict[object, tuple[D, int]]:
+        return {k: (v.quantity(), r) for k, (v, r) in b.usage[who].windows.items()}  # type: ignore[union-attr]
+
+    assert (
+        held(rebuilt) == held(book) == {("api_calls", ("/a",), nov + timedelta(days=1)): (D(7), 2)}
+    )
+    assert rebuilt.usage[who].sealed == Seal(who, october.end, 6)
+    assert rebuilt.revision(who) == spend_order
+    # October can no longer change: a replayed old window is refused, no adjustment is made
+    assert rebuilt.fold_windows(win) == set()
+    assert rebuilt.refused == 2
+    assert rebuilt.adjustments(catalog, who, before=datetime(2027, 1, 1, tzinfo=UTC)) == []
