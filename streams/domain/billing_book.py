@@ -203,16 +203,16 @@ class BillingBook:
             if through is None or (usage.sealed and through <= usage.sealed.through):
                 continue
             revision = usage.sealed.revision if usage.sealed else 0
-            for key in [k for k in usage.windows if k[2] < through]:
-                value, rev = usage.windows.pop(key)
+            for series in [k for k in usage.windows if k[2] < through]:
+                value, rev = usage.windows.pop(series)
                 revision += rev
                 dropped += 1
-                self.journal.append(Forget(WindowChange(customer, *key, value, rev)))
-            for key in [k for k, q in usage.late.items() if q.time < through]:
-                quantity = usage.late.pop(key)
+                self.journal.append(Forget(WindowChange(customer, *series, value, rev)))
+            for event in [k for k, q in usage.late.items() if q.time < through]:
+                quantity = usage.late.pop(event)
                 revision += 1
                 dropped += 1
-                self.journal.append(Forget(LateChange(customer, key[0], quantity)))
+                self.journal.append(Forget(LateChange(customer, event[0], quantity)))
             usage.sealed = Seal(customer, through, revision)
             self.journal.append(usage.sealed)
         return dropped
