@@ -71,23 +71,52 @@ def usage(
     from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")] = "",
     to: Annotated[str, typer.Option(help="last day, YYYY-MM-DD (inclusive)")] = "",
 ) -> None:
-    """Usage of one customer per day, meter and dimensions (late adjustments included)."""
+    """Exact usage of one customer per day, meter and dimensions, then over the whole span
+    (late usage included): the quantities an invoice for those days would bill."""
     from connectors.clickhouse.analyst import query
-    from connectors.clickhouse.sql import literal
 
     today = datetime.now(UTC).date()
     first = date.fromisoformat(from_) if from_ else today - timedelta(days=30)
     last = date.fromisoformat(to) if to else today
-    result = query(
-        Settings().validate(),
-        "SELECT day, meter, aggregation, toString(CAST(mapFromArrays(group_by, group_values), "
-        "'Map(String, String)')) AS dimensions, toString(quantity), events, late_events "
-        f"FROM usage_daily WHERE customer = {literal(customer)} "
-        f"AND day BETWEEN {literal(first.isoformat())} AND {literal(last.isoformat())} "
-        "ORDER BY day, meter, dimensions",
-    )
+    settings = Settings().validate()
+    daily = query(settings, usage_daily_sql(customer, first, last))
     table = Table("day", "meter", "aggregation", "dimensions", "quantity", "events", "late",
-                  title=f"Usage of {customer}, {first} to {last}")  # fmt: skip
-    for row in result.rows:
+                  title=f"Usage of {customer} per day, {first} to {last}")  # fmt: skip
+    for row in daily.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    span = query(settings, usage_span_sql(customer, first, last))
+    table = Table("meter", "aggregation", "dimensions", "quantity", "events", "late",
+                  title=f"Usage of {customer} over {first} to {last} (what an invoice bills)")  # fmt: skip
+    for row in span.rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+_DIMENSIONS = "toString(dimensions) AS dims"
+
+
+def usage_daily_sql(customer: str, first: date, last: date) -> str:
+    """One customer's rows of ``usage_daily`` for the days ``first`` to ``last`` inclusive."""
+    from connectors.clickhouse.sql import literal
+
+    return (
+        f"SELECT day, meter, aggregation, {_DIMENSIONS}, toString(quantity), events, late_events "
+        f"FROM usage_daily WHERE customer = {literal(customer)} "
+        f"AND day BETWEEN {literal(first.isoformat())} AND {literal(last.isoformat())} "
+        "ORDER BY day, meter, dims"
+    )
+
+
+def usage_span_sql(customer: str, first: date, last: date) -> str:
+    """One customer's exact quantities over the days ``first`` to ``last`` inclusive
+    (``usage_quantity`` over [first, last + 1 day)): AVG, UNIQUE_COUNT and LATEST over the
+    whole span, not added up from days."""
+    from connectors.clickhouse.sql import literal
+
+    end = last + timedelta(days=1)
+    return (
+        f"SELECT meter, aggregation, {_DIMENSIONS}, toString(quantity), events, late_events "
+        f"FROM usage_quantity(from = {literal(first.isoformat())}, to = {literal(end.isoformat())}) "
+        f"WHERE customer = {literal(customer)} ORDER BY meter, dims"
+    )

@@ -93,17 +93,25 @@ class UnattributedWriter:
 
 
 class WindowsWriter:
+    """Window updates with their partial state (``sum``, ``distinct``, ``latest_*``) that
+    the exact views merge; version 1 carries none, so those columns keep their defaults.
+    ``latest_digest`` lands as lowercase hex, like ``late_usage.event_key``, which orders
+    the same as the bytes."""
+
     table = "usage_windows_raw"
     columns = ("customer", "meter", "aggregation", "group_by", "group_values", "window_start",
-               "window_end", "value", "revision", "is_correction")  # fmt: skip
+               "window_end", "value", "revision", "is_correction", "sum", "distinct_values",
+               "latest_time", "latest_digest")  # fmt: skip
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         payload = msg.value()
         codec = WINDOWS_V1 if payload[:10] == WINDOWS_V1.header else WINDOWS
         for u in codec.decode(payload)["updates"]:
+            digest = u.get("latest_digest")
             yield (u["customer"], u["meter"], u["aggregation"], u["group_by"], u["group"],
                    u["window_start"], u["window_end"], u["value"], u["revision"],
-                   int(u["is_correction"]))  # fmt: skip
+                   int(u["is_correction"]), u.get("sum"), u.get("distinct", []),
+                   u.get("latest_time"), None if digest is None else digest.hex())  # fmt: skip
 
     schema: dict[str, Any] = load_schema("window_update.v2.avsc")
 
@@ -114,10 +122,13 @@ class WindowsWriter:
 
     def insert_sql(self, source: str) -> str:
         fields = ("customer", "meter", "aggregation", "group_by", "group", "window_start",
-                  "window_end", "value", "revision", "is_correction")  # fmt: skip
+                  "window_end", "value", "revision", "is_correction", "sum")  # fmt: skip
+        selected = [f"u.{f}" for f in fields]
+        # `distinct` is a keyword: name the tuple element rather than dot into it
+        selected += ["tupleElement(u, 'distinct')", "u.latest_time", "lower(hex(u.latest_digest))"]
         return (
             f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
-            f"SELECT {', '.join(f'u.{f}' for f in fields)} "
+            f"SELECT {', '.join(selected)} "
             f"FROM (SELECT updates FROM {source}) ARRAY JOIN updates AS u"
         )
 
