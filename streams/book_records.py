@@ -53,6 +53,8 @@ def _window(u: dict[str, Any]) -> WindowChange | None:
     latest = None
     if u.get("latest_time") is not None:
         latest = Latest(u["latest_time"], u["latest_digest"] or b"", u["value"])
+    elif aggregation is Aggregation.LATEST:  # version 1: the window's value, at its start
+        latest = Latest(u["window_start"], b"", u["value"])
     distinct = u.get("distinct", ())
     if aggregation is Aggregation.UNIQUE_COUNT and len(distinct) != int(u["value"]):
         # version 1 carried only the count: stand in one value per counted event

@@ -58,9 +58,9 @@ def test_a_window_batch_carries_each_aggregations_partial() -> None:
 
 
 def test_version_one_window_batches_still_drain() -> None:
-    old = update(Aggregation.UNIQUE_COUNT, D(3), 3)
-    changes, _ = window_changes(WINDOWS_V1.encode({"updates": [old], "watermark": T}))
-    assert changes[0].value.quantity() == 3  # type: ignore[union-attr]
+    old = [update(Aggregation.UNIQUE_COUNT, D(3), 3), update(Aggregation.LATEST, D(8), 2)]
+    changes, _ = window_changes(WINDOWS_V1.encode({"updates": old, "watermark": T}))
+    assert [c.value.quantity() for c in changes] == [3, 8]  # type: ignore[union-attr]
 
 
 def test_late_seat_events_are_counted_values_not_numbers() -> None:
