@@ -34,12 +34,12 @@ pytestmark = pytest.mark.integration
 FIRST_MONTH = (2026, 5)
 """Usage from May 2026 on: in the past, so every event is accepted (up to 10 years old)."""
 CASES = [
-    # Seeds 5 and 12 have commitments, caps, discounts, plan changes, JPY, KWD and BHD.
+    # Seeds 5 and 3 have commitments, caps, discounts, plan changes, JPY, KWD and BHD.
     pytest.param(5, "hour", False, id="seed5-hourly"),
     # Mid-day plan changes and late subscription starts: a day window straddles them.
     pytest.param(5, "day", False, id="seed5-daily"),
     # The second half of the usage first: the first half is late for every aggregation.
-    pytest.param(12, "minute", True, id="seed12-minutes-second-half-first"),
+    pytest.param(3, "minute", True, id="seed3-minutes-second-half-first"),
 ]
 
 
@@ -100,7 +100,8 @@ def test_streamed_invoices_equal_the_reference(
     finally:
         pipeline.stop()
     found = differences(expected, streamed, seed=seed, asked=f"stream, {window} windows")
-    assert not found, "expected is the reference, got is the stream:\n" + "\n".join(found)
+    if found:
+        pytest.fail("expected is the reference, got is the stream:\n" + "\n".join(found), False)
 
 
 def issued(pipeline: Pipeline, settings: Settings, due: set[str], timeout: float) -> None:

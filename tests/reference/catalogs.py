@@ -87,10 +87,9 @@ def scenario(
     """A random catalog and its usage.
 
     ``first_month`` (year, month) is when usage starts (a random month of 2026 by
-    default). ``aligned``: the shape a stream test closes month by month: every
-    customer has one anchor day (the stream's event-time close starts from the first
-    usage its partition saw, the same period for all) and usage covering its two
-    periods that start in ``first_month`` and the month after, from their first hour.
+    default). ``aligned``: the shape a stream test closes month by month: each
+    customer's usage covers its two periods that start in ``first_month`` and the
+    month after, from their first hour, and plans change on whole hours.
     """
     rng = random.Random(seed)
     year, month = first_month or (2026, rng.randint(1, 9))
@@ -106,12 +105,11 @@ def scenario(
         rail, segment = rng.choice(RAILS)
         span = (start, end)
         if aligned:
-            anchor = custs[0].anchor if custs else anchor
             span = (P.starting_in(anchor, year, month).start, P.after(anchor, year, month, 1).end)
         custs.append(Customer(f"cust-{seed}-{i}", currencies[i], anchor, rail, segment, span))
     owned = _subjects(rng, seed, custs)
     for c in custs:
-        _subscriptions(rng, c)
+        _subscriptions(rng, c, whole_hours=aligned)
     usage = _usage(rng, seed, custs, owned, events or rng.randint(150, 350), aligned)
     lines = usage.lines()
     # Pass 1: what the usage amounts to, per plan and meter, with placeholder prices.
@@ -172,10 +170,13 @@ def _subjects(rng: random.Random, seed: int, custs: list[Customer]) -> list[Owne
     return owned
 
 
-def _cut(rng: random.Random, c: Customer, lo: datetime, hi: datetime) -> datetime:
-    """A whole hour in ``[lo, hi)``; half the time one that splits its period in a ratio
+def _cut(
+    rng: random.Random, c: Customer, lo: datetime, hi: datetime, whole_hours: bool
+) -> datetime:
+    """An instant in ``[lo, hi)``: half the time one that splits its period in a ratio
     such as 1/3, 5/6 or 2/7, whose decimal expansion never ends (proration must stay
-    exact: 186 included units x 91/372 of a period is 45.5, not 45.499999999)."""
+    exact: 186 included units x 91/372 of a period is 45.5, not 45.499999999), else a
+    whole hour, or (unless ``whole_hours``) now and then any second."""
     nice: list[datetime] = []
     for p in _chain(c):
         hours = (p.end - p.start) // timedelta(hours=1)
@@ -185,13 +186,13 @@ def _cut(rng: random.Random, c: Customer, lo: datetime, hi: datetime) -> datetim
     nice = [t for t in nice if lo <= t < hi]
     if nice and rng.random() < 0.5:
         return rng.choice(nice)
-    return _instant(rng, lo, hi, hour=True)
+    return _instant(rng, lo, hi, hour=whole_hours or rng.random() < 0.7)
 
 
-def _subscriptions(rng: random.Random, c: Customer) -> None:
+def _subscriptions(rng: random.Random, c: Customer, whole_hours: bool) -> None:
     lo, hi = c.span[0] + timedelta(days=1), c.span[1] - timedelta(days=1)
     before = c.span[0] - timedelta(days=60)
-    cut = sorted(_cut(rng, c, lo, hi) for _ in range(2))
+    cut = sorted(_cut(rng, c, lo, hi, whole_hours) for _ in range(2))
     scheme = rng.choice(("whole", "whole", "upgrade", "late_start", "ends", "pause"))
     spans: list[tuple[datetime, datetime | None]] = {
         "whole": [(before, None)],
@@ -238,6 +239,11 @@ def _usage(
         if o.start > min(c.span[0] for c in custs):
             usage.add(o.start - timedelta(hours=2), o.subject)  # before it is anyone's
     usage.add(custs[0].span[0] + timedelta(hours=5), f"nobody{seed}")
+    for c in custs if not aligned else ():
+        middle = _chain(c)[1:-1]
+        if middle and rng.random() < 0.4:  # a period without usage between two with some
+            quiet = rng.choice(middle)
+            usage.silence(c.key, quiet.start, quiet.end)
     usage.latest_ties(3)
     usage.same_id_other_source()
     return usage
@@ -273,7 +279,11 @@ def _money(rng: random.Random, currency: str, lo: float, hi: float) -> Decimal:
 
 
 def _near(rng: random.Random, currency: str, amount: Fraction, lo: float, hi: float) -> Decimal:
+    """About ``lo``..``hi`` times ``amount``; one time in five ``amount`` itself (a
+    commitment or cap equal to what a period bills, when that is in the minor unit)."""
     places = PLACES[currency]
+    if amount > 0 and (amount * 10**places).denominator == 1 and rng.random() < 0.2:
+        return Decimal(amount.numerator * 10**places // amount.denominator).scaleb(-places)
     units = int(amount * 10**places * Fraction(rng.uniform(lo, hi)))
     return Decimal(max(units, 1)).scaleb(-places)
 

@@ -2,8 +2,8 @@
 
 An invoice is compared on what it bills: its identity (customer, period,
 currency, id), then line by line (kind, price, dimension values, billable
-quantity of usage lines, amount), subtotal, each credit application, credits
-total and total, all to the minor unit. A difference names the seed, the
+quantity of usage lines, amount, and their order), subtotal, each credit
+application, credits total and total, all to the minor unit. A difference names the seed, the
 customer, the period and the line, with the expected (reference) and the got
 (production) value.
 """
@@ -29,6 +29,18 @@ def _got(line: Any) -> tuple[Any, ...]:
     kind = str(line.kind)
     quantity = Fraction(line.quantity) if kind == "usage" and line.quantity is not None else None
     return (kind, line.price_key, tuple(line.dimensions), quantity, Fraction(line.amount))
+
+
+def _keyed(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """Lines by (kind, price, dimension values, n-th such line), in invoice order: a
+    missing or extra line is named as such rather than shifting every line after it."""
+    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        n = 0
+        while (*row[:3], n) in out:
+            n += 1
+        out[(*row[:3], n)] = row
+    return out
 
 
 def _show(row: tuple[Any, ...] | None) -> str:
@@ -80,13 +92,13 @@ def _compare(where: str, bill: Bill, invoice: Invoice) -> list[str]:
             f"{where}: identity expected ({bill.period.end}, {bill.currency}, {bill.invoice_id}) "
             f"got ({invoice.period_end}, {invoice.currency}, {invoice.id})"
         )
-    mine = [_line(x) for x in bill.lines]
-    theirs = [_got(x) for x in invoice.lines]
-    for i in range(max(len(mine), len(theirs))):
-        m = mine[i] if i < len(mine) else None
-        t = theirs[i] if i < len(theirs) else None
+    mine, theirs = _keyed(_line(x) for x in bill.lines), _keyed(_got(x) for x in invoice.lines)
+    for key in list(mine) + [k for k in theirs if k not in mine]:
+        m, t = mine.get(key), theirs.get(key)
         if m != t:
-            out.append(f"{where}: line {i}: expected {_show(m)}; got {_show(t)}")
+            out.append(f"{where}: expected {_show(m)}; got {_show(t)}")
+    if not out and list(mine) != list(theirs):
+        out.append(f"{where}: lines in another order: expected {list(mine)}, got {list(theirs)}")
     sums = [
         ("subtotal", bill.subtotal, invoice.subtotal),
         ("credits_total", bill.credits_total, invoice.credits_total),

@@ -55,6 +55,12 @@ def features(catalog: Catalog, screened: Screened, bills: Sequence[Bill]) -> Cou
             seen["credit:applied"] += 1
         if len(bill.credits) > 1:
             seen["credit:several_grants"] += 1
+    last: dict[str, Bill] = {}
+    for bill in sorted(bills, key=lambda b: (b.customer, b.period.start)):
+        before = last.get(bill.customer)
+        if before is not None and before.period.end < bill.period.start:
+            seen["period:quiet_between_usage"] += 1
+        last[bill.customer] = bill
     seen.update(_credits(catalog, bills))
     seen.update(_readings(catalog, screened.readings))
     return seen
@@ -92,6 +98,8 @@ def _readings(catalog: Catalog, readings: Sequence[Reading]) -> Counter[str]:
     anchors = {c.key: c.billing.anchor_day for c in catalog.customers}
     for r in readings:
         owners.setdefault(r.subject, set()).add(r.customer)
+        if "3" in r.group:
+            seen["group:sent_as_number"] += 1
         if r.time.day == anchors[r.customer] and r.time.time() == r.time.min.time():
             seen["event:on_period_start"] += 1
         period = containing(anchors[r.customer], r.time)

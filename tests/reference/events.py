@@ -39,7 +39,7 @@ GROUPS = {
     "tokens": {"model": ("m-large", "m-small", "m-tiny"), "direction": ("input", "output")},
     "tokens_out": {"model": ("m-large", "m-small", "m-tiny")},
     "requests": {"endpoint": ("/a", "/b", "/c")},
-    "seats": {"workspace": ("ws-1", "ws-2")},
+    "seats": {"workspace": ("ws-1", "ws-2", "3")},
     "cpu": {"host": ("h1", "h2", "h3")},
     "peak_gb": {"bucket": ("b1", "b2")},
     "floor_gb": {"bucket": ("b1", "b2")},
@@ -134,7 +134,10 @@ class Usage:
             user: str | Decimal | int = f"u{rng.randint(1, 12)}"
             if rng.random() < 0.08:
                 user = rng.choice((7, Decimal("7.00"), Decimal("7.5"), Decimal("7.50")))
-            return {"user": user, "workspace": rng.choice(GROUPS["seats"]["workspace"])}
+            workspace: str | Decimal | int = rng.choice(GROUPS["seats"]["workspace"])
+            if workspace == "3":  # a number: its canonical text "3" is the group
+                workspace = rng.choice((3, Decimal("3.0"), "3"))
+            return {"user": user, "workspace": workspace}
         if kind == "host.cpu":
             return {
                 "cpu": Decimal(rng.randint(0, 100_000)).scaleb(-3),
@@ -174,6 +177,15 @@ class Usage:
             subject = self.subject_of(customer, at)
             if subject is not None:
                 self.add(at, subject)
+
+    def silence(self, customer: str, start: datetime, end: datetime) -> None:
+        """Drop the customer's events in ``[start, end)``."""
+
+        def theirs(d: Draft) -> bool:
+            return any(o.subject == d.subject and o.customer == customer and o.covers(d.time)
+                       for o in self.owned)  # fmt: skip
+
+        self.drafts = [d for d in self.drafts if not (start <= d.time < end and theirs(d))]
 
     def around(self, customer: str, instant: datetime) -> None:
         """Events at ``instant``, a microsecond before and a second after (each owned then)."""

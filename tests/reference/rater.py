@@ -11,10 +11,12 @@ is written down here and marked *(code)*):
 
 0. **Segments**: every subscription of the customer overlapping the period,
    clipped to it, in order of its start; its *share* is its length over the
-   period's, exactly. No segment: no invoice. An event belongs to the segment
-   holding its time (the stream puts a window in the segment holding the
-   window's start; the random catalogs change plans on whole hours, where the two
-   agree).
+   period's, exactly (an amount times a share is rounded once, from the exact
+   product). No segment: no invoice. An event belongs to the segment holding its
+   *time*, whatever the window size (docs/rating.md says the segment holding the
+   window's start; the stream does that, so a plan starting at 12:00 loses the
+   morning's window under daily windows: the catalogs for the stream change plans
+   on whole hours, the batch ones at any second).
 1. **Usage**: per segment, per usage price of its rate card (the plan's prices
    with the contract's replacing those of the same key) in key order, when the
    price's meter read at least one event in the segment: per meter group the
@@ -24,18 +26,22 @@ is written down here and marked *(code)*):
    period, else ``included x share`` rounded *down* to 9 places; for a dimension
    price they go to combinations in value order until used. The billable
    quantity is never below 0 *(code)*. The line amount is rounded once with the
-   catalog's rounding.
+   catalog's rounding. A line's quantity is the billable one *(code)*.
 2. **Recurring**: every flat price of the segment, ``amount x share``, rounded once.
    Usage lines of every segment come before the fees of every segment *(code)*.
 3. **Discount**: per segment with a non-zero ``discount_percent`` (the contract's
    when it names one, else the plan's) and a non-zero sum of its usage and fee
-   lines, a line of ``-round(percent / 100 x that sum)``.
+   lines, a line of ``-round(percent / 100 x that sum)``: the positive amount is
+   rounded, then negated, so ``up``/``down`` round its size *(code)*.
 4. **Commitment**: the non-zero commitments of the segments times their shares,
-   summed, rounded once; a subtotal below it gets a line making up the difference.
+   summed exactly, rounded once; a subtotal below it gets a line making up the
+   difference (a subtotal equal to it gets none).
 5. **Cap**: only when every segment has a maximum spend (contract's, else plan's):
    the caps times their shares, summed, rounded once; a subtotal above it gets a
    negative line down to it.
-6. **Credits**: on ``max(subtotal, 0)``, grants in the invoice's currency whose
+6. **Credits**: on ``max(subtotal, 0)`` (adjustments are the stream's business: the
+   comparisons here close each period once, after all its usage), grants in the
+   invoice's currency whose
    validity overlaps the period (``effective_from < end``, ``expires_at`` None or
    ``> start``), by priority, then earliest expiry (none last), then key, each up
    to what earlier invoices left of it.

@@ -316,7 +316,7 @@ subscriptions:
 
 # -- random catalogs ----------------------------------------------------------------
 
-START, COUNT = (int(x) for x in os.environ.get("RAILYARD_REFERENCE_SEEDS", "0:100").split(":"))
+START, COUNT = (int(x) for x in os.environ.get("RAILYARD_REFERENCE_SEEDS", "0:120").split(":"))
 MUST_COVER = {
     "currency:JPY", "currency:KWD", "currency:BHD", "currency:EUR", "currency:USD",
     "tier:graduated:exact", "tier:graduated:one_below", "tier:graduated:one_above",
@@ -332,6 +332,7 @@ MUST_COVER = {
     "credit:expired_with_balance", "credit:not_yet_effective", "credit:expires_mid_period",
     "subject:moved", "duplicates", "rejected", "unattributed", "latest:tie",
     "seats:same_user_several_hours", "avg:uneven_hours", "event:on_period_start",
+    "period:quiet_between_usage", "group:sent_as_number",
 }  # fmt: skip
 
 
