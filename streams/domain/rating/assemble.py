@@ -31,7 +31,7 @@ from streams.domain.invoice import (
 from .credits import apply_credits
 from .inputs import LateQuantity, UsageSource, WindowedUsage, WindowTotal
 from .money import Rounding, rating_context
-from .periods import BillingPeriod
+from .periods import BillingPeriod, prorate
 from .terms import PlanSegment, RatingError, plan_segments
 from .usage_lines import Money, recurring_lines, usage_lines
 
@@ -183,18 +183,16 @@ def _commitment_and_cap(
     """
     start, end = segments[0].start, segments[-1].end
     out: list[InvoiceLine] = []
-    commitments = [(s.minimum_commitment, s.fraction) for s in segments if s.minimum_commitment]
+    commitments = [(s.minimum_commitment, s.share) for s in segments if s.minimum_commitment]
     if commitments:
-        with rating_context():
-            floor = money.round(sum((c * f for c, f in commitments), _ZERO))
+        floor = money.round(prorate(*commitments))
         if subtotal < floor:
             description = f"Minimum commitment {floor} {money.currency}"
             out.append(_term_line(LineKind.COMMITMENT, description, floor - subtotal, start, end))
             subtotal = floor
-    caps = [(s.maximum_spend, s.fraction) for s in segments]
+    caps = [(s.maximum_spend, s.share) for s in segments]
     if all(cap is not None for cap, _ in caps):
-        with rating_context():
-            ceiling = money.round(sum((c * f for c, f in caps if c is not None), _ZERO))
+        ceiling = money.round(prorate(*((c, f) for c, f in caps if c is not None)))
         if subtotal > ceiling:
             description = f"Maximum spend {ceiling} {money.currency}"
             out.append(_term_line(LineKind.CAP, description, ceiling - subtotal, start, end))

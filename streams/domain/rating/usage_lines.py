@@ -94,7 +94,7 @@ def _included(price: UsagePrice, segment: PlanSegment) -> Decimal:
     if not price.included or segment.whole:
         return price.included
     with rating_context():
-        return (price.included * segment.fraction).quantize(_QUANTUM, rounding=ROUND_DOWN)
+        return segment.prorate(price.included).quantize(_QUANTUM, rounding=ROUND_DOWN)
 
 
 def _usage_line(
@@ -131,8 +131,7 @@ def recurring_lines(segment: PlanSegment, money: Money) -> list[InvoiceLine]:
     for price in segment.rate_card:
         if not isinstance(price, FlatPrice):
             continue
-        with rating_context():
-            amount = price.amount * segment.fraction
+        amount = segment.prorate(price.amount)  # exact: rounded once, on the line
         lines.append(
             InvoiceLine(
                 kind=LineKind.RECURRING,
