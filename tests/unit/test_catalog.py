@@ -220,10 +220,17 @@ CASES: dict[str, tuple[str, str, str, str] | tuple[str, str, str, str, str]] = {
     ),
     "overlapping subscriptions": (
         "subscriptions:\n",
-        "subscriptions:\n  - {customer: globex, plan: ent-eur, effective_from: 2025-01-01T00:00:00Z, effective_to: 2026-01-01T00:00:00.000001Z}\n",
+        "subscriptions:\n  - {customer: globex, plan: ent-eur, effective_from: 2025-01-01T00:00:00Z, effective_to: 2026-01-02T00:00:00Z}\n",
         "subscriptions[2]",
         "customer 'globex' is already subscribed for this time by subscriptions[0]",
         "{customer: globex, plan: ent-eur, effective_from: 2026-01-01",
+    ),
+    "plan change inside a day": (
+        "subscriptions:\n",
+        "subscriptions:\n  - {customer: globex, plan: ent-eur, effective_from: 2024-01-01T12:30:00Z, effective_to: 2025-01-01T00:00:00Z}\n",
+        "subscriptions[0].effective_from",
+        "a plan starts and ends at 00:00 UTC, not 12:30:00",
+        "{customer: globex, plan: ent-eur, effective_from: 2024-01-01T12:30:00Z",
     ),
     "unknown plan": (
         "{customer: acme, plan: pro-usd",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import time
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from .problems import Path, Report
 
 TERM_FIELDS = ("discount_percent", "maximum_spend")
 PLAN_FIELDS = ("key", "name", "currency", "rate_card", *TERM_FIELDS)
+MIDNIGHT = time(0, 0)
 SUBSCRIPTION_FIELDS = ("customer", "plan", "effective_from", "effective_to", "contract")
 CONTRACT_FIELDS = ("reference", "minimum_commitment", "prices", *TERM_FIELDS)
 
@@ -98,6 +100,14 @@ def parse_subscriptions(
             )
         start = f.instant(r, m.get("effective_from"), (*item_path, "effective_from"))
         end = f.instant(r, m.get("effective_to"), (*item_path, "effective_to"), required=False)
+        for name, at in (("effective_from", start), ("effective_to", end)):
+            if at is not None and at.timetz().replace(tzinfo=None) != MIDNIGHT:
+                r.add(
+                    (*item_path, name),
+                    f"a plan starts and ends at 00:00 UTC, not {at:%H:%M:%S}: usage is billed "
+                    "by the day, hour or minute it falls in, so a change inside a day could "
+                    "bill that day's usage under the wrong plan (docs/rating.md, Segments)",
+                )
         check_order(r, start, end, item_path)
         currency = plan.currency if plan else None
         contract_path = (*item_path, "contract")
