@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from random import Random
 
 from .model import CustomerProfile, EventType, Segment, WorkloadSpec
@@ -63,14 +64,7 @@ def _profile(rng: Random, name: str, weight: float, rank: int, taken: set[str]) 
     region = rng.choices(REGIONS, REGION_WEIGHTS)[0]
     keys = rng.randint(2, MAX_API_KEYS) if enterprise else rng.randint(1, 2)
     spaces = rng.randint(1, MAX_WORKSPACES) if enterprise else int(rng.random() < 0.3)
-    # Every customer calls the API; tokens, GPUs and seats are extra products.
-    types = [EventType.API_CALLS]
-    if rng.random() < 0.85:
-        types.append(EventType.AI_TOKENS)
-    if rng.random() < (0.6 if enterprise else 0.2):
-        types.append(EventType.GPU_MINUTES)
-    if spaces:
-        types.append(EventType.SEATS_ACTIVE)
+    types = product_mix(rng, enterprise, bool(spaces))
     return CustomerProfile(
         name=name,
         segment=segment,
@@ -78,7 +72,25 @@ def _profile(rng: Random, name: str, weight: float, rank: int, taken: set[str]) 
         region=region,
         api_keys=tuple(fresh_subject(rng, "key", 64, taken) for _ in range(keys)),
         workspaces=tuple(fresh_subject(rng, "ws", 48, taken) for _ in range(spaces)),
-        event_types=tuple(types),
+        event_types=types,
         models=tuple(rng.sample(MODELS, rng.randint(1, 3))),
         weight=weight,
     )
+
+
+def product_mix(
+    rng: Random,
+    enterprise: bool,
+    workspaces: bool,
+    usable: Collection[EventType] = tuple(EventType),
+) -> tuple[EventType, ...]:
+    """What a customer uses: everyone calls the API; tokens, GPUs and seats (with a workspace)
+    are extra products, limited to the ``usable`` ones (those a catalog meters)."""
+    types = [EventType.API_CALLS]
+    if rng.random() < 0.85 and EventType.AI_TOKENS in usable:
+        types.append(EventType.AI_TOKENS)
+    if rng.random() < (0.6 if enterprise else 0.2) and EventType.GPU_MINUTES in usable:
+        types.append(EventType.GPU_MINUTES)
+    if workspaces:
+        types.append(EventType.SEATS_ACTIVE)
+    return tuple(types)

@@ -18,6 +18,7 @@ from random import Random
 from streams.domain.catalog import Catalog, SubjectAssignment
 from streams.errors import ConfigError
 
+from .customers import product_mix
 from .model import CustomerProfile, EventType, Segment
 from .usage import micros, owner_at
 from .vocabulary import MODELS, VALUE_FIELDS
@@ -146,14 +147,7 @@ def _profile(
     seats = EventType.SEATS_ACTIVE in usable
     spaces = tuple(s for s in subjects if seats and s.startswith(WORKSPACE_PREFIX))
     keys = tuple(s for s in subjects if s not in spaces) or spaces
-    # As for made-up customers: everyone calls the API; tokens, GPUs and seats are extras.
-    types = [EventType.API_CALLS]
-    if rng.random() < 0.85 and EventType.AI_TOKENS in usable:
-        types.append(EventType.AI_TOKENS)
-    if rng.random() < (0.6 if enterprise else 0.2) and EventType.GPU_MINUTES in usable:
-        types.append(EventType.GPU_MINUTES)
-    if spaces:
-        types.append(EventType.SEATS_ACTIVE)
+    types = product_mix(rng, enterprise, bool(spaces), usable)
     return CustomerProfile(
         name=name,
         segment=segment,
@@ -161,7 +155,7 @@ def _profile(
         region=region,
         api_keys=keys,
         workspaces=spaces,
-        event_types=tuple(types),
+        event_types=types,
         models=tuple(rng.sample(MODELS, rng.randint(1, 3))),
         weight=weight,
     )
