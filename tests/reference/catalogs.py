@@ -2,10 +2,12 @@
 
 :func:`scenario` draws customers in JPY (0 decimals), EUR or USD (2) and KWD or
 BHD (3), on random anchor days and rails, with subjects (one moving between two
-customers mid-period, one assigned late, one owned by nobody), subscriptions that
-change plan, start late, end early or pause on whole hours, contracts with
-commitments, discounts, caps and their own prices, and credit grants with
-priorities, effective dates and expiries on period boundaries or mid-period.
+customers mid-period at any second, one assigned late, one owned by nobody),
+subscriptions that change plan, start late, end early or pause at 00:00 UTC (the
+only time the catalog allows), often on a day splitting the period as 1/3, 1/6 or
+2/7 do, contracts with commitments, discounts, caps and their own prices, and
+credit grants with priorities, effective dates and expiries on period boundaries
+or mid-period.
 Rate cards use every price model on every aggregation (SUM, COUNT, UNIQUE_COUNT
 seats, AVG, MAX peaks, MIN, LATEST); graduated and volume tiers and package
 sizes are placed on the quantities the usage actually reaches, exactly and one
@@ -89,7 +91,7 @@ def scenario(
     ``first_month`` (year, month) is when usage starts (a random month of 2026 by
     default). ``aligned``: the shape a stream test closes month by month: each
     customer's usage covers its two periods that start in ``first_month`` and the
-    month after, from their first hour, and plans change on whole hours.
+    month after, from their first hour. Plans change at 00:00 UTC either way.
     """
     rng = random.Random(seed)
     year, month = first_month or (2026, rng.randint(1, 9))
@@ -109,7 +111,7 @@ def scenario(
         custs.append(Customer(f"cust-{seed}-{i}", currencies[i], anchor, rail, segment, span))
     owned = _subjects(rng, seed, custs)
     for c in custs:
-        _subscriptions(rng, c, whole_hours=aligned)
+        _subscriptions(rng, c)
     usage = _usage(rng, seed, custs, owned, events or rng.randint(150, 350), aligned)
     lines = usage.lines()
     # Pass 1: what the usage amounts to, per plan and meter, with placeholder prices.
@@ -147,10 +149,10 @@ def _chain(c: Customer) -> list[P.Period]:
     return P.chain(c.anchor, c.span[0], c.span[1] - timedelta(microseconds=1))
 
 
-def _instant(rng: random.Random, lo: datetime, hi: datetime, *, hour: bool = False) -> datetime:
+def _instant(rng: random.Random, lo: datetime, hi: datetime) -> datetime:
+    """Any second of ``[lo, hi)``: subject moves and credits, which need no whole day."""
     seconds = int((hi - lo).total_seconds())
-    at = lo + timedelta(seconds=rng.randrange(max(seconds, 1)))
-    return at.replace(minute=0, second=0) if hour else at
+    return lo + timedelta(seconds=rng.randrange(max(seconds, 1)))
 
 
 # -- parties ------------------------------------------------------------------------
@@ -170,29 +172,38 @@ def _subjects(rng: random.Random, seed: int, custs: list[Customer]) -> list[Owne
     return owned
 
 
-def _cut(
-    rng: random.Random, c: Customer, lo: datetime, hi: datetime, whole_hours: bool
-) -> datetime:
-    """An instant in ``[lo, hi)``: half the time one that splits its period in a ratio
-    such as 1/3, 5/6 or 2/7, whose decimal expansion never ends (proration must stay
-    exact: 186 included units x 91/372 of a period is 45.5, not 45.499999999), else a
-    whole hour, or (unless ``whole_hours``) now and then any second."""
+def _midnight(rng: random.Random, lo: datetime, hi: datetime) -> datetime:
+    """A 00:00 UTC in ``[lo, hi)`` (the first from ``lo`` when the range holds none)."""
+    first = lo.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < lo:
+        first += timedelta(days=1)
+    days = -((first - hi) // timedelta(days=1))  # midnights in [first, hi)
+    return first + timedelta(days=rng.randrange(max(days, 1)))
+
+
+def _cut(rng: random.Random, c: Customer, lo: datetime, hi: datetime) -> datetime:
+    """A plan change: a 00:00 UTC in ``[lo, hi)`` (the validator refuses a subscription
+    starting or ending inside a day). Half the time a day that splits its period in a
+    ratio such as 1/3 (10 of 30 days), 1/6 (5 of 30) or 2/7 (8 of 28), whose decimal
+    expansion never ends (proration must stay exact: 45 included units over 10 of 30
+    days are 15, not 14.999999999; 5139 JPY over 5 of 30 days is 856.5, a tie), else
+    any day: k of 29 or 31 days never ends either."""
     nice: list[datetime] = []
     for p in _chain(c):
-        hours = (p.end - p.start) // timedelta(hours=1)
-        for n in (3, 6, 7, 9, 12):
-            if hours % n == 0:
-                nice += [p.start + timedelta(hours=hours * k // n) for k in range(1, n)]
+        days = (p.end - p.start).days
+        for n in (3, 6, 7, 14):
+            if days % n == 0:
+                nice += [p.start + timedelta(days=days * k // n) for k in range(1, n)]
     nice = [t for t in nice if lo <= t < hi]
     if nice and rng.random() < 0.5:
         return rng.choice(nice)
-    return _instant(rng, lo, hi, hour=whole_hours or rng.random() < 0.7)
+    return _midnight(rng, lo, hi)
 
 
-def _subscriptions(rng: random.Random, c: Customer, whole_hours: bool) -> None:
+def _subscriptions(rng: random.Random, c: Customer) -> None:
     lo, hi = c.span[0] + timedelta(days=1), c.span[1] - timedelta(days=1)
-    before = c.span[0] - timedelta(days=60)
-    cut = sorted(_cut(rng, c, lo, hi, whole_hours) for _ in range(2))
+    before = c.span[0] - timedelta(days=60)  # spans start at 00:00 UTC
+    cut = sorted(_cut(rng, c, lo, hi) for _ in range(2))
     scheme = rng.choice(("whole", "whole", "upgrade", "late_start", "ends", "pause"))
     spans: list[tuple[datetime, datetime | None]] = {
         "whole": [(before, None)],

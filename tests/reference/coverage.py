@@ -5,7 +5,10 @@ asks the comparison to cover: tier bounds hit exactly and by one, package sizes,
 each currency, price model, aggregation and rounding mode, partial periods, every
 kind of line, credits by priority, carried, exhausted and expired, subjects moving,
 duplicates, rejects, LATEST ties, seats seen in several hours, averages over
-uneven hours.
+uneven hours. Plans change only at 00:00 UTC, so a share is whole days of the
+period; shares whose decimal expansion never ends (5 of 30 days is 1/6, 8 of 28
+is 2/7, any k of 31) must still be billed, on fees, on usage with included units,
+and with a fee times its share landing on exactly half a minor unit (a tie).
 """
 
 from __future__ import annotations
@@ -14,11 +17,17 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
-from streams.domain.catalog import Catalog, GraduatedPrice, PackagePrice, VolumePrice
+from streams.domain.catalog import (
+    Catalog,
+    FlatPrice,
+    GraduatedPrice,
+    PackagePrice,
+    VolumePrice,
+)
 
-from .money import exact
+from .money import PLACES, exact
 from .periods import containing
-from .rater import Bill
+from .rater import Bill, Line
 from .usage import Reading, Screened
 
 
@@ -34,6 +43,7 @@ def features(catalog: Catalog, screened: Screened, bills: Sequence[Bill]) -> Cou
             seen[f"line:{line.kind}"] += 1
             if line.share != 1:
                 seen[f"partial:{line.kind}"] += 1
+                seen.update(_share(line, bill.currency))
             if line.kind == "usage" and line.price is not None and line.quantity is not None:
                 price, q = line.price, line.quantity
                 seen[f"model:{price.model.value}"] += 1
@@ -63,6 +73,30 @@ def features(catalog: Catalog, screened: Screened, bills: Sequence[Bill]) -> Cou
         last[bill.customer] = bill
     seen.update(_credits(catalog, bills))
     seen.update(_readings(catalog, screened.readings))
+    return seen
+
+
+def _repeats(value: Fraction) -> bool:
+    """Whether ``value``'s decimal expansion never ends."""
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d != 1
+
+
+def _share(line: Line, currency: str) -> Counter[str]:
+    """What a line over part of a period stresses in rounding."""
+    seen: Counter[str] = Counter()
+    if not _repeats(line.share):
+        return seen
+    seen[f"share:repeating:{line.kind}"] += 1
+    if line.price is not None and not isinstance(line.price, FlatPrice) and line.price.included:
+        seen["share:repeating:included"] += 1
+    if isinstance(line.price, FlatPrice):
+        minor = exact(line.price.amount) * line.share * 10 ** PLACES[currency]
+        if minor.denominator == 2:
+            seen["share:fee_tie"] += 1
     return seen
 
 

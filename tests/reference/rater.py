@@ -13,10 +13,9 @@ is written down here and marked *(code)*):
    clipped to it, in order of its start; its *share* is its length over the
    period's, exactly (an amount times a share is rounded once, from the exact
    product). No segment: no invoice. An event belongs to the segment holding its
-   *time*, whatever the window size (docs/rating.md says the segment holding the
-   window's start; the stream does that, so a plan starting at 12:00 loses the
-   morning's window under daily windows: the catalogs for the stream change plans
-   on whole hours, the batch ones at any second).
+   *time*. docs/rating.md says the segment holding the window's start, which is
+   the same segment: subscriptions start and end at 00:00 UTC (the validator
+   refuses any other time), so a minute, hour or day window lies inside one.
 1. **Usage**: per segment, per usage price of its rate card (the plan's prices
    with the contract's replacing those of the same key) in key order, when the
    price's meter read at least one event in the segment: per meter group the

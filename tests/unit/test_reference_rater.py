@@ -328,6 +328,8 @@ MUST_COVER = {
     "rounding:half_even", "rounding:half_up", "rounding:down", "rounding:up",
     "line:usage", "line:recurring", "line:discount", "line:commitment", "line:cap",
     "partial:usage", "partial:recurring", "included:covers_all",
+    "share:repeating:usage", "share:repeating:recurring", "share:repeating:included",
+    "share:fee_tie",
     "credit:applied", "credit:several_grants", "credit:carried", "credit:exhausted",
     "credit:expired_with_balance", "credit:not_yet_effective", "credit:expires_mid_period",
     "subject:moved", "duplicates", "rejected", "unattributed", "latest:tie",
