@@ -8,6 +8,7 @@ with the reason; the agent dead-letters it and goes on.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -158,16 +159,40 @@ def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes | None:
     return BOOK.encode(record)
 
 
-def live_entries(records: Iterable[tuple[bytes, bytes | None]]) -> list[JournalEntry]:
+@dataclass(frozen=True)
+class Mark:
+    """Where a checkpoint of the book stands: every change from the input records before
+    these offsets (of the same partition) is in ``billing.book``."""
+
+    windows_offset: int = 0
+    late_offset: int = 0
+
+
+MARK_KEY = b"mark"
+
+
+def encode_mark(mark: Mark, watermark: datetime) -> bytes:
+    return BOOK.encode(
+        {"kind": "mark", "watermark": watermark, "digest": b"",
+         "windows_offset": mark.windows_offset, "late_offset": mark.late_offset}
+    )  # fmt: skip
+
+
+def live_entries(records: Iterable[tuple[bytes, bytes | None]]) -> tuple[list[JournalEntry], Mark]:
     """The book's state from ``billing.book`` read in order: the newest record per key, and
-    nothing for a key whose newest record is a tombstone (compaction may not have run)."""
+    nothing for a key whose newest record is a tombstone (compaction may not have run);
+    and the last checkpoint's mark (none yet: from the start)."""
     live: dict[bytes, bytes] = {}
     for key, value in records:
         if value is None:
             live.pop(key, None)
         else:
             live[key] = value
-    return [decode_entry(v) for v in live.values()]
+    mark = Mark()
+    if MARK_KEY in live:
+        r = BOOK.decode(live.pop(MARK_KEY))
+        mark = Mark(r["windows_offset"], r["late_offset"])
+    return [decode_entry(v) for v in live.values()], mark
 
 
 def decode_entry(payload: bytes) -> JournalEntry:

@@ -122,6 +122,14 @@ class Settings:
     must be at least :attr:`min_stream_retention` (checked). State that must outlive it is
     kept in compacted topics that never expire (``connectors/kafka/topics.py``)."""
 
+    book_checkpoint: timedelta = field(
+        default_factory=lambda: parse_duration(_env("BOOK_CHECKPOINT", "5s"))
+    )
+    """How often the rate stage writes its book's changes (newest per key) to the compacted
+    ``billing.book``, with the input positions they cover; a restart replays only the tail
+    of ``usage.windows``/``usage.late`` after them, so it must be far below
+    ``RAILYARD_STREAM_RETENTION`` (checked). 0 writes after every batch."""
+
     period_grace: timedelta = field(
         default_factory=lambda: parse_duration(_env("PERIOD_GRACE", "1h"))
     )
@@ -219,6 +227,12 @@ class Settings:
             out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
         elif "attribute" in self.stages.split(",") and "ingest" not in self.stages.split(","):
             out.append("RAILYARD_STAGES: attribute runs inside ingest (one decode); list both")
+        if not timedelta(0) <= self.book_checkpoint * 100 <= self.stream_retention:
+            out.append(
+                f"RAILYARD_BOOK_CHECKPOINT ({self.book_checkpoint}) must be at least 0 and at most"
+                " 1 % of RAILYARD_STREAM_RETENTION: a restart re-reads the input written since"
+                " the last checkpoint, which must still be there"
+            )
         if self.stream_retention < self.min_stream_retention:
             out.append(
                 f"RAILYARD_STREAM_RETENTION ({self.stream_retention}) is shorter than the window"
@@ -266,6 +280,7 @@ class Settings:
             "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
             "RAILYARD_STREAM_RETENTION": format_duration(self.stream_retention),
             "RAILYARD_PERIOD_GRACE": format_duration(self.period_grace),
+            "RAILYARD_BOOK_CHECKPOINT": format_duration(self.book_checkpoint),
             "RAILYARD_STAGES": self.stages,
             "RAILYARD_WORKER_ID": self.worker_id,
             "RAILYARD_SINK_LINGER": format_duration(self.sink_linger),

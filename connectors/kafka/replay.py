@@ -13,9 +13,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 
 
 def read_partition(
-    bootstrap: str, topic: str, partition: int, until: int | None = None
+    bootstrap: str, topic: str, partition: int, until: int | None = None, start: int = 0
 ) -> Iterator[Message]:
-    """Every record of ``topic[partition]`` with offset < ``until`` (default: the end now)."""
+    """Every record of ``topic[partition]`` from ``start`` (default: the first retained one)
+    with offset < ``until`` (default: the end now). RuntimeError when ``start`` is older
+    than the first retained record: what a caller needed has expired."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -27,9 +29,14 @@ def read_partition(
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         end = high if until is None else min(until, high)
-        if end <= low:
+        if start and start < low:
+            raise RuntimeError(
+                f"{topic}[{partition}] starts at offset {low}, after {start}: records expired"
+            )
+        if end <= max(low, start):
             return
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        first = start if start else OFFSET_BEGINNING
+        consumer.assign([TopicPartition(topic, partition, first)])
         while True:
             for msg in consumer.consume(num_messages=2000, timeout=1.0):
                 err = msg.error()

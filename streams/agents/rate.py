@@ -12,12 +12,14 @@ the pure rating package, this module only moves records.
   ``RAILYARD_PERIOD_GRACE``, or on ``railyard close-period``: one invoice per
   customer, period and currency goes to ``invoices`` (same partition), never twice.
 
-Every change to a partition's book goes to the compacted ``billing.book`` topic
-(same partition) before the input offsets are committed. After a restart the book
-is rebuilt from ``billing.book`` and the invoices already issued (``invoices``),
-both kept for good, never from ``usage.windows`` or ``usage.late``, whose retention
-may have expired; re-reading input the book has already folded in changes nothing,
-so no invoice is issued twice and no usage is lost. A record the stage cannot read,
+Every ``RAILYARD_BOOK_CHECKPOINT`` (5 s) a partition's book writes its changes, the
+newest per key, to the compacted ``billing.book`` topic (same partition), then a mark
+with the input offsets they cover. After a restart the book is rebuilt from
+``billing.book`` and the invoices already issued (``invoices``), both kept for good,
+plus the few seconds of ``usage.windows`` and ``usage.late`` after the mark, never
+from the start of those topics, whose retention may have expired; re-reading input
+the book has already folded in changes nothing, so no invoice is issued twice and
+no usage is lost. A record the stage cannot read,
 or a period the catalog cannot rate, is dead-lettered with its reason
 (``usage.dlq``, stage ``rate``) and the stage goes on.
 """
@@ -43,15 +45,18 @@ from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
 from streams.book_records import (
+    MARK_KEY,
+    Mark,
     UnreadableRecord,
     encode_entry,
+    encode_mark,
     entry_key,
     late_changes,
     live_entries,
     window_changes,
 )
 from streams.codec import encode_dead_letter
-from streams.domain.billing_book import BillingBook
+from streams.domain.billing_book import BillingBook, JournalEntry
 from streams.domain.catalog import Catalog
 from streams.domain.invoice import Invoice
 from streams.domain.rating.credits import CreditEvent
@@ -90,6 +95,11 @@ class RateStage:
         self.dirty: dict[int, set[str]] = defaultdict(set)
         self.spent_at: dict[int, float] = {}
         self.sealed_on: dict[int, date] = {}
+        self.pending: dict[int, dict[bytes, JournalEntry]] = defaultdict(dict)
+        """Book changes not yet checkpointed, newest per key."""
+        self.positions: dict[int, Mark] = {}
+        """Per partition: the input offsets everything folded so far came from."""
+        self.checkpointed_at: dict[int, float] = {}
         self.consumed: dict[str, dict[str, Decimal]] = {}
         """Credit consumed per customer as last reported: alerts fire on crossings only."""
         self.catalog_version: str | None = None
@@ -125,26 +135,52 @@ class RateStage:
             book.record_issued(decode_invoice(msg.value()))
             issued += 1
         records = read_partition(bootstrap, self.book_name, partition)
-        entries = live_entries((msg.key() or b"", msg.value()) for msg in records)
+        entries, mark = live_entries((msg.key() or b"", msg.value()) for msg in records)
         book.restore(entries)
+        tail = self._replay_tail(book, partition, mark)
         for customer in self.customers_of(catalog, partition):  # alerts already sent stay sent
             draft = self._draft(book, catalog, customer)
             if draft is not None:
                 self.consumed[customer] = consumed_with_draft(book, customer, draft)
         self.dirty[partition].update(book.usage)
         log.info(
-            "rebuilt billing book of partition %d from %s: %d entries, %d customers with usage,"
-            " %d invoices issued, watermark %s",
-            partition, self.book_name, len(entries), len(book.usage), issued,
+            "rebuilt billing book of partition %d from %s: %d entries and %d input records"
+            " after its mark, %d customers with usage, %d invoices issued, watermark %s",
+            partition, self.book_name, len(entries), tail, len(book.usage), issued,
             book.watermark.isoformat(),
         )  # fmt: skip
         return book
+
+    def _replay_tail(self, book: BillingBook, partition: int, mark: Mark) -> int:
+        """Fold the input written after the last checkpoint's mark; returns records read.
+        Its changes are not in billing.book yet: they stay journaled for the next one."""
+        bootstrap, read = self.settings.kafka_bootstrap, 0
+        windows_at, late_at = mark.windows_offset, mark.late_offset
+        for msg in read_partition(bootstrap, self.windows_name, partition, start=windows_at):
+            windows_at, read = msg.offset() + 1, read + 1
+            try:
+                changes, watermark = window_changes(msg.value())
+            except UnreadableRecord:
+                continue  # dead-lettered when it was first read
+            book.fold_windows(changes)
+            book.advance(watermark)
+        for msg in read_partition(bootstrap, self.late_name, partition, start=late_at):
+            late_at, read = msg.offset() + 1, read + 1
+            try:
+                book.fold_late(late_changes(msg.value()))
+            except UnreadableRecord:
+                continue
+        self.positions[partition] = Mark(windows_at, late_at)
+        self.checkpointed_at[partition] = time.monotonic()
+        return read
 
     def forget_partitions(self, revoked: set[TP]) -> None:
         for tp in revoked:
             if tp.topic == self.windows_name:
                 self.books.pop(tp.partition, None)
                 self.dirty.pop(tp.partition, None)
+                self.pending.pop(tp.partition, None)  # the next owner replays from the mark
+                self.positions.pop(tp.partition, None)
 
     # -- processing -------------------------------------------------------------------
 
@@ -176,7 +212,8 @@ class RateStage:
                                  message.topic, message.partition, message.offset, payload))  # fmt: skip
             sends += await self.issue(partition, book, catalog, closing)
             self.seal(partition, book, catalog)
-            sends += await self.persist(partition, book)
+            self._journaled(partition, book, batch)
+            sends += await self.checkpoint(partition, book)
             sends += await self.report_spend(partition, book, catalog, force=bool(closing))
         await asyncio.gather(*sends)
 
@@ -195,16 +232,42 @@ class RateStage:
                 "sealed partition %d: %d entries of settled periods dropped", partition, dropped
             )
 
-    async def persist(self, partition: int, book: BillingBook) -> list[Awaitable[Any]]:
-        """The book's changes to ``billing.book``, the newest per key only; sent (and awaited)
-        before the batch's offsets are committed."""
-        latest = {entry_key(e): e for e in book.take_journal()}
-        return [
+    def _journaled(self, partition: int, book: BillingBook, batch: list[EventT]) -> None:
+        """Take the batch's book changes and where its input ends (with no await between:
+        a checkpoint always writes changes and positions that belong together)."""
+        self.pending[partition].update((entry_key(e), e) for e in book.take_journal())
+        at = self.positions.get(partition, Mark())
+        ends = {self.windows_name: at.windows_offset, self.late_name: at.late_offset}
+        for event in batch:
+            topic = event.message.topic
+            if topic in ends:
+                ends[topic] = max(ends[topic], event.message.offset + 1)
+        self.positions[partition] = Mark(ends[self.windows_name], ends[self.late_name])
+
+    async def checkpoint(
+        self, partition: int, book: BillingBook, force: bool = False
+    ) -> list[Awaitable[Any]]:
+        """Every ``RAILYARD_BOOK_CHECKPOINT``: the pending changes, then the mark saying what
+        input they cover. Sent (and awaited) before the batch's offsets are committed."""
+        interval = self.settings.book_checkpoint.total_seconds()
+        now = time.monotonic()
+        if not force and now - self.checkpointed_at.get(partition, 0.0) < interval:
+            return []
+        self.checkpointed_at[partition] = now
+        entries = self.pending.pop(partition, {})
+        mark = self.positions.get(partition, Mark())
+        sends = [
             await self.book_topic.send(
                 key=key, value=encode_entry(entry, book.watermark), partition=partition
             )
-            for key, entry in latest.items()
+            for key, entry in entries.items()
         ]
+        sends.append(
+            await self.book_topic.send(
+                key=MARK_KEY, value=encode_mark(mark, book.watermark), partition=partition
+            )
+        )
+        return sends
 
     async def _dead_letter(
         self, reason: Reason, detail: str, topic: str, partition: int, offset: int,
@@ -325,13 +388,16 @@ def register_rate(app: faust.App, settings: Settings, feed: CatalogFeed) -> Rate
 
     @app.timer(SPEND_INTERVAL_S)
     async def flush_spend() -> None:
-        """Spend held back by the once-a-second limit still goes out when input stops."""
+        """Spend held back by the once-a-second limit, and book changes waiting for their
+        checkpoint, still go out when input stops."""
         catalog = stage.feed.current
         if catalog is None:
             return
         sends: list[Awaitable[Any]] = []
         for partition, book in list(stage.books.items()):
             sends += await stage.report_spend(partition, book, catalog)
+            if stage.pending.get(partition):  # input stopped: checkpoint what is waiting
+                sends += await stage.checkpoint(partition, book)
         await asyncio.gather(*sends)
 
     return stage

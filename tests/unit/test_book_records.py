@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from streams.book_records import (
+    Mark,
     UnreadableRecord,
     decode_entry,
     encode_entry,
@@ -186,7 +187,9 @@ def test_settled_periods_are_sealed_and_a_rebuild_holds_what_remains() -> None:
     rebuilt = BillingBook(timedelta(hours=1))
     for inv in [invoice]:
         rebuilt.record_issued(inv)
-    rebuilt.restore(live_entries(records))
+    entries, mark = live_entries(records)
+    assert mark == Mark()  # no checkpoint mark among these records: replay from the start
+    rebuilt.restore(entries)
 
     def held(b: BillingBook) -> dict[object, tuple[D, int]]:
         return {k: (v.quantity(), r) for k, (v, r) in b.usage[who].windows.items()}  # type: ignore[union-attr]
@@ -200,3 +203,25 @@ def test_settled_periods_are_sealed_and_a_rebuild_holds_what_remains() -> None:
     assert rebuilt.fold_windows(win) == set()
     assert rebuilt.refused == 2
     assert rebuilt.adjustments(catalog, who, before=datetime(2027, 1, 1, tzinfo=UTC)) == []
+
+
+def test_the_newest_checkpoint_mark_says_where_the_replay_starts() -> None:
+    from streams.book_records import MARK_KEY, encode_mark
+
+    records = [
+        (MARK_KEY, encode_mark(Mark(10, 3), T)),
+        (b"watermark", encode_entry(WatermarkChange(T), T)),
+        (MARK_KEY, encode_mark(Mark(25, 4), T + HOUR)),
+    ]
+    entries, mark = live_entries(records)
+    assert mark == Mark(25, 4)
+    assert entries == [WatermarkChange(T)]  # the mark is not book state
+
+
+def test_a_checkpoint_interval_must_leave_the_tail_in_retention() -> None:
+    from streams.settings import Settings
+
+    ok = Settings(book_checkpoint=timedelta(seconds=5))
+    assert not [p for p in ok.problems() if "BOOK_CHECKPOINT" in p]
+    slow = Settings(book_checkpoint=timedelta(days=1), stream_retention=timedelta(days=7))
+    assert [p for p in slow.problems() if "BOOK_CHECKPOINT" in p]
