@@ -178,6 +178,13 @@ class Settings:
         return self.home / "run"
 
     @property
+    def dedup_memory(self) -> timedelta:
+        """How long ingest remembers an accepted event id: an event stamped up to the clock
+        skew in the future is still valid ``max_event_age`` after its own time, so a re-send
+        then must still be recognised."""
+        return self.max_event_age + self.max_clock_skew
+
+    @property
     def min_stream_retention(self) -> timedelta:
         """The shortest retention of ``usage.attributed`` the window stage can rebuild from:
         every window still open and the replay horizon before it, plus the clock skew (an

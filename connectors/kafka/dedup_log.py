@@ -15,6 +15,8 @@ from streams.domain.dedup import SeenEvents, unpack_entries
 
 
 def load_seen(bootstrap: str, topic: str, partition: int, retention_s: float) -> SeenEvents:
+    """The ids accepted on ``partition`` within ``retention_s`` of now. Arrival is the log
+    record's broker time, so it is compared with the wall clock, as the broker's is."""
     seen = SeenEvents()
     for msg in read_partition(bootstrap, topic, partition):
         seen.remember(unpack_entries(msg.value() or b""), msg.timestamp()[1] / 1000.0)

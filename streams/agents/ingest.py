@@ -79,7 +79,7 @@ class IngestStage:
                 self.settings.kafka_bootstrap,
                 self.dedup_log_name,
                 partition,
-                self.settings.max_event_age.total_seconds(),
+                self.settings.dedup_memory.total_seconds(),
             )
             log.info(
                 "recovered %d event ids for %s[%d] in %.2fs",
@@ -182,7 +182,7 @@ class IngestStage:
         return accepted, [digest for digest, _ in emitted]
 
     def expire(self) -> None:
-        cutoff = self.clock().timestamp() - self.settings.max_event_age.total_seconds()
+        cutoff = self.clock().timestamp() - self.settings.dedup_memory.total_seconds()
         for seen in self.seen.values():
             seen.forget_arrived_before(cutoff)
 

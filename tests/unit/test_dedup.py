@@ -289,3 +289,14 @@ def test_any_delivery_order_never_emits_a_key_at_two_positions(
     for key, offset in deliveries:
         first.setdefault(key, offset)
     assert {k: min(v) for k, v in emitted.items()} == first
+
+
+def test_ingest_remembers_ids_for_the_event_age_plus_the_clock_skew() -> None:
+    """An event stamped an hour ahead is valid for max age after its own time: a re-send
+    arriving then must still be recognised, so the memory spans age + skew."""
+    from datetime import timedelta
+
+    from streams.settings import Settings
+
+    s = Settings(max_event_age=timedelta(days=40), max_clock_skew=timedelta(hours=1))
+    assert s.dedup_memory == timedelta(days=40, hours=1)
