@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,3 +116,14 @@ class Pipeline:
 
     def count(self, sql: str) -> int:
         return int(scalar(self.settings, sql))  # type: ignore[call-overload]
+
+
+def railyard(settings: Settings, *args: str) -> str:
+    """``railyard ARGS`` as a user runs it against this test's stack; asserts exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -46,7 +44,7 @@ from streams.domain.rating.inputs import WindowedUsage
 from streams.domain.usage import UsageEvent
 from streams.records import LATE, WINDOWS, WINDOWS_V1
 from streams.settings import Settings
-from tests.integration.harness import Pipeline
+from tests.integration.harness import Pipeline, railyard
 from tests.integration.test_billing import settled
 from tests.integration.test_billing_truth import (
     AGGREGATIONS,
@@ -470,16 +468,6 @@ def test_the_views_equal_the_months_events_by_hand(kafka: Settings, tmp_path: Pa
 
 def rows_of(settings: Settings, sql: str) -> dict[Key, Decimal]:
     return {(c, m, tuple(g)): Decimal(q) for c, m, g, q in query(settings, sql).rows}
-
-
-def railyard(settings: Settings, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def usage_report_span(report: str) -> dict[tuple[str, str], Decimal]:

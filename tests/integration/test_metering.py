@@ -26,7 +26,7 @@ from streams.domain.usage import UsageEvent
 from streams.domain.windows import WindowKey, WindowSize, batch_aggregate
 from streams.domain.workload import Workload, WorkloadSpec, generate
 from streams.settings import Settings
-from tests.integration.harness import Pipeline
+from tests.integration.harness import Pipeline, railyard
 from tests.integration.test_ingest import publish
 
 pytestmark = pytest.mark.integration
@@ -164,8 +164,8 @@ def test_windows_equal_batch_recomputation_through_late_events_parking_and_a_cra
     corrections = pipeline.count("SELECT countIf(is_correction) FROM usage_windows")
     assert late > 0, "the workload's late events became adjustments"
     assert corrections > 0, "events within the lateness bound corrected their windows"
-    cli = _cli(settings)
-    report = cli(
+    report = railyard(
+        settings,
         "usage",
         "--customer",
         _first_customer(settings),
@@ -175,28 +175,11 @@ def test_windows_equal_batch_recomputation_through_late_events_parking_and_a_cra
         "2026-11-16",
     )
     assert "ai_tokens" in report and "2026-11-15" in report
-    assert "nothing is parked" in cli("unattributed")
+    assert "nothing is parked" in railyard(settings, "unattributed")
     moved = pipeline.count(
         "SELECT uniqExact(customer) FROM usage_attributed WHERE subject = 'key_746aa50c7136b7bd'"
     )
     assert moved == 2, "the key that moved bills each customer for its own period"
-
-
-def _cli(settings: Settings):  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", *args],
-            env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    return run
 
 
 def _first_customer(settings: Settings) -> str:
