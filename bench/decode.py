@@ -5,13 +5,13 @@
 Usage (the ingest stage turning a ``usage`` body into events):
 
 * **fastavro**: ``fastavro.schemaless_reader`` builds a dict per event (and per map),
-  then ``UsageEvent(**record)`` (the path before ``streams/usage_reader.py``, and the
+  then ``UsageEvent(**record)`` (the path before ``streams/wire/usage_reader.py``, and the
   one older writer schemas still take);
-* **reader**: ``streams.usage_reader.read_usage`` walks the bytes into ``UsageEvent``s.
+* **reader**: ``streams.wire.usage_reader.read_usage`` walks the bytes into ``UsageEvent``s.
 
 With ``--attributed``, ``usage.attributed`` bodies (the same events, attributed under
 the benchmark catalog): fastavro's ``ATTRIBUTED.encode`` and ``decode`` against
-``streams.contributions_wire`` (the ingest worker writes them, the window worker reads).
+``streams.wire.contributions`` (the ingest worker writes them, the window worker reads).
 
 Same bodies (Railyard's producer batches of 500 events), process CPU per event; the
 rounds alternate the paths and the table shows the minimum and the median, since a
@@ -33,13 +33,13 @@ from bench.ingest import bench_catalog
 from bench.landing import messages
 from connectors.kafka.partitioner import partition_for
 from streams.agents.attribute import Attributor
-from streams.attribution import route
-from streams.codec import UsageCodec
-from streams.contributions_wire import ContributionsWriter, read_contributions
+from streams.domain.attribution import route
 from streams.domain.dedup import event_digest
 from streams.domain.usage import UsageEvent
-from streams.records import ATTRIBUTED
 from streams.settings import Settings
+from streams.wire.codec import UsageCodec
+from streams.wire.contributions import ContributionsWriter, read_contributions
+from streams.wire.records import ATTRIBUTED
 
 Paths = dict[str, Callable[[], None]]
 

@@ -32,15 +32,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from connectors.clickhouse.avro_container import container
 from connectors.clickhouse.client import connect
 from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.sink import UsageEventsWriter
-from streams.codec import UsageCodec
 from streams.domain.cloudevents import from_cloudevent
 from streams.domain.usage import UsageEvent
 from streams.domain.workload import WorkloadSpec, iter_events
 from streams.settings import Settings
+from streams.wire.codec import UsageCodec
+from streams.wire.container import container
 
 
 class Message:

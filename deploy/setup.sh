@@ -45,7 +45,7 @@ case "${1:-}" in
     echo "setup: lint (ruff), types (mypy on the pure domain), then pytest"
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
-    .venv/bin/mypy streams/domain streams/settings.py streams/errors.py streams/usage_reader.py streams/contributions_wire.py streams/ingest.py streams/codec.py streams/book_records.py
+    .venv/bin/mypy streams/domain streams/settings.py streams/wire streams/agents/ingest_rules.py
     exec .venv/bin/pytest "$@" ;;
   *)
     echo "usage: bash deploy/setup.sh demo|test" >&2; exit 2 ;;

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from streams.domain.errors import ConfigError
 from streams.domain.window_replay import rebuild_reach
 from streams.domain.windows import WindowSize
-from streams.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = PROJECT_ROOT / ".railyard"

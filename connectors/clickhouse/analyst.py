@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.clickhouse.client import connect
 from connectors.clickhouse.query_server import remote_query, run_query
-from streams.errors import StoreError
+from streams.domain.errors import StoreError
 from streams.settings import Settings
 
 

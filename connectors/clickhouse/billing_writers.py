@@ -9,8 +9,8 @@ from typing import Any
 from confluent_kafka import Message
 
 from streams.domain.rating.assemble import usage_amount
-from streams.invoice_records import decode_invoice
-from streams.records import CREDIT_EVENTS, SPEND
+from streams.wire.invoices import decode_invoice
+from streams.wire.records import CREDIT_EVENTS, SPEND
 
 
 class InvoicesWriter:

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 
-from streams.errors import StoreError
+from streams.domain.errors import StoreError
 from streams.settings import Settings
 
 

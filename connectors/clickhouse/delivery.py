@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from connectors.clickhouse.sql import literal
-from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
+from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 
 
 class InvoiceStatusWriter:

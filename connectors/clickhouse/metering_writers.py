@@ -9,11 +9,11 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from connectors.clickhouse.avro_container import Landed
-from streams.codec import UsageCodec, load_schema
 from streams.domain.catalog import Catalog
-from streams.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, WINDOWS_V1, inline_event
-from streams.usage_reader import read_long
+from streams.wire.codec import UsageCodec, load_schema
+from streams.wire.container import Landed
+from streams.wire.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, WINDOWS_V1, inline_event
+from streams.wire.usage_reader import read_long
 
 
 def _body_as_record(

@@ -23,16 +23,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from connectors.clickhouse.avro_container import (
+from connectors.kafka import topics
+from streams.settings import Settings
+from streams.wire.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
+from streams.wire.container import (
     Landed,
     container,
     wrap_single,
     zigzag,
 )
-from connectors.kafka import topics
-from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
-from streams.settings import Settings
-from streams.usage_reader import read_long
+from streams.wire.usage_reader import read_long
 
 log = logging.getLogger("railyard.sink")
 

@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from confluent_kafka.cimpl import NewTopic
 
 from connectors.kafka.topics import TopicSpec, topic_specs
-from streams.errors import StackError
+from streams.domain.errors import StackError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from connectors.kafka import topics
-from streams.errors import StackError
-from streams.records import BILLING_COMMANDS
+from streams.domain.errors import StackError
 from streams.settings import Settings
+from streams.wire.records import BILLING_COMMANDS
 
 
 def request_close(settings: Settings, period: str) -> None:

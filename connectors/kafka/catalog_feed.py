@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from connectors.kafka import topics
 from streams.domain.catalog import Catalog
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.catalog")

@@ -22,14 +22,14 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from connectors.kafka import topics
 from connectors.kafka.partitioner import partition_for
-from streams.codec import UsageCodec
 from streams.domain.cloudevents import from_json
+from streams.domain.errors import StackError
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
-from streams.errors import StackError
 from streams.settings import Settings
+from streams.wire.codec import UsageCodec
 
 
 @dataclass

@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 import psutil
 
 from connectors.kafka.admin import count_topics, wait_for_broker
-from streams.errors import ConfigError, StackError
+from streams.domain.errors import ConfigError, StackError
 from streams.settings import PROJECT_ROOT, Settings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "kafka"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.rails.config import RailConfig
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 from streams.settings import parse_duration
 
 

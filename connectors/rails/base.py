@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice
-from streams.errors import RailyardError
 
 
 @dataclass(frozen=True)

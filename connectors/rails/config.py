@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 SECRET_WORDS = ("secret", "key", "token", "password", "credential", "private")
 """A config key containing one of these holds a secret: :meth:`RailConfig.redact` masks it."""

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 
 from connectors.rails.base import Rail
 from connectors.rails.config import RailConfig
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 RailFactory = Callable[[RailConfig], Rail]
 

@@ -44,10 +44,10 @@ from connectors.rails.outcomes import (
     dead_letter_record,
     status_record,
 )
-from streams.errors import RailyardError
-from streams.invoice_records import decode_invoice
-from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
+from streams.domain.errors import RailyardError
 from streams.settings import Settings
+from streams.wire.invoices import decode_invoice
+from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 
 log = logging.getLogger("railyard.rails")
 

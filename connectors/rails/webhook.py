@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
 from connectors.rails.registry import register
+from streams.domain.errors import ConfigError
 from streams.domain.invoice import Invoice
-from streams.errors import ConfigError
-from streams.invoice_records import invoice_to_json
+from streams.wire.invoices import invoice_to_json
 
 SIGNATURE_HEADER = "Railyard-Signature"
 TRANSIENT_STATUSES = frozenset((408, 425, 429))

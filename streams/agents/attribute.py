@@ -25,13 +25,13 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
-from streams.attribution import MICROSECOND, Columns, route
-from streams.codec import UsageCodec
-from streams.contributions_wire import ContributionsWriter
+from streams.domain.attribution import MICROSECOND, Columns, route
 from streams.domain.catalog import Catalog
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH
 from streams.settings import Settings
+from streams.wire.codec import UsageCodec
+from streams.wire.contributions import ContributionsWriter
 
 log = logging.getLogger("railyard.attribute")
 MAX_EVENTS_PER_MESSAGE = 2000

@@ -1,6 +1,6 @@
 """``ingest_usage``: the first stream stage.
 
-Consumes ``usage``, runs :func:`streams.ingest.screen` on each message, and sends
+Consumes ``usage``, runs :func:`streams.agents.ingest_rules.screen` on each message, and sends
 accepted events to ``usage.accepted``, rejections to ``usage.dlq`` and the ids it
 accepted to ``usage.dedup-log``. With attribution on (the ``attribute`` stage), the
 same pass attributes the accepted events and sends their meter contributions to
@@ -28,13 +28,13 @@ from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
 from streams.agents.attribute import Attributor, register_attribute
 from streams.agents.batching import batch_agent, by_partition
-from streams.codec import UsageCodec, encode_dead_letter
+from streams.agents.ingest_rules import screen
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
-from streams.ingest import screen
 from streams.settings import Settings
+from streams.wire.codec import UsageCodec, encode_dead_letter
 
 log = logging.getLogger("railyard.ingest")
 BATCH_MESSAGES = 100

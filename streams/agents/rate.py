@@ -44,7 +44,15 @@ from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
-from streams.book_records import (
+from streams.domain.billing_book import BillingBook, JournalEntry
+from streams.domain.catalog import Catalog
+from streams.domain.errors import RailyardError
+from streams.domain.invoice import Invoice
+from streams.domain.rating.credits import CreditEvent
+from streams.domain.rejections import Reason, Rejection
+from streams.domain.spend import consumed_with_draft, running_spend
+from streams.settings import Settings
+from streams.wire.book import (
     MARK_KEY,
     Mark,
     UnreadableRecord,
@@ -55,17 +63,9 @@ from streams.book_records import (
     live_entries,
     window_changes,
 )
-from streams.codec import encode_dead_letter
-from streams.domain.billing_book import BillingBook, JournalEntry
-from streams.domain.catalog import Catalog
-from streams.domain.invoice import Invoice
-from streams.domain.rating.credits import CreditEvent
-from streams.domain.rejections import Reason, Rejection
-from streams.domain.spend import consumed_with_draft, running_spend
-from streams.errors import RailyardError
-from streams.invoice_records import decode_invoice, encode_invoice
-from streams.records import BILLING_COMMANDS, CREDIT_EVENTS, SPEND
-from streams.settings import Settings
+from streams.wire.codec import encode_dead_letter
+from streams.wire.invoices import decode_invoice, encode_invoice
+from streams.wire.records import BILLING_COMMANDS, CREDIT_EVENTS, SPEND
 
 log = logging.getLogger("railyard.rate")
 SEAL_MARGIN = timedelta(days=1)

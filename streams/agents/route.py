@@ -18,8 +18,8 @@ from faust.types import EventT
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
 from streams.agents.batching import batch_agent
-from streams.records import INVOICES
 from streams.settings import Settings
+from streams.wire.records import INVOICES
 
 log = logging.getLogger("railyard.route")
 

@@ -28,7 +28,6 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.replay import read_partition
 from streams.agents.batching import batch_agent, by_partition
-from streams.contributions_wire import read_contributions
 from streams.domain.accumulators import quantity
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
@@ -39,8 +38,9 @@ from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import EPOCH, SourceWatermarks
 from streams.domain.window_replay import PartitionWindows
 from streams.domain.windows import LateUsage, WindowKey, WindowSize, WindowState, WindowUpdate
-from streams.records import ATTRIBUTED_V1, LATE, WINDOWS
 from streams.settings import Settings
+from streams.wire.contributions import read_contributions
+from streams.wire.records import ATTRIBUTED_V1, LATE, WINDOWS
 
 log = logging.getLogger("railyard.window")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 
 class Aggregation(StrEnum):

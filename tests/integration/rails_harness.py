@@ -12,8 +12,8 @@ from connectors.rails.config import RailConfig
 from connectors.rails.registry import create
 from connectors.rails.runner import RailRunner
 from connectors.rails.sandbox import RailPeer
-from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from streams.settings import Settings
+from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from tests.integration.harness import read_topic
 
 FAST_RETRIES = {"retry_base": "50ms", "retry_cap": "200ms", "retry_max_attempts": "6",

@@ -27,13 +27,11 @@ import clickhouse_connect
 import pytest
 
 from connectors.clickhouse.analyst import query
-from connectors.clickhouse.avro_container import container
 from connectors.clickhouse.metering_writers import LateWriter, WindowsWriter
 from connectors.clickhouse.migrate import MIGRATIONS_DIR, apply_migrations, prepare_store
 from connectors.kafka import topics
 from connectors.kafka.admin import group_lag
 from streams.agents.window import partial_fields
-from streams.book_records import late_changes, window_changes
 from streams.domain.accumulators import ACCUMULATORS
 from streams.domain.billing_book import BillingBook
 from streams.domain.dedup import event_digest
@@ -42,8 +40,10 @@ from streams.domain.partials import partial_of
 from streams.domain.rating import BillingPeriod
 from streams.domain.rating.inputs import WindowedUsage
 from streams.domain.usage import UsageEvent
-from streams.records import LATE, WINDOWS, WINDOWS_V1
 from streams.settings import Settings
+from streams.wire.book import late_changes, window_changes
+from streams.wire.container import container
+from streams.wire.records import LATE, WINDOWS, WINDOWS_V1
 from tests.integration.harness import Pipeline, railyard
 from tests.integration.test_billing import settled
 from tests.integration.test_billing_truth import (
@@ -210,7 +210,7 @@ def rate_stage_quantities(
     windows: Iterable[bytes], lates: Iterable[bytes], start: datetime, end: datetime
 ) -> dict[Key, Decimal]:
     """What the rate stage would bill for [start, end): the same batches through its own
-    translation (streams/book_records.py), billing book and usage measure."""
+    translation (streams/wire/book.py), billing book and usage measure."""
     book = BillingBook(timedelta(0))
     for payload in windows:
         book.fold_windows(window_changes(payload)[0])

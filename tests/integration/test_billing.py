@@ -25,8 +25,8 @@ from streams.domain.rating.simulate import simulate
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, generate
 from streams.domain.workload.catalog import ALL_RAILS, billing_catalog_yaml
-from streams.invoice_records import decode_invoice
 from streams.settings import Settings
+from streams.wire.invoices import decode_invoice
 from tests.integration.conftest import namespace
 from tests.integration.harness import Pipeline, read_topic
 from tests.integration.test_ingest import publish

@@ -27,7 +27,6 @@ from connectors.kafka import topics
 from connectors.kafka.billing_commands import request_close
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
-from streams.book_records import live_entries
 from streams.domain.catalog import Catalog, load_catalog
 from streams.domain.cloudevents import to_json
 from streams.domain.dedup import event_digest
@@ -36,6 +35,7 @@ from streams.domain.rating.simulate import simulate
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.settings import Settings
+from streams.wire.book import live_entries
 from tests.integration.conftest import namespace
 from tests.integration.harness import Pipeline
 from tests.integration.test_billing import rail_invoices, settled

@@ -18,19 +18,19 @@ from connectors.clickhouse.analyst import query
 from connectors.clickhouse.migrate import STREAMING_TABLES
 from connectors.kafka import topics
 from connectors.kafka.producer import ProduceSummary, UsageProducer, produce_lines
-from streams.codec import (
+from streams.domain.meters import load_meters
+from streams.domain.usage import UsageEvent
+from streams.domain.validation import Limits
+from streams.domain.workload import Defect, Workload, WorkloadSpec, generate
+from streams.settings import Settings
+from streams.wire.codec import (
     EVENT_VERSIONS,
     SINGLE_OBJECT_MAGIC,
     UsageCodec,
     batch_schema,
     decode_dead_letter,
 )
-from streams.codec import schema_fingerprint as fp
-from streams.domain.meters import load_meters
-from streams.domain.usage import UsageEvent
-from streams.domain.validation import Limits
-from streams.domain.workload import Defect, Workload, WorkloadSpec, generate
-from streams.settings import Settings
+from streams.wire.codec import schema_fingerprint as fp
 from tests.integration.conftest import namespace
 from tests.integration.harness import Pipeline, read_topic
 

@@ -21,8 +21,8 @@ from connectors.processes import ManagedProcess, spawn
 from connectors.rails.config import RailConfig
 from connectors.rails.sandbox import RailPeer, peer_names, start_peer
 from streams.domain.invoice import Invoice
-from streams.invoice_records import encode_invoice
 from streams.settings import Settings
+from streams.wire.invoices import encode_invoice
 from tests.fixtures.rails.invoices import publish, sample_invoice
 from tests.integration.rails_harness import (
     FAST_RETRIES,

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from connectors.kafka.admin import create_topics, list_topics
 from connectors.kafka.stack import LocalBroker, PortInUseError
 from connectors.kafka.topics import USAGE, USAGE_DLQ, topic_name, topic_specs
-from streams.cli_stack import stack_app, topics_app
-from streams.errors import StackError
+from streams.cli.stack import stack_app, topics_app
+from streams.domain.errors import StackError
 from streams.settings import Settings
 from tests.fixtures.kafka import free_ports, start_broker, stop_broker
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from connectors.kafka import topics
 from connectors.kafka.admin import ConfigChange, create_topics, ensure_topics
 from connectors.kafka.topics import topic_name, topic_specs
-from streams import cli_stack
-from streams.cli_stack import topics_app
+from streams.cli import stack as cli_stack
+from streams.cli.stack import topics_app
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

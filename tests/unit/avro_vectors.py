@@ -7,8 +7,8 @@ from typing import Any
 
 import fastavro
 
-from streams.codec import SINGLE_OBJECT_MAGIC, schema_fingerprint
 from streams.domain.usage import UsageEvent
+from streams.wire.codec import SINGLE_OBJECT_MAGIC, schema_fingerprint
 
 
 def single_object(schema: dict[str, Any], record: dict[str, Any]) -> bytes:

@@ -7,12 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from streams.agents.window import message_contributions
-from streams.attribution import route
+from streams.domain.attribution import route
 from streams.domain.dedup import event_digest
 from streams.domain.metering import contributions
 from streams.domain.usage import UsageEvent
 from streams.domain.watermarks import SourceWatermarks
-from streams.records import ATTRIBUTED
+from streams.wire.records import ATTRIBUTED
 from tests.unit.test_attribution import MOVE, catalog
 
 

@@ -1,4 +1,4 @@
-"""Attribution of accepted usage to customers under one catalog (streams/attribution.py)."""
+"""Attribution of accepted usage to customers under one catalog (streams/domain/attribution.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.attribution import attribute
+from streams.domain.attribution import attribute
 from streams.domain.catalog import Catalog, parse_catalog
 
 # key_a moves from acme to globex at MOVE; key_g belongs to globex from 2026-01-01 on;

@@ -10,11 +10,11 @@ import fastavro
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.clickhouse.avro_container import container, wrap_single, zigzag
 from connectors.clickhouse.sink import UsageEventsWriter
-from streams.codec import UsageCodec
 from streams.domain.usage import UsageEvent
-from streams.usage_reader import read_long
+from streams.wire.codec import UsageCodec
+from streams.wire.container import container, wrap_single, zigzag
+from streams.wire.usage_reader import read_long
 
 
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from streams.book_records import (
+from streams.domain.billing_book import BillingBook, Seal, WatermarkChange, WindowChange
+from streams.domain.catalog import load_catalog
+from streams.domain.meters import Aggregation
+from streams.domain.partials import Partial
+from streams.wire.book import (
     Mark,
     UnreadableRecord,
     decode_entry,
@@ -20,11 +24,7 @@ from streams.book_records import (
     live_entries,
     window_changes,
 )
-from streams.domain.billing_book import BillingBook, Seal, WatermarkChange, WindowChange
-from streams.domain.catalog import load_catalog
-from streams.domain.meters import Aggregation
-from streams.domain.partials import Partial
-from streams.records import LATE, WINDOWS, WINDOWS_V1
+from streams.wire.records import LATE, WINDOWS, WINDOWS_V1
 
 T = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -206,7 +206,7 @@ def test_settled_periods_are_sealed_and_a_rebuild_holds_what_remains() -> None:
 
 
 def test_the_newest_checkpoint_mark_says_where_the_replay_starts() -> None:
-    from streams.book_records import MARK_KEY, encode_mark
+    from streams.wire.book import MARK_KEY, encode_mark
 
     records = [
         (MARK_KEY, encode_mark(Mark(10, 3), T)),

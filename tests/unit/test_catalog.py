@@ -43,8 +43,8 @@ from streams.domain.catalog.codec import PRICE_CODECS
 from streams.domain.catalog.fields import decimal
 from streams.domain.catalog.parse_prices import MODEL_FIELDS
 from streams.domain.catalog.problems import Report, parse_path, path_text
+from streams.domain.errors import ConfigError
 from streams.domain.meters import Aggregation, Meter, MeterIndex
-from streams.errors import ConfigError
 
 BASE = dedent(
     """\

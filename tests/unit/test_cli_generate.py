@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from streams.cli import app
+from streams.cli.main import app
 from streams.domain.catalog import load_catalog
 from tests.fixtures.kafka import free_ports
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from streams.cli import app
+from streams.cli.main import app
+from streams.cli.simulate_report import event_lines
 from streams.domain.catalog import load_catalog, parse_catalog
 from streams.domain.rating.screening import default_as_of
 from streams.domain.rating.simulate import simulate
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, generate
-from streams.simulate_report import event_lines
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "deploy" / "catalog.example.yaml"
@@ -113,7 +113,7 @@ CLOCK_SHIM = textwrap.dedent(
     if sys.argv[1:] == ["--clock"]:
         print(dt.datetime.now(dt.UTC).date(), dt.date.today())
         raise SystemExit(0)
-    from streams.cli import app
+    from streams.cli.main import app
 
     app(prog_name="railyard")
     """
@@ -267,7 +267,8 @@ def test_bad_as_of_and_format(events: Path) -> None:
 def test_no_wall_clock_on_the_simulate_path() -> None:
     import inspect
 
-    from streams import cli_billing, simulate_report
+    from streams.cli import billing as cli_billing
+    from streams.cli import simulate_report
     from streams.domain.rating import screening
     from streams.domain.rating import simulate as simulate_module
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from streams.cli_metering import usage_daily_sql, usage_span_sql
+from streams.cli.metering import usage_daily_sql, usage_span_sql
 
 
 def test_days_are_read_from_usage_daily_inclusive_and_quoted() -> None:

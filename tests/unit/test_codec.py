@@ -20,7 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.codec import (
+from streams.domain.cloudevents import to_json
+from streams.domain.rejections import Reason, Rejection
+from streams.domain.usage import UsageEvent
+from streams.wire.codec import (
     CURRENT_VERSION,
     DEAD_LETTER_SCHEMA,
     EVENT_VERSIONS,
@@ -35,9 +38,6 @@ from streams.codec import (
     load_schema,
     schema_fingerprint,
 )
-from streams.domain.cloudevents import to_json
-from streams.domain.rejections import Reason, Rejection
-from streams.domain.usage import UsageEvent
 from tests.unit.avro_vectors import single_object, v1_record
 
 T0 = datetime(2025, 1, 15, 12, 0, 0, 123456, tzinfo=UTC)

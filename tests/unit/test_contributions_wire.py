@@ -20,16 +20,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.codec import load_schema
-from streams.contributions_wire import (
+from streams.domain.meters import Aggregation
+from streams.wire.codec import load_schema
+from streams.wire.contributions import (
     FIELDS,
     ContributionsWriter,
     WireContributions,
     read_contributions,
 )
-from streams.domain.meters import Aggregation
-from streams.records import ATTRIBUTED, _without_logical_types, inline_event
-from streams.usage_reader import WireError
+from streams.wire.records import ATTRIBUTED, _without_logical_types, inline_event
+from streams.wire.usage_reader import WireError
 from tests.unit.test_usage_reader import zigzag
 
 SCHEMA = _without_logical_types(inline_event(load_schema("attributed_usage.v2.avsc")))

@@ -1,4 +1,4 @@
-"""What one message of the ``usage`` topic becomes (streams/ingest.py::screen)."""
+"""What one message of the ``usage`` topic becomes (streams/agents/ingest_rules.py::screen)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.codec import (
-    EVENT_VERSIONS,
-    SINGLE_OBJECT_MAGIC,
-    UsageCodec,
-    batch_schema,
-)
+from streams.agents.ingest_rules import Screened, screen
 from streams.domain.cloudevents import to_json
 from streams.domain.dedup import MAX_BATCH_INDEX, SeenEvents, Verdict, event_digest, position
 from streams.domain.meters import Aggregation, Meter, MeterIndex
 from streams.domain.rejections import Reason
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
-from streams.ingest import Screened, screen
+from streams.wire.codec import (
+    EVENT_VERSIONS,
+    SINGLE_OBJECT_MAGIC,
+    UsageCodec,
+    batch_schema,
+)
 from tests.unit.avro_vectors import single_object as v1_single_object
 from tests.unit.avro_vectors import v1_record
 

@@ -14,7 +14,7 @@ from streams.domain.invoice import (
     TierSlice,
     invoice_identity,
 )
-from streams.invoice_records import decode_invoice, encode_invoice
+from streams.wire.invoices import decode_invoice, encode_invoice
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from connectors.clickhouse.migrate import (
     migration_files,
     statements,
 )
-from streams.errors import ConfigError, RailyardError
+from streams.domain.errors import ConfigError, RailyardError
 from streams.settings import DEFAULT_HOME, Settings
 
 # -- statements ---------------------------------------------------------------------------

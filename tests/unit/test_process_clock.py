@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from streams.errors import ConfigError
-from streams.runtime import process_clock
+from streams.agents.runtime import process_clock
+from streams.domain.errors import ConfigError
 from streams.settings import Settings, parse_instant
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from connectors.rails.backoff import RetryPolicy
 from connectors.rails.config import RailConfig
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 POLICY = RetryPolicy(base=1.0, cap=60.0, max_attempts=8, max_elapsed=600.0)
 

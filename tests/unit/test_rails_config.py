@@ -10,7 +10,7 @@ import stripe
 from connectors.rails.base import TransientRailError
 from connectors.rails.config import RailConfig
 from connectors.rails.stripe import StripeRail, classify
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 from tests.fixtures.kafka import free_ports
 from tests.fixtures.rails.invoices import sample_invoice
 

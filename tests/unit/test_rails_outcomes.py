@@ -13,9 +13,9 @@ from connectors.rails.outcomes import (
     dead_letter_record,
     status_record,
 )
-from streams.codec import load_schema
-from streams.invoice_records import encode_invoice
-from streams.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
+from streams.wire.codec import load_schema
+from streams.wire.invoices import encode_invoice
+from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from tests.fixtures.rails.invoices import sample_invoice
 from tests.unit.avro_vectors import single_object
 

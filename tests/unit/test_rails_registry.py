@@ -6,7 +6,7 @@ import pytest
 
 from connectors.rails import registry
 from connectors.rails.sandbox import peer_names
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 
 def test_every_rail_module_registers_the_rail_it_is_named_after() -> None:

@@ -25,6 +25,7 @@ from streams.domain.catalog.prices import (
     UnitPrice,
     VolumePrice,
 )
+from streams.domain.errors import RailyardError
 from streams.domain.invoice import TierSlice
 from streams.domain.rating import (
     PRICERS,
@@ -41,7 +42,6 @@ from streams.domain.rating import (
     rating_context,
     round_money,
 )
-from streams.errors import RailyardError
 
 D = Decimal
 # Free up to 1000; 0.01 (plus 5 on entry) up to 5000; then 0.005 (plus 1 on entry).

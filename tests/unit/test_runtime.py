@@ -13,7 +13,7 @@ def test_the_event_loop_setting_picks_the_loop_the_worker_runs(name: str, policy
     """In a child process: a loop policy is process-wide, and pytest has its own loops."""
     code = (
         "import asyncio\n"
-        "from streams.runtime import use_event_loop\n"
+        "from streams.agents.runtime import use_event_loop\n"
         f"print(use_event_loop({name!r}))\n"
         "loop = asyncio.new_event_loop()\n"
         "print(type(loop).__module__.split('.')[0])\n"

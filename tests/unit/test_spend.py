@@ -8,7 +8,7 @@ from pathlib import Path
 from streams.domain.billing_book import BillingBook, WindowChange
 from streams.domain.catalog import load_catalog
 from streams.domain.spend import running_spend
-from streams.records import SPEND
+from streams.wire.records import SPEND
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "catalog.example.yaml"
 WHO = "initech-io"  # Pro EUR (45.00 platform fee), anchor day 3, a 20.00 EUR welcome credit

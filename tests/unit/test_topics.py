@@ -9,7 +9,7 @@ import pytest
 
 from connectors.kafka import topics
 from connectors.kafka.topics import FOREVER, TopicSpec, rail_topic_specs, topic_specs
-from streams.cli_stack import _retention
+from streams.cli.stack import _retention
 from streams.domain.window_replay import REPLAY_HORIZON
 from streams.domain.windows import WindowSize
 from streams.settings import Settings

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, batch_schema
 from streams.domain.usage import UsageEvent
-from streams.usage_reader import WireError, read_long, read_usage
+from streams.wire.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, batch_schema
+from streams.wire.usage_reader import WireError, read_long, read_usage
 from tests.unit.test_codec import events, make_event
 
 CODEC = UsageCodec()

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.domain.errors import ConfigError
 from streams.domain.workload import (
     CustomerProfile,
     Defect,
@@ -28,7 +29,6 @@ from streams.domain.workload import (
     write_jsonl,
 )
 from streams.domain.workload.vocabulary import ENDPOINTS, GPU_TYPES, MODELS, REGIONS
-from streams.errors import ConfigError
 
 MESSY = WorkloadSpec(
     seed=11,

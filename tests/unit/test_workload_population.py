@@ -8,6 +8,7 @@ from textwrap import dedent
 import pytest
 
 from streams.domain.catalog import Catalog, load_catalog, parse_catalog
+from streams.domain.errors import ConfigError
 from streams.domain.workload import (
     EventType,
     WorkloadSpec,
@@ -15,7 +16,6 @@ from streams.domain.workload import (
     generate,
     iter_events,
 )
-from streams.errors import ConfigError
 from streams.settings import PROJECT_ROOT
 
 EXAMPLE = load_catalog(PROJECT_ROOT / "deploy" / "catalog.example.yaml")

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from streams.domain.errors import ConfigError
 from streams.domain.meters import Aggregation, Meter
-from streams.errors import ConfigError
 
 from .model import (
     DEFAULT_CREDIT_THRESHOLDS,

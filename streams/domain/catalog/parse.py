@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path as FilePath
 from typing import Any
 
+from streams.domain.errors import ConfigError
 from streams.domain.meters import parse_meters
-from streams.errors import ConfigError
 
 from . import fields as f
 from .catalog import Catalog

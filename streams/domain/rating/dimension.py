@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from streams.domain.catalog.prices import DimensionPrice
-from streams.errors import RailyardError
+from streams.domain.errors import RailyardError
 
 from .money import rating_context
 from .pricer import Priced

@@ -14,7 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from streams.domain.catalog import Catalog, Plan, RateCard, Subscription, merge_rate_cards
-from streams.errors import RailyardError
+from streams.domain.errors import RailyardError
 
 from .money import rating_context
 from .periods import BillingPeriod, prorate, share

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=UTC)
 

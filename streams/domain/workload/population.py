@@ -16,7 +16,7 @@ from datetime import datetime
 from random import Random
 
 from streams.domain.catalog import Catalog, SubjectAssignment
-from streams.errors import ConfigError
+from streams.domain.errors import ConfigError
 
 from .customers import product_mix
 from .model import CustomerProfile, EventType, Segment

@@ -11,10 +11,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.domain.errors import ConfigError
 from streams.domain.rating.screening import NotBilled, NotBilledReason, rfc3339
 from streams.domain.rating.simulate import SimulationResult
-from streams.errors import ConfigError
-from streams.invoice_records import invoice_to_json
+from streams.wire.invoices import invoice_to_json
 
 
 def event_lines(data: bytes, source: str) -> list[bytes]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from streams.codec import SINGLE_OBJECT_MAGIC, Undecodable, UsageCodec
 from streams.domain.dedup import MAX_BATCH_INDEX, SeenEvents, event_digest, position
 from streams.domain.meters import MeterIndex
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
+from streams.wire.codec import SINGLE_OBJECT_MAGIC, Undecodable, UsageCodec
 
 
 @dataclass(slots=True)

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streams.domain.errors import ConfigError, RailyardError
 from streams.domain.invoice import Invoice
-from streams.errors import ConfigError, RailyardError
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,10 +52,10 @@ def simulate(
     every line not billed is listed with its reason (rejected, duplicate,
     unattributed, too_old).
     """
+    from streams.cli.simulate_report import not_billed_summary, parse_instant, report_json
     from streams.domain.rating.screening import default_as_of, rfc3339
     from streams.domain.rating.simulate import simulate as run
     from streams.domain.validation import Limits
-    from streams.simulate_report import not_billed_summary, parse_instant, report_json
 
     if format_ not in ("table", "json"):
         raise typer.BadParameter("must be table or json", param_hint="--format")
@@ -129,7 +129,7 @@ def _read_catalog(path: Path) -> Catalog:
 
 
 def _read_events(path: Path) -> list[bytes]:
-    from streams.simulate_report import event_lines
+    from streams.cli.simulate_report import event_lines
 
     try:
         data = path.read_bytes()

@@ -11,7 +11,7 @@ from typing import Any
 
 import fastavro
 
-from streams.codec import (
+from streams.wire.codec import (
     CURRENT_VERSION,
     EVENT_VERSIONS,
     SINGLE_OBJECT_MAGIC,

@@ -1,6 +1,6 @@
 """``railyard demo``: the whole path on the embedded defaults, narrated.
 
-Starts from fresh state (:mod:`streams.demo_state`), then the local broker, the
+Starts from fresh state (:mod:`streams.cli.demo_state`), then the local broker, the
 stream worker and the sink; generates five weeks of usage up to the day before the
 demo's date for the catalog's customers, with duplicates and bad events; publishes
 it (plus a few payloads a broken third-party producer might send); waits until
@@ -30,15 +30,15 @@ from connectors.clickhouse.analyst import query, query_port_file
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
-from streams.demo_rails import deliver_invoices, invoices_on_rail_topics
-from streams.demo_state import DEMO_PROCESSES, start_fresh
+from streams.cli.demo_rails import deliver_invoices, invoices_on_rail_topics
+from streams.cli.demo_state import DEMO_PROCESSES, start_fresh
 from streams.domain.catalog import Catalog, SubjectAssignment, load_catalog
 from streams.domain.cloudevents import to_json
+from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, catalog_population, generate
-from streams.errors import RailyardError
 from streams.settings import Settings
 
 THIRD_PARTY_GARBAGE: tuple[tuple[bytes, str], ...] = (
@@ -345,7 +345,7 @@ def _show_billing(
     """Close last month, show one invoice per customer on its rail topic, check it against
     ``railyard simulate`` on the very same lines. Returns the rails the invoices went to."""
     from connectors.kafka.billing_commands import request_close
-    from streams.cli_billing import invoice_table, summary_table
+    from streams.cli.billing import invoice_table, summary_table
     from streams.domain.rating.simulate import simulate
 
     console.rule("[bold]Rating and invoicing: last month, one invoice per customer and rail")

@@ -30,12 +30,12 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from streams.domain.cloudevents import from_json
+from streams.domain.errors import RailyardError
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
-from streams.errors import RailyardError
-from streams.usage_reader import WireError, WireEvents, read_usage
+from streams.wire.usage_reader import WireError, WireEvents, read_usage
 
-AVRO_DIR = Path(__file__).resolve().parents[1] / "avro"
+AVRO_DIR = Path(__file__).resolve().parents[2] / "avro"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
 
@@ -141,7 +141,7 @@ class UsageCodec:
     def decode_events(self, payload: bytes) -> WireEvents:
         """The events in an Avro payload; raises Undecodable.
 
-        The current layout is read by :mod:`streams.usage_reader` (the hot path);
+        The current layout is read by :mod:`streams.wire.usage_reader` (the hot path);
         older writer schemas are resolved by fastavro (event sizes then unknown).
         """
         writer, start = self._writer(payload)

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import fastavro
 
-from streams.records import ATTRIBUTED
-from streams.usage_reader import WireError, read_long
+from streams.wire.records import ATTRIBUTED
+from streams.wire.usage_reader import WireError, read_long
 
 FIELDS = ("catalog_version", "source_partition", "customer", "id", "source", "subject", "type",
           "time", "digest", "event", "meter", "aggregation", "group", "value", "progress")  # fmt: skip

@@ -21,11 +21,11 @@ from streams.domain.billing_book import (
     WatermarkChange,
     WindowChange,
 )
+from streams.domain.errors import RailyardError
 from streams.domain.meters import Aggregation
 from streams.domain.partials import Latest, Partial
 from streams.domain.rating.assemble import LateQuantity
-from streams.errors import RailyardError
-from streams.records import BOOK, LATE, WINDOWS, WINDOWS_V1
+from streams.wire.records import BOOK, LATE, WINDOWS, WINDOWS_V1
 
 _AGGREGATIONS = {a.value: a for a in Aggregation}
 

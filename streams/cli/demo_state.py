@@ -19,7 +19,7 @@ from pathlib import Path
 from connectors.clickhouse.analyst import sink_alive
 from connectors.kafka.stack import LocalBroker
 from connectors.processes import stop_recorded
-from streams.errors import RailyardError
+from streams.domain.errors import RailyardError
 from streams.settings import Settings
 
 DEMO_PROCESSES = ["worker", "sink"]

@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.cli_billing import close_period, credits, simulate, spend
-from streams.cli_metering import catalog_app, unattributed, usage
-from streams.cli_rails import invoices, rails_app
-from streams.cli_stack import stack_app, topics_app
-from streams.errors import RailyardError
+from streams.cli.billing import close_period, credits, simulate, spend
+from streams.cli.metering import catalog_app, unattributed, usage
+from streams.cli.rails import invoices, rails_app
+from streams.cli.stack import stack_app, topics_app
+from streams.domain.errors import RailyardError
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def worker(loglevel: str = "info") -> None:
     """Run the stream worker (Faust agents: ingest_usage, ...)."""
     import faust
 
-    from streams.app import build_worker_app
-    from streams.runtime import tune_gc, use_event_loop
+    from streams.agents.app import build_worker_app
+    from streams.agents.runtime import tune_gc, use_event_loop
 
     _logging()
     current = settings()
@@ -80,7 +80,7 @@ def worker(loglevel: str = "info") -> None:
 def sink(loglevel: str = "INFO") -> None:
     """Run the ClickHouse sink connector (and, when embedded, the analyst query endpoint)."""
     from connectors.clickhouse.service import run_sink
-    from streams.runtime import tune_gc
+    from streams.agents.runtime import tune_gc
 
     _logging(loglevel)
     tune_gc()
@@ -264,7 +264,7 @@ def demo(
     running and deletes the broker data, the embedded store and the logs under
     RAILYARD_HOME (.railyard by default).
     """
-    from streams.demo import run_demo
+    from streams.cli.demo import run_demo
 
     try:
         # The one read of the wall clock: everything in the demo derives from this date.
@@ -334,7 +334,3 @@ def main() -> None:
     except RailyardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from exc
-
-
-if __name__ == "__main__":
-    main()

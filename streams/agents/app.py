@@ -69,8 +69,8 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     from streams.agents.ingest import register_ingest
     from streams.agents.rate import register_rate
     from streams.agents.route import register_route
+    from streams.agents.runtime import process_clock
     from streams.agents.window import register_window
-    from streams.runtime import process_clock
 
     feed = CatalogFeed(settings).start()
     log.info("waiting for the catalog on %s", feed.topic)

@@ -28,8 +28,8 @@ from connectors.clickhouse.analyst import query
 from connectors.clickhouse.sql import literal
 from connectors.processes import ManagedProcess
 from connectors.rails.config import RailConfig
+from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice
-from streams.errors import RailyardError
 from streams.settings import Settings
 
 IDLE_EXIT = 5
@@ -108,7 +108,7 @@ def invoices_on_rail_topics(
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     from connectors.kafka.topics import rail_topic, topic_name
-    from streams.invoice_records import decode_invoice
+    from streams.wire.invoices import decode_invoice
 
     by_topic = {topic_name(settings, rail_topic(rail)): rail for rail in rails}
     consumer = Consumer(

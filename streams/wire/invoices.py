@@ -20,7 +20,7 @@ from streams.domain.invoice import (
     LineKind,
     TierSlice,
 )
-from streams.records import INVOICES
+from streams.wire.records import INVOICES
 
 
 def invoice_to_record(inv: Invoice) -> dict[str, Any]:
