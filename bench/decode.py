@@ -62,8 +62,12 @@ def usage_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
 def attributed_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
     events = [e for b in bodies for e in codec.decode_events(b).events]
     catalog = bench_catalog(Settings())
-    routed = route(events, [event_digest(e.source, e.id) for e in events], catalog,
-                   lambda customer: partition_for(customer.encode(), 4))  # fmt: skip
+    routed = route(
+        events,
+        [event_digest(e.source, e.id) for e in events],
+        catalog,
+        lambda customer: partition_for(customer.encode(), 4),
+    )
     records = Attributor._bodies(routed.by_target, catalog.version, 0)
     for record in records:
         record.pop("target")
@@ -101,8 +105,12 @@ def main() -> None:
             started = time.process_time()
             run()
             figures[name].append(1e6 * (time.process_time() - started) / events)
-    table = Table("path", "min (us/event)", "median (us/event)",
-                  title=f"{'usage.attributed' if args.attributed else 'Decoding usage'}, {events:,} events x {args.rounds} rounds")  # fmt: skip
+    table = Table(
+        "path",
+        "min (us/event)",
+        "median (us/event)",
+        title=f"{'usage.attributed' if args.attributed else 'Decoding usage'}, {events:,} events x {args.rounds} rounds",
+    )
     for name, values in figures.items():
         table.add_row(name, f"{min(values):.1f}", f"{statistics.median(values):.1f}")
     Console().print(table)

@@ -92,9 +92,12 @@ class Side:
 
 def progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def namespace(base: Settings, name: str) -> Settings:
@@ -127,9 +130,12 @@ def bench_catalog(settings: Settings) -> Catalog:
 
 def preload(settings: Settings, events: int) -> None:
     spec = WorkloadSpec(
-        seed=SEED, customers=CUSTOMERS, events=events,
-        start=datetime.now(UTC) - timedelta(days=1), duration=timedelta(days=1),
-    )  # fmt: skip
+        seed=SEED,
+        customers=CUSTOMERS,
+        events=events,
+        start=datetime.now(UTC) - timedelta(days=1),
+        duration=timedelta(days=1),
+    )
     producer = UsageProducer(settings, batch_events=500)
     with progress() as bar:
         task = bar.add_task(f"pre-loading {topic_name(settings, USAGE)}", total=events)
@@ -202,11 +208,15 @@ def steady_producer(settings: Settings, rate: int, seconds: float) -> int:
         while sent < due:
             producer.send(
                 UsageEvent(
-                    id=f"lat-{sent}", source="bench-latency", type="api.calls",
-                    subject=f"key_lat_{sent % LATENCY_SUBJECTS}", time=datetime.now(UTC),
-                    values={"calls": Decimal(1)}, dimensions={"endpoint": "/v1/bench"},
+                    id=f"lat-{sent}",
+                    source="bench-latency",
+                    type="api.calls",
+                    subject=f"key_lat_{sent % LATENCY_SUBJECTS}",
+                    time=datetime.now(UTC),
+                    values={"calls": Decimal(1)},
+                    dimensions={"endpoint": "/v1/bench"},
                 )
-            )  # fmt: skip
+            )
             sent += 1
         producer.sweep()
         time.sleep(tick)
@@ -276,9 +286,12 @@ def run_baseline(settings: Settings, events: int, rate: int, latency_s: float) -
     side.startup_s = time.monotonic() - started - side.seconds
     # Latency: a follower consuming what the steady producer sends.
     follower = subprocess.Popen(
-        [*cmd, "--expect", str(10**12), "--idle-exit", "5"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [*cmd, "--expect", str(10**12), "--idle-exit", "5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3)
     steady_producer(settings, rate, latency_s)
     out, _ = follower.communicate(timeout=120)
@@ -347,9 +360,13 @@ def run_railyard(
 
 def machine() -> dict[str, Any]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = int(
         next(
             x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
@@ -359,10 +376,13 @@ def machine() -> dict[str, Any]:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1),
-        "python": platform.python_version(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
-    }  # fmt: skip
+    }
 
 
 def per_process(side: Side) -> str:
@@ -376,19 +396,84 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
     ratio = ry.rate / base.rate if base.rate else 0.0
     rss = max(ry.peak_rss_mib.values())
     rows = [
-        ("events/s (steady state)", f"{base.rate:,.0f}", f"{ry.rate:,.0f}", f"ratio {ratio:.2f}", ">= 0.5 (stretch 0.8)", "yes" if ratio >= 0.5 else "NO"),
-        *([("events/s through windows (first event landed -> last window row)", "-", f"{ry.windowed_rate:,.0f}",
-            f"ratio {ry.windowed_rate / base.rate if base.rate else 0:.2f}", "", "")] if ry.windowed_seconds else []),
-        ("events landed", f"{base.events:,}", f"{ry.events:,}", "", f"{args.events:,}", "yes" if ry.events == args.events else "NO"),
-        *([("events in windows (attributed + windowed)", "-", f"{ry.windowed_events:,}", "", f"{args.events + ry.latency_events:,}",
-            "yes" if ry.windowed_events == args.events + ry.latency_events else "NO")] if "window" in args.stages else []),
-        ("start-up before first insert (s)", f"{base.startup_s:.1f}", f"{ry.startup_s:.1f}", "", "", ""),
-        (f"latency p50 at {args.rate}/s (ms)", f"{base.p50_ms:.0f}", f"{ry.p50_ms:.0f}", "", "", ""),
-        (f"latency p99 at {args.rate}/s (ms)", f"{base.p99_ms:.0f}", f"{ry.p99_ms:.0f}", "", "<= 1000", "yes" if ry.p99_ms <= 1000 else "NO"),
-        ("peak RSS (MiB)", f"{base.peak_rss_mib.get('baseline', 0):.0f}",
-         ", ".join(f"{k} {v:.0f}" for k, v in ry.peak_rss_mib.items()), "", "<= 1024 each", "yes" if rss <= 1024 else "NO"),
+        (
+            "events/s (steady state)",
+            f"{base.rate:,.0f}",
+            f"{ry.rate:,.0f}",
+            f"ratio {ratio:.2f}",
+            ">= 0.5 (stretch 0.8)",
+            "yes" if ratio >= 0.5 else "NO",
+        ),
+        *(
+            [
+                (
+                    "events/s through windows (first event landed -> last window row)",
+                    "-",
+                    f"{ry.windowed_rate:,.0f}",
+                    f"ratio {ry.windowed_rate / base.rate if base.rate else 0:.2f}",
+                    "",
+                    "",
+                )
+            ]
+            if ry.windowed_seconds
+            else []
+        ),
+        (
+            "events landed",
+            f"{base.events:,}",
+            f"{ry.events:,}",
+            "",
+            f"{args.events:,}",
+            "yes" if ry.events == args.events else "NO",
+        ),
+        *(
+            [
+                (
+                    "events in windows (attributed + windowed)",
+                    "-",
+                    f"{ry.windowed_events:,}",
+                    "",
+                    f"{args.events + ry.latency_events:,}",
+                    "yes" if ry.windowed_events == args.events + ry.latency_events else "NO",
+                )
+            ]
+            if "window" in args.stages
+            else []
+        ),
+        (
+            "start-up before first insert (s)",
+            f"{base.startup_s:.1f}",
+            f"{ry.startup_s:.1f}",
+            "",
+            "",
+            "",
+        ),
+        (
+            f"latency p50 at {args.rate}/s (ms)",
+            f"{base.p50_ms:.0f}",
+            f"{ry.p50_ms:.0f}",
+            "",
+            "",
+            "",
+        ),
+        (
+            f"latency p99 at {args.rate}/s (ms)",
+            f"{base.p99_ms:.0f}",
+            f"{ry.p99_ms:.0f}",
+            "",
+            "<= 1000",
+            "yes" if ry.p99_ms <= 1000 else "NO",
+        ),
+        (
+            "peak RSS (MiB)",
+            f"{base.peak_rss_mib.get('baseline', 0):.0f}",
+            ", ".join(f"{k} {v:.0f}" for k, v in ry.peak_rss_mib.items()),
+            "",
+            "<= 1024 each",
+            "yes" if rss <= 1024 else "NO",
+        ),
         ("CPU per event handled (us)", per_process(base), per_process(ry), "", "", ""),
-    ]  # fmt: skip
+    ]
     table = Table(
         "metric", "baseline (a)", "railyard (b)", "", "target", "met", title="Ingest benchmark"
     )
@@ -419,20 +504,24 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--bootstrap", default="", help="use a running broker instead of starting one")
     ap.add_argument(
-        "--stages", default="ingest,attribute,window,rate",
+        "--stages",
+        default="ingest,attribute,window,rate",
         help="agents the Railyard worker runs (ingest alone = the issue-2 pipeline; without "
         "rate = the issue-3 pipeline, before the billing book kept its state on billing.book)",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--one-worker", action="store_true",
+        "--one-worker",
+        action="store_true",
         help="run every stage in one worker process (default: ingest+attribute in one, "
         "window in another, as a deployment with two or more cores would)",
-    )  # fmt: skip
+    )
     ap.add_argument(
-        "--ingest-workers", type=int, default=2,
+        "--ingest-workers",
+        type=int,
+        default=2,
         help="ingest+attribute worker processes, one consumer group sharing the usage "
         "partitions (default 2: one per core here; the stage is single-threaded Python)",
-    )  # fmt: skip
+    )
     args = ap.parse_args()
     # The dev/CI broker trades steady-state speed for start-up (C1 only); a benchmark
     # broker is throughput-bound like a production one, so it gets the full JIT.
@@ -474,10 +563,14 @@ def main() -> None:
         ry = take_turn(
             broker_pid,
             lambda: run_railyard(
-                b, args.events, args.rate, args.latency_seconds, args.one_worker,
+                b,
+                args.events,
+                args.rate,
+                args.latency_seconds,
+                args.one_worker,
                 args.ingest_workers,
             ),
-        )  # fmt: skip
+        )
     finally:
         if broker is not None:
             broker.down()

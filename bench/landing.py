@@ -61,9 +61,12 @@ class Message:
 
 def messages(events: int) -> list[Message]:
     spec = WorkloadSpec(
-        seed=42, customers=200, events=events,
-        start=datetime.now(UTC) - timedelta(days=1), duration=timedelta(days=1),
-    )  # fmt: skip
+        seed=42,
+        customers=200,
+        events=events,
+        start=datetime.now(UTC) - timedelta(days=1),
+        duration=timedelta(days=1),
+    )
     codec = UsageCodec()
     decoded = [from_cloudevent(g.event) for g in iter_events(spec)]  # type: ignore[arg-type]
     valid = [e for e in decoded if isinstance(e, UsageEvent)]
@@ -76,8 +79,7 @@ def land_avro(
     """The sink's embedded path: the bodies in one Avro container, read by the engine."""
     landed = [writer.record(m) for m in group]  # type: ignore[arg-type]
     with open(spool, "wb") as f:
-        f.writelines(container(writer.schema, len(landed),
-                               [p for x in landed if x for p in x[0]]))  # fmt: skip
+        f.writelines(container(writer.schema, len(landed), [p for x in landed if x for p in x[0]]))
     sql = writer.insert_sql(f"file('{spool}', 'Avro')").replace(writer.table, table, 1)
     client.command(f"{sql} SETTINGS schema_inference_use_cache_for_file = 0")
     return sum(x[1] for x in landed if x)
@@ -110,8 +112,9 @@ def main() -> None:
                 for row in writer.rows(msg):  # type: ignore[arg-type]
                     for col, v in zip(columns, row, strict=True):
                         col.append(v)
-            client.insert(writer.table, columns, column_names=list(writer.columns),
-                          column_oriented=True)  # fmt: skip
+            client.insert(
+                writer.table, columns, column_names=list(writer.columns), column_oriented=True
+            )
             return len(columns[0])
 
         def avro(group: list[Message], table: str = writer.table) -> int:
@@ -120,8 +123,13 @@ def main() -> None:
         def over(path: Callable[[list[Message]], int], per: int) -> Callable[[], int]:
             return lambda: sum(path(msgs[i : i + per]) for i in range(0, len(msgs), per))
 
-        table = Table("events per INSERT", "rows path (us/event)", "avro path (us/event)",
-                      "avro into Null (us/event)", title="Sink landing, CPU per event")  # fmt: skip
+        table = Table(
+            "events per INSERT",
+            "rows path (us/event)",
+            "avro path (us/event)",
+            "avro into Null (us/event)",
+            title="Sink landing, CPU per event",
+        )
         for size in (int(b) for b in args.batch.split(",")):
             per = max(1, size // 500)
             figures = (

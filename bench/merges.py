@@ -85,15 +85,30 @@ def main() -> None:
         for variant in VARIANTS:  # alternating, so drift on the machine hits both
             console.print(f"round {round_ + 1}/{args.rounds}: {variant} ...")
             done = subprocess.run(
-                [sys.executable, "-m", "bench.merges", "--variant", variant,
-                 "--events", str(args.events), "--per-insert", str(args.per_insert),
-                 "--every", str(args.every)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.merges",
+                    "--variant",
+                    variant,
+                    "--events",
+                    str(args.events),
+                    "--per-insert",
+                    str(args.per_insert),
+                    "--every",
+                    str(args.every),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    table = Table("merge selector", "CPU per event (us), each round", "active parts at the end",
-                  title=f"Landing {args.events:,} events, {args.per_insert:,} an INSERT "
-                        f"every {args.every} s")  # fmt: skip
+    table = Table(
+        "merge selector",
+        "CPU per event (us), each round",
+        "active parts at the end",
+        title=f"Landing {args.events:,} events, {args.per_insert:,} an INSERT every {args.every} s",
+    )
     for variant, runs in results.items():
         table.add_row(
             "base 5 (ClickHouse default)" if variant == "default" else "base 20 (streaming tables)",

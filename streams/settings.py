@@ -249,8 +249,10 @@ class Settings:
             )
         if self.max_event_bytes < 256:
             out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
-        for name, linger in (("SINK_LINGER", self.sink_linger),
-                             ("SINK_DERIVED_LINGER", self.sink_derived_linger)):  # fmt: skip
+        for name, linger in (
+            ("SINK_LINGER", self.sink_linger),
+            ("SINK_DERIVED_LINGER", self.sink_derived_linger),
+        ):
             if not timedelta(0) < linger <= timedelta(minutes=1):
                 out.append(f"RAILYARD_{name} must be more than 0 and at most 1m")
         return out

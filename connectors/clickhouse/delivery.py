@@ -15,27 +15,74 @@ from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 
 class InvoiceStatusWriter:
     table = "invoice_status_raw"
-    columns = ("invoice_id", "number", "customer", "rail", "status", "attempt", "rail_refs",
-               "rail_status", "error_code", "error_message", "retry_at", "at")  # fmt: skip
+    columns = (
+        "invoice_id",
+        "number",
+        "customer",
+        "rail",
+        "status",
+        "attempt",
+        "rail_refs",
+        "rail_status",
+        "error_code",
+        "error_message",
+        "retry_at",
+        "at",
+    )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         s = INVOICE_STATUS.decode(msg.value() or b"")
-        yield (s["invoice_id"], s["number"], s["customer"], s["rail"], s["status"], s["attempt"],
-               s["references"], s["rail_status"], s["error_code"], s["error_message"],
-               s["retry_at"], s["at"])  # fmt: skip
+        yield (
+            s["invoice_id"],
+            s["number"],
+            s["customer"],
+            s["rail"],
+            s["status"],
+            s["attempt"],
+            s["references"],
+            s["rail_status"],
+            s["error_code"],
+            s["error_message"],
+            s["retry_at"],
+            s["at"],
+        )
 
 
 class InvoiceDeadLettersWriter:
     table = "invoice_dead_letters_raw"
-    columns = ("rail", "invoice_id", "number", "customer", "reason", "error_code",
-               "error_message", "attempts", "topic", "kafka_partition", "kafka_offset",
-               "original", "failed_at")  # fmt: skip
+    columns = (
+        "rail",
+        "invoice_id",
+        "number",
+        "customer",
+        "reason",
+        "error_code",
+        "error_message",
+        "attempts",
+        "topic",
+        "kafka_partition",
+        "kafka_offset",
+        "original",
+        "failed_at",
+    )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         d = INVOICE_DEAD_LETTERS.decode(msg.value() or b"")
-        yield (d["rail"], d["invoice_id"], d["number"], d["customer"], d["reason"],
-               d["error_code"], d["error_message"], d["attempts"], d["topic"], d["partition"],
-               d["offset"], d["original"], d["failed_at"])  # fmt: skip
+        yield (
+            d["rail"],
+            d["invoice_id"],
+            d["number"],
+            d["customer"],
+            d["reason"],
+            d["error_code"],
+            d["error_message"],
+            d["attempts"],
+            d["topic"],
+            d["partition"],
+            d["offset"],
+            d["original"],
+            d["failed_at"],
+        )
 
 
 def _rail_filter(column: str, rail: str | None) -> str:

@@ -42,13 +42,21 @@ class AttributedWriter:
         if payload[:10] == ATTRIBUTED_V1.header:  # written before version 2
             for item in ATTRIBUTED_V1.decode(payload)["items"]:
                 e = item["event"]
-                yield (item["customer"], item["catalog_version"], e["id"], e["source"],
-                       e["type"], e["subject"], e["time"])  # fmt: skip
+                yield (
+                    item["customer"],
+                    item["catalog_version"],
+                    e["id"],
+                    e["source"],
+                    e["type"],
+                    e["subject"],
+                    e["time"],
+                )
             return
         m = ATTRIBUTED.decode(payload)
         version = m["catalog_version"]
-        yield from zip(m["customer"], repeat(version), m["id"], m["source"], m["type"],
-                       m["subject"], m["time"])  # fmt: skip
+        yield from zip(
+            m["customer"], repeat(version), m["id"], m["source"], m["type"], m["subject"], m["time"]
+        )
 
     schema: dict[str, Any] = inline_event(load_schema("attributed_usage.v2.avsc"))
 
@@ -75,8 +83,18 @@ class UnattributedWriter:
     """Parking records; a tombstone (no value) marks the event as attributed since."""
 
     table = "unattributed_raw"
-    columns = ("event_key", "id", "source", "type", "subject", "time", "values", "dimensions",
-               "resolved", "changed_at")  # fmt: skip
+    columns = (
+        "event_key",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "values",
+        "dimensions",
+        "resolved",
+        "changed_at",
+    )
 
     def __init__(self) -> None:
         self.codec = UsageCodec()
@@ -88,8 +106,18 @@ class UnattributedWriter:
             yield (key, "", "", "", "", at, {}, {}, 1, at)
             return
         for e in self.codec.decode_records(msg.value()):
-            yield (key, e["id"], e["source"], e["type"], e["subject"], e["time"], e["values"],
-                   e["dimensions"], 0, at)  # fmt: skip
+            yield (
+                key,
+                e["id"],
+                e["source"],
+                e["type"],
+                e["subject"],
+                e["time"],
+                e["values"],
+                e["dimensions"],
+                0,
+                at,
+            )
 
 
 class WindowsWriter:
@@ -99,19 +127,44 @@ class WindowsWriter:
     the same as the bytes."""
 
     table = "usage_windows_raw"
-    columns = ("customer", "meter", "aggregation", "group_by", "group_values", "window_start",
-               "window_end", "value", "revision", "is_correction", "sum", "distinct_values",
-               "latest_time", "latest_digest")  # fmt: skip
+    columns = (
+        "customer",
+        "meter",
+        "aggregation",
+        "group_by",
+        "group_values",
+        "window_start",
+        "window_end",
+        "value",
+        "revision",
+        "is_correction",
+        "sum",
+        "distinct_values",
+        "latest_time",
+        "latest_digest",
+    )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         payload = msg.value()
         codec = WINDOWS_V1 if payload[:10] == WINDOWS_V1.header else WINDOWS
         for u in codec.decode(payload)["updates"]:
             digest = u.get("latest_digest")
-            yield (u["customer"], u["meter"], u["aggregation"], u["group_by"], u["group"],
-                   u["window_start"], u["window_end"], u["value"], u["revision"],
-                   int(u["is_correction"]), u.get("sum"), u.get("distinct", []),
-                   u.get("latest_time"), None if digest is None else digest.hex())  # fmt: skip
+            yield (
+                u["customer"],
+                u["meter"],
+                u["aggregation"],
+                u["group_by"],
+                u["group"],
+                u["window_start"],
+                u["window_end"],
+                u["value"],
+                u["revision"],
+                int(u["is_correction"]),
+                u.get("sum"),
+                u.get("distinct", []),
+                u.get("latest_time"),
+                None if digest is None else digest.hex(),
+            )
 
     schema: dict[str, Any] = load_schema("window_update.v2.avsc")
 
@@ -121,8 +174,19 @@ class WindowsWriter:
         return _body_as_record(msg, WINDOWS.header, lambda body: abs(read_long(body, 0)[0]))
 
     def insert_sql(self, source: str) -> str:
-        fields = ("customer", "meter", "aggregation", "group_by", "group", "window_start",
-                  "window_end", "value", "revision", "is_correction", "sum")  # fmt: skip
+        fields = (
+            "customer",
+            "meter",
+            "aggregation",
+            "group_by",
+            "group",
+            "window_start",
+            "window_end",
+            "value",
+            "revision",
+            "is_correction",
+            "sum",
+        )
         selected = [f"u.{f}" for f in fields]
         # `distinct` is a keyword: name the tuple element rather than dot into it
         selected += ["tupleElement(u, 'distinct')", "u.latest_time", "lower(hex(u.latest_digest))"]
@@ -135,13 +199,35 @@ class WindowsWriter:
 
 class LateWriter:
     table = "late_usage_raw"
-    columns = ("customer", "meter", "aggregation", "group_by", "group_values", "window_start",
-               "event_time", "value", "event_key", "watermark", "reason")  # fmt: skip
+    columns = (
+        "customer",
+        "meter",
+        "aggregation",
+        "group_by",
+        "group_values",
+        "window_start",
+        "event_time",
+        "value",
+        "event_key",
+        "watermark",
+        "reason",
+    )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         for i in LATE.decode(msg.value())["items"]:
-            yield (i["customer"], i["meter"], i["aggregation"], i["group_by"], i["group"], i["window_start"],
-                   i["event_time"], i["value"], i["digest"].hex(), i["watermark"], i["reason"])  # fmt: skip
+            yield (
+                i["customer"],
+                i["meter"],
+                i["aggregation"],
+                i["group_by"],
+                i["group"],
+                i["window_start"],
+                i["event_time"],
+                i["value"],
+                i["digest"].hex(),
+                i["watermark"],
+                i["reason"],
+            )
 
 
 class CatalogWriter:

@@ -56,8 +56,12 @@ def apply_migrations(client: Any, directory: Path = MIGRATIONS_DIR) -> list[int]
     return applied
 
 
-STREAMING_TABLES = ("usage_events_raw", "usage_attribution_raw", "usage_windows_raw",
-                    "dead_letters_raw")  # fmt: skip
+STREAMING_TABLES = (
+    "usage_events_raw",
+    "usage_attribution_raw",
+    "usage_windows_raw",
+    "dead_letters_raw",
+)
 """Tables the sink lands continuously, a part every few hundred milliseconds."""
 STREAMING_MERGES = {"merge_selector_base": "20"}
 """ClickHouse's default (5) rewrites each row through a chain of small merges; 20 lets

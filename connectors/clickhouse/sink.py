@@ -262,8 +262,9 @@ class ClickHouseSink:
         (~10-25 ms of CPU, whatever its size), so only the events analysts query first
         go in every ``linger_s`` (``RAILYARD_SINK_LINGER``); attribution, windows and billing
         rows wait ``derived_linger_s`` (``RAILYARD_SINK_DERIVED_LINGER``)."""
-        self._tables = {t: {w.table for w in ws} | {DeadLettersWriter.table}
-                        for t, ws in self.writers.items()}  # fmt: skip
+        self._tables = {
+            t: {w.table for w in ws} | {DeadLettersWriter.table} for t, ws in self.writers.items()
+        }
         self._since: dict[str, float] = {}
         self.lock = lock or threading.Lock()
         self.on_flush = on_flush
@@ -388,8 +389,9 @@ class ClickHouseSink:
                 f"{writer.insert_sql(source)} SETTINGS schema_inference_use_cache_for_file = 0"
             )
         except Exception as exc:
-            log.warning("engine refused %s's Avro batch (%r); landing it row by row",
-                        writer.table, exc)  # fmt: skip
+            log.warning(
+                "engine refused %s's Avro batch (%r); landing it row by row", writer.table, exc
+            )
             landing.rows = 0
             for msg in landing.messages:
                 self._add_rows(writer, msg)

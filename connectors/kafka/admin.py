@@ -168,8 +168,11 @@ def ensure_topics(
         for change in altered:
             log.warning(
                 "topic %s: %s was %s, set back to %s (its spec in connectors/kafka/topics.py)",
-                change.topic, change.key, change.was, change.now,
-            )  # fmt: skip
+                change.topic,
+                change.key,
+                change.was,
+                change.now,
+            )
     return TopicsReport(created, altered, short)
 
 
@@ -287,8 +290,13 @@ def group_lag(settings: Settings, group: str, topic_names: Iterable[str]) -> int
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
     try:
         metadata = consumer.list_topics(timeout=10)
         parts = [

@@ -22,9 +22,13 @@ def request_close(settings: Settings, period: str) -> None:
         raise ValueError(f"period must be YYYY-MM, got {period!r}")
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
     command = BILLING_COMMANDS.encode(
-        {"command": "close_period", "period": period, "customer": None,
-         "requested_at": datetime.now(UTC)}
-    )  # fmt: skip
+        {
+            "command": "close_period",
+            "period": period,
+            "customer": None,
+            "requested_at": datetime.now(UTC),
+        }
+    )
     name = topics.topic_name(settings, topics.BILLING_COMMANDS)
     for partition in range(settings.usage_partitions):
         producer.produce(name, value=command, partition=partition)

@@ -157,48 +157,106 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     dedup = dedup_retention(settings)
     # Revisions stay uncompacted as long as stream topics keep records, so the sink (and a
     # consumer as far behind as that) sees every catalog application, park and release.
-    every_revision = {"min.compaction.lag.ms": _ms(settings.stream_retention),
-                      "delete.retention.ms": _ms(settings.stream_retention)}  # fmt: skip
+    every_revision = {
+        "min.compaction.lag.ms": _ms(settings.stream_retention),
+        "delete.retention.ms": _ms(settings.stream_retention),
+    }
     specs = [
-        TopicSpec(USAGE, p, kept_for(settings.stream_retention, **ARRIVAL_TIME),
-                  "producers' input, re-read after an outage or to reprocess; counted from"
-                  " arrival, not the producer's stamp"),
-        TopicSpec(USAGE_ACCEPTED, p, stream,
-                  "landed by the sink (usage_events); nothing rebuilds from it"),
-        TopicSpec(USAGE_DLQ, 1, kept_for(dedup, **{"max.message.bytes": str(6 << 20)}),
-                  "dead letters with their bytes, landed in dead_letters; kept while an"
-                  " event could still be re-driven"),
+        TopicSpec(
+            USAGE,
+            p,
+            kept_for(settings.stream_retention, **ARRIVAL_TIME),
+            "producers' input, re-read after an outage or to reprocess; counted from"
+            " arrival, not the producer's stamp",
+        ),
+        TopicSpec(
+            USAGE_ACCEPTED, p, stream, "landed by the sink (usage_events); nothing rebuilds from it"
+        ),
+        TopicSpec(
+            USAGE_DLQ,
+            1,
+            kept_for(dedup, **{"max.message.bytes": str(6 << 20)}),
+            "dead letters with their bytes, landed in dead_letters; kept while an"
+            " event could still be re-driven",
+        ),
         # Same partition count as `usage`: partition i remembers what usage partition i saw.
-        TopicSpec(USAGE_DEDUP_LOG, p, kept_for(dedup),
-                  "ingest rebuilds its de-dup index from it: max event age + clock skew"
-                  " + 1 day"),
-        TopicSpec(CATALOG, 1, compacted(**every_revision),
-                  "every catalog version and the one in force; workers read it from the start"),
-        TopicSpec(USAGE_ATTRIBUTED, p, attributed,
-                  "the window stage rebuilds from it: window + lateness + replay horizon"
-                  " + skew + 1 day"),
-        TopicSpec(USAGE_UNATTRIBUTED, p, compacted(**every_revision),
-                  "parked usage waits for its customer however long; rebuilt from it"),
-        TopicSpec(USAGE_WINDOWS, p, stream,
-                  "landed by the sink (usage_windows); the rate stage's state is billing.book"),
-        TopicSpec(USAGE_LATE, p, stream,
-                  "landed by the sink (usage_late); the rate stage's state is billing.book"),
-        TopicSpec(BILLING_BOOK, p, compacted(),
-                  "the rate stage's state, rebuilt from it on every restart"),
+        TopicSpec(
+            USAGE_DEDUP_LOG,
+            p,
+            kept_for(dedup),
+            "ingest rebuilds its de-dup index from it: max event age + clock skew + 1 day",
+        ),
+        TopicSpec(
+            CATALOG,
+            1,
+            compacted(**every_revision),
+            "every catalog version and the one in force; workers read it from the start",
+        ),
+        TopicSpec(
+            USAGE_ATTRIBUTED,
+            p,
+            attributed,
+            "the window stage rebuilds from it: window + lateness + replay horizon + skew + 1 day",
+        ),
+        TopicSpec(
+            USAGE_UNATTRIBUTED,
+            p,
+            compacted(**every_revision),
+            "parked usage waits for its customer however long; rebuilt from it",
+        ),
+        TopicSpec(
+            USAGE_WINDOWS,
+            p,
+            stream,
+            "landed by the sink (usage_windows); the rate stage's state is billing.book",
+        ),
+        TopicSpec(
+            USAGE_LATE,
+            p,
+            stream,
+            "landed by the sink (usage_late); the rate stage's state is billing.book",
+        ),
+        TopicSpec(
+            BILLING_BOOK, p, compacted(), "the rate stage's state, rebuilt from it on every restart"
+        ),
         # Never compacted: keyed by customer, compaction would keep only the last invoice.
-        TopicSpec(INVOICES, p, kept_forever(),
-                  "the record of what was billed; the rate stage reads back what it issued"),
-        TopicSpec(BILLING_SPEND, p, stream,
-                  "running figures landed by the sink; sent again after a restart"),
-        TopicSpec(CREDIT_EVENTS, 1, kept_forever(),
-                  "what customers were told about their credits; a few records per grant"),
-        TopicSpec(BILLING_COMMANDS, p, stream,
-                  "close requests act once consumed; what they closed is in invoices"),
-        TopicSpec(INVOICES_STATUS, 1, kept_forever(),
-                  "every delivery outcome: the audit trail of what reached each rail"),
-        TopicSpec(INVOICES_DLQ, 1, kept_forever(),
-                  "invoices a rail refused for good: each waits for a person"),
-    ]  # fmt: skip
+        TopicSpec(
+            INVOICES,
+            p,
+            kept_forever(),
+            "the record of what was billed; the rate stage reads back what it issued",
+        ),
+        TopicSpec(
+            BILLING_SPEND,
+            p,
+            stream,
+            "running figures landed by the sink; sent again after a restart",
+        ),
+        TopicSpec(
+            CREDIT_EVENTS,
+            1,
+            kept_forever(),
+            "what customers were told about their credits; a few records per grant",
+        ),
+        TopicSpec(
+            BILLING_COMMANDS,
+            p,
+            stream,
+            "close requests act once consumed; what they closed is in invoices",
+        ),
+        TopicSpec(
+            INVOICES_STATUS,
+            1,
+            kept_forever(),
+            "every delivery outcome: the audit trail of what reached each rail",
+        ),
+        TopicSpec(
+            INVOICES_DLQ,
+            1,
+            kept_forever(),
+            "invoices a rail refused for good: each waits for a person",
+        ),
+    ]
     return [TopicSpec(topic_name(settings, s.name), s.partitions, s.config, s.why) for s in specs]
 
 

@@ -137,9 +137,14 @@ class RailRunner:
         self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         log.info(
             "rail %s: delivering %s (group %s; retries: base %.3gs, cap %.3gs, %d attempts, %.0fs)",
-            self.name, self.topic, self.group_id, self.policy.base, self.policy.cap,
-            self.policy.max_attempts, self.policy.max_elapsed,
-        )  # fmt: skip
+            self.name,
+            self.topic,
+            self.group_id,
+            self.policy.base,
+            self.policy.cap,
+            self.policy.max_attempts,
+            self.policy.max_elapsed,
+        )
         last_activity = self.clock()
         last_commit = last_report = self.clock()
         try:
@@ -267,8 +272,11 @@ class RailRunner:
             refs = ", ".join(f"{k}={v}" for k, v in sorted(delivery.references.items()))
             log.info(
                 "rail %s: delivered %s (attempt %d) %s",
-                self.name, invoice.number, entry.attempts, refs,
-            )  # fmt: skip
+                self.name,
+                invoice.number,
+                entry.attempts,
+                refs,
+            )
             self._publish_status(entry, DeliveryStatus.DELIVERED, delivery=delivery, resolved=True)
 
     def _transient(
@@ -281,15 +289,22 @@ class RailRunner:
         if self.policy.gives_up(entry.attempts, elapsed, delay):
             log.error(
                 "rail %s: giving up on %s after %d attempts: %s",
-                self.name, entry.invoice.number, entry.attempts, message,
-            )  # fmt: skip
+                self.name,
+                entry.invoice.number,
+                entry.attempts,
+                message,
+            )
             self._give_up(entry, DeadLetterReason.EXHAUSTED, code, message)
             return
         self.stats.retries += 1
         log.warning(
             "rail %s: %s attempt %d failed (%s), retrying in %.2fs",
-            self.name, entry.invoice.number, entry.attempts, message, delay,
-        )  # fmt: skip
+            self.name,
+            entry.invoice.number,
+            entry.attempts,
+            message,
+            delay,
+        )
         self._publish_status(
             entry,
             DeliveryStatus.RETRYING,
@@ -399,16 +414,22 @@ class RailRunner:
             self._committed.pop(key, None)
         self._paused = False
         if dropped:
-            log.info("rail %s: partitions revoked; %d unsettled invoice(s) left to their new owner",
-                     self.name, dropped)  # fmt: skip
+            log.info(
+                "rail %s: partitions revoked; %d unsettled invoice(s) left to their new owner",
+                self.name,
+                dropped,
+            )
 
     def _report(self) -> None:
         log.info(
             "rail %s: %d delivered, %d failed, %d retries, %d waiting; committed %s",
-            self.name, self.stats.delivered, self.stats.failed, self.stats.retries,
+            self.name,
+            self.stats.delivered,
+            self.stats.failed,
+            self.stats.retries,
             self._inflight.waiting,
             ", ".join(f"{p}@{o}" for (_, p), o in sorted(self._committed.items())) or "nothing yet",
-        )  # fmt: skip
+        )
 
 
 def run_rail(

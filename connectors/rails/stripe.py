@@ -177,17 +177,26 @@ class StripeRail:
             start = line.service_start or invoice.period_start
             end = line.service_end or invoice.period_end
             self._item(
-                invoice, customer.id, draft.id, step_key(key, f"line-{i}"),
-                to_minor(line.amount, invoice.currency), line.description,
+                invoice,
+                customer.id,
+                draft.id,
+                step_key(key, f"line-{i}"),
+                to_minor(line.amount, invoice.currency),
+                line.description,
                 {"start": int(start.timestamp()), "end": int(end.timestamp())},
                 {"railyard_line": str(i), "railyard_line_kind": line.kind.value},
-            )  # fmt: skip
+            )
         for j, credit in enumerate(invoice.credits):
             self._item(
-                invoice, customer.id, draft.id, step_key(key, f"credit-{j}"),
-                -to_minor(credit.amount, invoice.currency), f"Prepaid credit ({credit.grant})",
-                None, {"railyard_credit_grant": credit.grant},
-            )  # fmt: skip
+                invoice,
+                customer.id,
+                draft.id,
+                step_key(key, f"credit-{j}"),
+                -to_minor(credit.amount, invoice.currency),
+                f"Prepaid credit ({credit.grant})",
+                None,
+                {"railyard_credit_grant": credit.grant},
+            )
         final = self.client.v1.invoices.finalize_invoice(
             draft.id,
             params={"auto_advance": True},

@@ -199,8 +199,13 @@ def problems(document: bytes) -> list[str]:
     if not lines:
         out.append(f"no {line_tag}")
     for i, line in enumerate(lines, 1):
-        for path in ("cbc:ID", qty_tag, "cbc:LineExtensionAmount", "cac:Item/cbc:Name",
-                     "cac:Price/cbc:PriceAmount"):  # fmt: skip
+        for path in (
+            "cbc:ID",
+            qty_tag,
+            "cbc:LineExtensionAmount",
+            "cac:Item/cbc:Name",
+            "cac:Price/cbc:PriceAmount",
+        ):
             if line.find(path, NS) is None:
                 out.append(f"{line_tag} {i}: missing {path}")
     return out

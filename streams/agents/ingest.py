@@ -203,8 +203,15 @@ def register_ingest(
         stage.attributor = Attributor(app, settings, feed)
         register_attribute(app, feed, stage.attributor)
 
-    batch_agent(app, stage.source, "ingest_usage", stage.process, messages=BATCH_MESSAGES,
-                within_s=BATCH_WITHIN_S, forget=stage.forget_partitions)  # fmt: skip
+    batch_agent(
+        app,
+        stage.source,
+        "ingest_usage",
+        stage.process,
+        messages=BATCH_MESSAGES,
+        within_s=BATCH_WITHIN_S,
+        forget=stage.forget_partitions,
+    )
 
     @app.timer(interval=3600.0)
     async def expire_seen_events() -> None:

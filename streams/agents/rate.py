@@ -146,9 +146,14 @@ class RateStage:
         log.info(
             "rebuilt billing book of partition %d from %s: %d entries and %d input records"
             " after its mark, %d customers with usage, %d invoices issued, watermark %s",
-            partition, self.book_name, len(entries), tail, len(book.usage), issued,
+            partition,
+            self.book_name,
+            len(entries),
+            tail,
+            len(book.usage),
+            issued,
             book.watermark.isoformat(),
-        )  # fmt: skip
+        )
         return book
 
     def _replay_tail(self, book: BillingBook, partition: int, mark: Mark) -> int:
@@ -208,8 +213,16 @@ class RateStage:
                         closing.append(self._close_request(catalog, payload))
                 except UnreadableRecord as exc:
                     message = event.message
-                    sends.append(await self._dead_letter(Reason.UNREADABLE_RECORD, str(exc),
-                                 message.topic, message.partition, message.offset, payload))  # fmt: skip
+                    sends.append(
+                        await self._dead_letter(
+                            Reason.UNREADABLE_RECORD,
+                            str(exc),
+                            message.topic,
+                            message.partition,
+                            message.offset,
+                            payload,
+                        )
+                    )
             sends += await self.issue(partition, book, catalog, closing)
             self.seal(partition, book, catalog)
             self._journaled(partition, book, batch)
@@ -270,14 +283,25 @@ class RateStage:
         return sends
 
     async def _dead_letter(
-        self, reason: Reason, detail: str, topic: str, partition: int, offset: int,
-        original: bytes | None, subject: str | None = None,
-    ) -> Awaitable[Any]:  # fmt: skip
+        self,
+        reason: Reason,
+        detail: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        original: bytes | None,
+        subject: str | None = None,
+    ) -> Awaitable[Any]:
         log.error("dead-lettered %s[%d]@%d: %s: %s", topic, partition, offset, reason, detail)
         record = encode_dead_letter(
-            Rejection(reason, detail, subject=subject), stage="rate", topic=topic,
-            partition=partition, offset=offset, index=0, original=original or b"",
-        )  # fmt: skip
+            Rejection(reason, detail, subject=subject),
+            stage="rate",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            index=0,
+            original=original or b"",
+        )
         return await self.dlq.send(value=record)
 
     def _close_request(self, catalog: Catalog, payload: bytes) -> str | None:
@@ -314,8 +338,17 @@ class RateStage:
             except (RailyardError, ArithmeticError, ValueError) as exc:
                 self.nothing_due.add((customer, period.start, catalog.version))
                 detail = f"{customer} {period.start:%Y-%m-%d}..{period.end:%Y-%m-%d}: {exc}"
-                sends.append(await self._dead_letter(Reason.RATING_FAILED, detail,
-                             self.windows_name, partition, -1, None, subject=customer))  # fmt: skip
+                sends.append(
+                    await self._dead_letter(
+                        Reason.RATING_FAILED,
+                        detail,
+                        self.windows_name,
+                        partition,
+                        -1,
+                        None,
+                        subject=customer,
+                    )
+                )
                 continue
             if invoice is None:  # not subscribed in that period: nothing to bill
                 self.nothing_due.add((customer, period.start, catalog.version))
@@ -328,9 +361,15 @@ class RateStage:
     async def _send_invoice(self, invoice: Invoice, partition: int) -> Awaitable[Any]:
         log.info(
             "issued %s %s for %s, %s..%s: %s %s on %s",
-            invoice.kind, invoice.number, invoice.customer, invoice.period_start.date(),
-            invoice.period_end.date(), invoice.total, invoice.currency, invoice.rail,
-        )  # fmt: skip
+            invoice.kind,
+            invoice.number,
+            invoice.customer,
+            invoice.period_start.date(),
+            invoice.period_end.date(),
+            invoice.total,
+            invoice.currency,
+            invoice.rail,
+        )
         return await self.invoices.send(
             key=invoice.customer.encode(), value=encode_invoice(invoice), partition=partition
         )
@@ -341,8 +380,9 @@ class RateStage:
         try:
             return book.draft(catalog, customer)
         except (RailyardError, ArithmeticError, ValueError) as exc:
-            log.warning("no running spend for %s under catalog %s: %s", customer,
-                        catalog.version, exc)  # fmt: skip
+            log.warning(
+                "no running spend for %s under catalog %s: %s", customer, catalog.version, exc
+            )
             return None
 
     async def report_spend(
@@ -362,10 +402,16 @@ class RateStage:
                 continue
             key = customer.encode()
             for alert in spend.alerts:
-                sends.append(await self.credit_events.send(key=key, value=CREDIT_EVENTS.encode(_alert(alert))))  # fmt: skip
+                sends.append(
+                    await self.credit_events.send(
+                        key=key, value=CREDIT_EVENTS.encode(_alert(alert))
+                    )
+                )
             self.consumed[customer] = spend.consumed
             record = asdict(spend.record)
-            sends.append(await self.spend.send(key=key, value=SPEND.encode(record), partition=partition))  # fmt: skip
+            sends.append(
+                await self.spend.send(key=key, value=SPEND.encode(record), partition=partition)
+            )
         return sends
 
 
@@ -383,8 +429,15 @@ def _alert(alert: CreditEvent) -> dict[str, Any]:
 
 def register_rate(app: faust.App, settings: Settings, feed: CatalogFeed) -> RateStage:
     stage = RateStage(app, settings, feed)
-    batch_agent(app, stage.source, "rate_windows", stage.process, messages=500, within_s=0.2,
-                forget=stage.forget_partitions)  # fmt: skip
+    batch_agent(
+        app,
+        stage.source,
+        "rate_windows",
+        stage.process,
+        messages=500,
+        within_s=0.2,
+        forget=stage.forget_partitions,
+    )
 
     @app.timer(SPEND_INTERVAL_S)
     async def flush_spend() -> None:

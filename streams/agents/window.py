@@ -76,7 +76,7 @@ def message_contributions(
             message.group,
             message.value,
             strict=True,
-        )  # fmt: skip
+        )
     ]
     for partition, micros in message.progress:
         progress.observe(partition, _EPOCH + _timedelta(0, 0, micros))
@@ -155,8 +155,12 @@ class WindowStage:
         rebuilt = state.rebuild((msg.value() for msg in committed), catalog)
         log.info(
             "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
-            rebuilt.windows, self.source_name, partition, rebuilt.contributions, resume_at,
-        )  # fmt: skip
+            rebuilt.windows,
+            self.source_name,
+            partition,
+            rebuilt.contributions,
+            resume_at,
+        )
         return state
 
     def forget_partitions(self, revoked: set[TP]) -> None:
@@ -251,6 +255,13 @@ def _late(item: LateUsage, meters: dict[str, Any]) -> dict[str, Any]:
 def register_window(app: faust.App, settings: Settings, feed: CatalogFeed) -> WindowStage:
     stage = WindowStage(app, settings, feed)
     # 50 messages: up to 100,000 contributions, a fraction of a second of work
-    batch_agent(app, stage.source, "window_usage", stage.process, messages=50, within_s=0.05,
-                forget=stage.forget_partitions)  # fmt: skip
+    batch_agent(
+        app,
+        stage.source,
+        "window_usage",
+        stage.process,
+        messages=50,
+        within_s=0.05,
+        forget=stage.forget_partitions,
+    )
     return stage

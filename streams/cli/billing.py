@@ -121,8 +121,11 @@ def _read_catalog(path: Path) -> Catalog:
     if found is None:
         listed = "\n  ".join(map(str, problems))
         raise ConfigError(f"catalog {path} has {len(problems)} problem(s):\n  {listed}")
-    missing = [what for what, items in (("meters", found.meters), ("customers", found.customers))
-               if not items]  # fmt: skip
+    missing = [
+        what
+        for what, items in (("meters", found.meters), ("customers", found.customers))
+        if not items
+    ]
     if missing:
         raise ConfigError(f"catalog {path} defines no {' and no '.join(missing)}: nothing to bill")
     return found
@@ -153,11 +156,14 @@ def not_billed_table(result: SimulationResult) -> Table:
 
 def invoice_table(inv: Invoice) -> Table:
     table = Table(
-        "line", "quantity", "unit price", "amount",
+        "line",
+        "quantity",
+        "unit price",
+        "amount",
         title=f"{inv.number} {inv.customer_name} ({inv.customer}) via {inv.rail}: "
         f"{inv.period_start:%Y-%m-%d} to {inv.period_end:%Y-%m-%d}, {inv.currency}",
         title_justify="left",
-    )  # fmt: skip
+    )
     for line in inv.lines:
         dims = ", ".join(v for _, v in line.dimensions)
         text = f"{line.description}" + (
@@ -184,8 +190,15 @@ def summary_table(invoices: Iterable[Invoice], title: str) -> Table:
     )
     for inv in sorted(invoices, key=lambda i: (i.rail, i.customer, i.period_start)):
         usage = usage_amount(inv)
-        table.add_row(inv.customer, inv.rail, f"{inv.period_start:%Y-%m-%d}", inv.currency,
-                      str(usage), str(inv.credits_total), str(inv.total))  # fmt: skip
+        table.add_row(
+            inv.customer,
+            inv.rail,
+            f"{inv.period_start:%Y-%m-%d}",
+            inv.currency,
+            str(usage),
+            str(inv.credits_total),
+            str(inv.total),
+        )
     return table
 
 

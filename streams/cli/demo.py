@@ -161,9 +161,14 @@ def _run(
     # The catalog's own customers and subjects, so every event bills to one of them.
     population = catalog_population(catalog, SEED, first, when.now)
     spec = WorkloadSpec(
-        seed=SEED, customers=len(population.customers), events=events, start=first,
-        duration=when.now - first, duplicate_rate=0.04, invalid_rate=0.02,
-    )  # fmt: skip
+        seed=SEED,
+        customers=len(population.customers),
+        events=events,
+        start=first,
+        duration=when.now - first,
+        duplicate_rate=0.04,
+        invalid_rate=0.02,
+    )
     workload = generate(spec, population)
     console.print(
         f"generated {events} CloudEvents for the catalog's {spec.customers} customers from "
@@ -209,9 +214,12 @@ def _wait_for_landing(
     settings: Settings, events: int, dead: int, procs: list[ManagedProcess], console: Console
 ) -> None:
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    ) as progress:  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         landed = progress.add_task("events in ClickHouse", total=events)
         dlq = progress.add_task("dead letters", total=dead)
 
@@ -268,10 +276,14 @@ NEW_KEY_OWNER = "nakatomi-io"
 
 def _new_key_event(day: datetime) -> UsageEvent:
     return UsageEvent(
-        id="demo-new-key-0001", source="llm-gateway/eu-west-1", type="ai.tokens",
-        subject=NEW_KEY, time=day + timedelta(hours=12),
-        values={"tokens": Decimal(1200)}, dimensions={"model": "gpt-4o", "direction": "input"},
-    )  # fmt: skip
+        id="demo-new-key-0001",
+        source="llm-gateway/eu-west-1",
+        type="ai.tokens",
+        subject=NEW_KEY,
+        time=day + timedelta(hours=12),
+        values={"tokens": Decimal(1200)},
+        dimensions={"model": "gpt-4o", "direction": "input"},
+    )
 
 
 def _show_parking(
@@ -379,18 +391,25 @@ def _show_billing(
         f"{i.number} ({i.customer})" for k, i in everything.items() if k not in streamed
     )
     if earlier:
-        console.print(f"also closed by event time (periods starting before {month}): "
-                      + ", ".join(earlier))  # fmt: skip
+        console.print(
+            f"also closed by event time (periods starting before {month}): " + ", ".join(earlier)
+        )
     # Each invoice is checked against simulate under the catalog it was issued with: periods
     # that event time closed before the demo's catalog change were priced by the first one.
     differ: list[str] = []
     for version in sorted({i.catalog_version for i in streamed.values()}):
         doc = query(settings, f"SELECT document FROM catalog_versions WHERE version = '{version}'")
-        oracle = {i.id: i for i in simulate(Catalog.from_json(doc.rows[0][0]), lines, month,
-                                            when.now, limits=limits).invoices}  # fmt: skip
-        differ += [f"{i.number} ({i.total} vs {oracle[k].total if k in oracle else 'none'})"
-                   for k, i in streamed.items()
-                   if i.catalog_version == version and oracle.get(k) != i]  # fmt: skip
+        oracle = {
+            i.id: i
+            for i in simulate(
+                Catalog.from_json(doc.rows[0][0]), lines, month, when.now, limits=limits
+            ).invoices
+        }
+        differ += [
+            f"{i.number} ({i.total} vs {oracle[k].total if k in oracle else 'none'})"
+            for k, i in streamed.items()
+            if i.catalog_version == version and oracle.get(k) != i
+        ]
     verdict = "identical, to the cent" if not differ else "DIFFERENT: " + ", ".join(differ)
     console.print(f"stream vs railyard simulate: {verdict} ({len(streamed)} invoices)")
     if differ:

@@ -176,8 +176,11 @@ def _spawn_connector(settings: Settings, rail: str, config: RailConfig) -> Manag
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *command],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     return ManagedProcess(f"rails-{rail}", popen, log_path)
 
 
@@ -208,9 +211,12 @@ def _wait_settled(
     procs = [*procs, *connectors]
     deadline = time.monotonic() + SETTLE_TIMEOUT
     with Progress(
-        TextColumn("[bold]{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    ) as progress:  # fmt: skip
+        TextColumn("[bold]{task.description:>12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         tasks = {
             rail: progress.add_task(rail, total=len(batch)) for rail, batch in invoices.items()
         }
@@ -278,8 +284,15 @@ def _show_delivery(
         )
         for invoice, o in rows:
             shown = rail_ids(o.refs, invoice) if o.status == "delivered" else (o.error or "")
-            detail.add_row(invoice.number, invoice.customer, rail, o.status, str(o.attempts),
-                           o.rail_status or "", shown)  # fmt: skip
+            detail.add_row(
+                invoice.number,
+                invoice.customer,
+                rail,
+                o.status,
+                str(o.attempts),
+                o.rail_status or "",
+                shown,
+            )
     console.print(summary)
     console.print(detail)
     total = sum(len(b) for b in invoices.values())

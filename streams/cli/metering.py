@@ -59,8 +59,15 @@ def unattributed() -> None:
         "SELECT subject, type, events, first_event_at, last_event_at, parked_since "
         "FROM unattributed_usage ORDER BY parked_since, subject, type",
     )
-    table = Table("subject", "event type", "events", "first event", "last event", "parked since",
-                  title="Unattributed usage (attributed automatically once a catalog maps the subject)")  # fmt: skip
+    table = Table(
+        "subject",
+        "event type",
+        "events",
+        "first event",
+        "last event",
+        "parked since",
+        title="Unattributed usage (attributed automatically once a catalog maps the subject)",
+    )
     for row in result.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table if result.rows else "nothing is parked: every subject has a customer")
@@ -80,14 +87,29 @@ def usage(
     last = date.fromisoformat(to) if to else today
     settings = Settings().validate()
     daily = query(settings, usage_daily_sql(customer, first, last))
-    table = Table("day", "meter", "aggregation", "dimensions", "quantity", "events", "late",
-                  title=f"Usage of {customer} per day, {first} to {last}")  # fmt: skip
+    table = Table(
+        "day",
+        "meter",
+        "aggregation",
+        "dimensions",
+        "quantity",
+        "events",
+        "late",
+        title=f"Usage of {customer} per day, {first} to {last}",
+    )
     for row in daily.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
     span = query(settings, usage_span_sql(customer, first, last))
-    table = Table("meter", "aggregation", "dimensions", "quantity", "events", "late",
-                  title=f"Usage of {customer} over {first} to {last} (what an invoice bills)")  # fmt: skip
+    table = Table(
+        "meter",
+        "aggregation",
+        "dimensions",
+        "quantity",
+        "events",
+        "late",
+        title=f"Usage of {customer} over {first} to {last} (what an invoice bills)",
+    )
     for row in span.rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)

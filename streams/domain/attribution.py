@@ -61,8 +61,20 @@ class Columns:
     decodes without building a dict per event, which is what the hot path paid for.
     """
 
-    __slots__ = ("customer", "id", "source", "subject", "type", "time", "digest",
-                 "event", "meter", "aggregation", "group", "value")  # fmt: skip
+    __slots__ = (
+        "customer",
+        "id",
+        "source",
+        "subject",
+        "type",
+        "time",
+        "digest",
+        "event",
+        "meter",
+        "aggregation",
+        "group",
+        "value",
+    )
 
     def __init__(self) -> None:
         self.customer: list[str] = []

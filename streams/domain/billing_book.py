@@ -223,8 +223,9 @@ class BillingBook:
         if key in self.issued:
             return
         self.issued[key] = invoice
-        own = sum((ln.amount for ln in invoice.lines if ln.kind is not LineKind.ADJUSTMENT),
-                  Decimal(0))  # fmt: skip
+        own = sum(
+            (ln.amount for ln in invoice.lines if ln.kind is not LineKind.ADJUSTMENT), Decimal(0)
+        )
         self.billed[key] = self.billed.get(key, Decimal(0)) + own
         for ln in invoice.lines:
             if ln.kind is LineKind.ADJUSTMENT and ln.service_start is not None:
@@ -332,13 +333,18 @@ class BillingBook:
                 continue
             period = BillingPeriod(inv.period_start, inv.period_end)
             now = rate_period(
-                catalog, customer, period, self.windows_in(customer, period),
-                self.late_in(customer, period), issued_at=inv.issued_at,
-            )  # fmt: skip
+                catalog,
+                customer,
+                period,
+                self.windows_in(customer, period),
+                self.late_in(customer, period),
+                issued_at=inv.issued_at,
+            )
             if now is None:
                 continue
-            own = sum((ln.amount for ln in now.lines if ln.kind is not LineKind.ADJUSTMENT),
-                      Decimal(0))  # fmt: skip
+            own = sum(
+                (ln.amount for ln in now.lines if ln.kind is not LineKind.ADJUSTMENT), Decimal(0)
+            )
             delta = round_money(own - self.billed.get((who, start), Decimal(0)), inv.currency)
             if delta:
                 lines.append(

@@ -123,8 +123,12 @@ def encode_entry(entry: JournalEntry, watermark: datetime) -> bytes | None:
         case Forget():
             return None
         case Seal():
-            record |= {"kind": "seal", "customer": entry.customer, "at": entry.through,
-                       "revision": entry.revision}  # fmt: skip
+            record |= {
+                "kind": "seal",
+                "customer": entry.customer,
+                "at": entry.through,
+                "revision": entry.revision,
+            }
         case WindowChange():
             p = _as_partial(entry.value)
             record |= {
@@ -173,9 +177,14 @@ MARK_KEY = b"mark"
 
 def encode_mark(mark: Mark, watermark: datetime) -> bytes:
     return BOOK.encode(
-        {"kind": "mark", "watermark": watermark, "digest": b"",
-         "windows_offset": mark.windows_offset, "late_offset": mark.late_offset}
-    )  # fmt: skip
+        {
+            "kind": "mark",
+            "watermark": watermark,
+            "digest": b"",
+            "windows_offset": mark.windows_offset,
+            "late_offset": mark.late_offset,
+        }
+    )
 
 
 def live_entries(records: Iterable[tuple[bytes, bytes | None]]) -> tuple[list[JournalEntry], Mark]:

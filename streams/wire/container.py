@@ -42,10 +42,12 @@ def header(schema: dict[str, Any]) -> bytes:
     text = json.dumps(schema, separators=(",", ":")).encode()
     meta = (
         zigzag(2)
-        + _string(b"avro.schema") + _string(text)
-        + _string(b"avro.codec") + _string(b"null")
+        + _string(b"avro.schema")
+        + _string(text)
+        + _string(b"avro.codec")
+        + _string(b"null")
         + zigzag(0)
-    )  # fmt: skip
+    )
     return MAGIC + meta + SYNC
 
 

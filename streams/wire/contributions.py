@@ -24,8 +24,23 @@ import fastavro
 from streams.wire.records import ATTRIBUTED
 from streams.wire.usage_reader import WireError, read_long
 
-FIELDS = ("catalog_version", "source_partition", "customer", "id", "source", "subject", "type",
-          "time", "digest", "event", "meter", "aggregation", "group", "value", "progress")  # fmt: skip
+FIELDS = (
+    "catalog_version",
+    "source_partition",
+    "customer",
+    "id",
+    "source",
+    "subject",
+    "type",
+    "time",
+    "digest",
+    "event",
+    "meter",
+    "aggregation",
+    "group",
+    "value",
+    "progress",
+)
 """The layout this module writes and reads, in schema order (a test holds it to the .avsc)."""
 _HEADER = ATTRIBUTED.header
 _LONGS = fastavro.parse_schema({"type": "array", "items": "long"})
@@ -123,8 +138,10 @@ class ContributionsWriter:
     """Encodes bodies; one per process, so its caches last across messages."""
 
     def __init__(self) -> None:
-        self._columns = {name: _Encoded() for name in ("customer", "source", "subject", "type",
-                                                      "meter", "aggregation", "value")}  # fmt: skip
+        self._columns = {
+            name: _Encoded()
+            for name in ("customer", "source", "subject", "type", "meter", "aggregation", "value")
+        }
         self._groups = _Encoded()
 
     def encode(self, body: Mapping[str, Any]) -> bytes:

@@ -59,8 +59,11 @@ def _demo(home: Path, *args: str, timeout: float = 600) -> str:
     """``railyard demo ARGS`` on ``home``; asserts it exits 0 and returns its output."""
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", *args],
-        env=_env(home), capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     # Clients are closed before the broker stops: none is left retrying it.
     assert "Connection refused" not in done.stderr, done.stderr
@@ -118,8 +121,15 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     assert "What landed, per subject and event type" in out
     assert "usage.dlq by reason" in out
     # every defect kind the generator makes, and the third-party garbage, were dead-lettered
-    for reason in ("malformed_payload", "unknown_schema", "negative_value", "non_numeric_value",
-                   "missing_field", "timestamp_out_of_range", "oversized_payload"):  # fmt: skip
+    for reason in (
+        "malformed_payload",
+        "unknown_schema",
+        "negative_value",
+        "non_numeric_value",
+        "missing_field",
+        "timestamp_out_of_range",
+        "oversized_payload",
+    ):
         assert re.search(rf"{reason}\s*│\s*\d+", out), reason
     # metering: the unknown key was parked, then attributed by a catalog change
     assert re.search(r"key_demo_new_teammate\s*│\s*ai\.tokens\s*│\s*1\s*│", out)

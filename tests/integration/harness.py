@@ -123,7 +123,9 @@ def railyard(settings: Settings, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
         env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

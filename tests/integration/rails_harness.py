@@ -16,8 +16,12 @@ from streams.settings import Settings
 from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 from tests.integration.harness import read_topic
 
-FAST_RETRIES = {"retry_base": "50ms", "retry_cap": "200ms", "retry_max_attempts": "6",
-                "retry_max_elapsed": "60s"}  # fmt: skip
+FAST_RETRIES = {
+    "retry_base": "50ms",
+    "retry_cap": "200ms",
+    "retry_max_attempts": "6",
+    "retry_max_elapsed": "60s",
+}
 
 
 class InProcess:

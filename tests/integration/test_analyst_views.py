@@ -98,30 +98,51 @@ def window(meter: str, start: datetime, events: list[Event], group: str = "x") -
         value = v if aggregation is Aggregation.UNIQUE_COUNT else Decimal(v)
         accumulator.add(value, start + at, n.to_bytes(16, "big"))
     return {
-        "customer": "acme", "meter": meter, "aggregation": str(aggregation), "group_by": ["g"],
-        "group": [group], "window_start": start, "window_end": start + HOUR,
-        "value": accumulator.result(), "revision": len(events), "is_correction": False,
+        "customer": "acme",
+        "meter": meter,
+        "aggregation": str(aggregation),
+        "group_by": ["g"],
+        "group": [group],
+        "window_start": start,
+        "window_end": start + HOUR,
+        "value": accumulator.result(),
+        "revision": len(events),
+        "is_correction": False,
         **partial_fields(partial_of(aggregation, accumulator, len(events))),
-    }  # fmt: skip
+    }
 
 
 def window_v1(meter: str, start: datetime, value: str, revision: int) -> dict[str, Any]:
     """A version-1 update: the window's value alone."""
     return {
-        "customer": "acme", "meter": meter, "aggregation": str(METERS[meter].aggregation),
-        "group_by": ["g"], "group": ["x"], "window_start": start, "window_end": start + HOUR,
-        "value": Decimal(value), "revision": revision, "is_correction": False,
-    }  # fmt: skip
+        "customer": "acme",
+        "meter": meter,
+        "aggregation": str(METERS[meter].aggregation),
+        "group_by": ["g"],
+        "group": ["x"],
+        "window_start": start,
+        "window_end": start + HOUR,
+        "value": Decimal(value),
+        "revision": revision,
+        "is_correction": False,
+    }
 
 
 def late(meter: str, at: datetime, n: int, value: str) -> dict[str, Any]:
     hour = at.replace(minute=0, second=0, microsecond=0)
     return {
-        "customer": "acme", "meter": meter, "aggregation": str(METERS[meter].aggregation),
-        "group_by": ["g"], "group": ["x"], "window_start": hour, "event_time": at,
-        "value": value, "digest": n.to_bytes(16, "big"), "watermark": at + 3 * HOUR,
+        "customer": "acme",
+        "meter": meter,
+        "aggregation": str(METERS[meter].aggregation),
+        "group_by": ["g"],
+        "group": ["x"],
+        "window_start": hour,
+        "event_time": at,
+        "value": value,
+        "digest": n.to_bytes(16, "big"),
+        "watermark": at + 3 * HOUR,
         "reason": "window_closed",
-    }  # fmt: skip
+    }
 
 
 def land_avro(client: Any, writer: WindowsWriter, payloads: list[bytes]) -> None:
@@ -267,8 +288,10 @@ def test_the_views_merge_windows_and_late_usage_as_the_rate_stage_does(store: An
         assert daily == rate_stage_quantities(windows, lates, day, day + timedelta(days=1)), day
     day1 = ("acme", "m_avg", ("x",)), ("acme", "m_seats", ("x",)), ("acme", "m_latest", ("x",))
     assert [daily_quantity(store, k, DAY1) for k in day1] == [
-        Decimal("0.000000002"), 4, Decimal(6)
-    ], "1.5 units rounds to 2; u1-u4; the tie goes to the greater digest"  # fmt: skip
+        Decimal("0.000000002"),
+        4,
+        Decimal(6),
+    ], "1.5 units rounds to 2; u1-u4; the tie goes to the greater digest"
 
 
 def daily_quantity(client: Any, key: Key, day: datetime) -> Decimal:
@@ -317,8 +340,18 @@ def test_the_migration_applies_on_top_of_an_existing_store(tmp_path: Path) -> No
     try:
         apply_migrations(client, before)
         _, _, v1, lates = engine_batches()
-        old = ("customer", "meter", "aggregation", "group_by", "group_values", "window_start",
-               "window_end", "value", "revision", "is_correction")  # fmt: skip
+        old = (
+            "customer",
+            "meter",
+            "aggregation",
+            "group_by",
+            "group_values",
+            "window_start",
+            "window_end",
+            "value",
+            "revision",
+            "is_correction",
+        )
         rows = [list(r)[: len(old)] for p in v1 for r in WindowsWriter().rows(Message(p))]  # type: ignore[arg-type]
         client.insert("usage_windows_raw", rows, column_names=list(old))
         land_rows(client, LateWriter(), lates)
@@ -409,9 +442,10 @@ def test_the_views_equal_the_months_events_by_hand(kafka: Settings, tmp_path: Pa
         publish(settings, lines_of(first))
         wait_landed(pipeline, len({e.id for e in events}))
         pipeline.wait_for(
-            lambda: settled(settings) and sink_caught_up(settings), timeout=180,
+            lambda: settled(settings) and sink_caught_up(settings),
+            timeout=180,
             what="every window and late event to land",
-        )  # fmt: skip
+        )
         late_events = pipeline.count("SELECT count() FROM late_usage")
         assert late_events > 0, "the first half came past the lateness bound"
         without_state = pipeline.count(
@@ -445,8 +479,11 @@ def test_the_views_equal_the_months_events_by_hand(kafka: Settings, tmp_path: Pa
         assert daily == by_hand_groups(events), "every aggregation exact per day"
         folded: dict[Key, Decimal] = {}
         fold: dict[str, Callable[[Decimal, Decimal], Decimal]] = {
-            "SUM": Decimal.__add__, "COUNT": Decimal.__add__, "MIN": min, "MAX": max,
-        }  # fmt: skip
+            "SUM": Decimal.__add__,
+            "COUNT": Decimal.__add__,
+            "MIN": min,
+            "MAX": max,
+        }
         for (key, _), q in sorted(daily.items()):
             how = fold.get(AGGREGATIONS[key[1]])
             if how is not None:
@@ -455,8 +492,9 @@ def test_the_views_equal_the_months_events_by_hand(kafka: Settings, tmp_path: Pa
             "SUM and COUNT days add up to the month, MIN and MAX days fold into it"
         )
 
-        report = railyard(settings, "usage", "--customer", "alpha", "--from", "2026-11-01",
-                          "--to", "2026-11-30")  # fmt: skip
+        report = railyard(
+            settings, "usage", "--customer", "alpha", "--from", "2026-11-01", "--to", "2026-11-30"
+        )
         assert usage_report_span(report) == {
             (meter, f"{{'g':'{g}'}}"): q
             for (customer, meter, (g,)), q in period.items()

@@ -43,8 +43,14 @@ SPEND = "SELECT customer, toString(total) FROM billing_spend WHERE period_start 
 
 def settled(settings: Settings) -> bool:
     """Every stage has committed everything on its inputs: nothing is still on its way."""
-    inputs = [topics.USAGE, topics.USAGE_ATTRIBUTED, topics.USAGE_WINDOWS, topics.USAGE_LATE,
-              topics.BILLING_COMMANDS, topics.INVOICES]  # fmt: skip
+    inputs = [
+        topics.USAGE,
+        topics.USAGE_ATTRIBUTED,
+        topics.USAGE_WINDOWS,
+        topics.USAGE_LATE,
+        topics.BILLING_COMMANDS,
+        topics.INVOICES,
+    ]
     names = [topics.topic_name(settings, t) for t in inputs]
     return group_lag(settings, f"{settings.topic_prefix}{settings.worker_id}", names) == 0
 
@@ -68,18 +74,27 @@ def rail_invoices(settings: Settings) -> dict[str, Invoice]:
 def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path) -> None:
     workload = generate(
         WorkloadSpec(
-            seed=11, customers=CUSTOMERS, events=24_000, start=START, duration=timedelta(days=31),
-            duplicate_rate=0.03, late_rate=0.01, invalid_rate=0.005,
+            seed=11,
+            customers=CUSTOMERS,
+            events=24_000,
+            start=START,
+            duration=timedelta(days=31),
+            duplicate_rate=0.03,
+            late_rate=0.01,
+            invalid_rate=0.005,
         )
-    )  # fmt: skip
+    )
     example = (Path(__file__).parents[2] / "deploy" / "catalog.example.yaml").read_text()
     catalog_file = tmp_path / "catalog.yaml"
     catalog_file.write_text(billing_catalog_yaml(example, workload.customers))
     catalog = load_catalog(catalog_file)
     settings = namespace(
-        kafka, tmp_path / "home", catalog=catalog_file, max_event_age=timedelta(days=400),
+        kafka,
+        tmp_path / "home",
+        catalog=catalog_file,
+        max_event_age=timedelta(days=400),
         period_grace=timedelta(hours=6),
-    )  # fmt: skip
+    )
     lines = [g.line for g in workload.events]
     pipeline = Pipeline(settings)
     try:
@@ -96,8 +111,9 @@ def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path)
         valid = len({g.event["id"] for g in workload.events if g.valid and g.event})
         pipeline.wait_for(
             lambda: pipeline.count("SELECT count() FROM usage_events") >= valid,
-            timeout=300, what="every event to land",
-        )  # fmt: skip
+            timeout=300,
+            what="every event to land",
+        )
         pipeline.wait_for(lambda: settled(settings), timeout=300, what="the stages to settle")
 
         limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
@@ -110,15 +126,17 @@ def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path)
         assert len(totals) > CUSTOMERS // 2
         pipeline.wait_for(
             lambda: {c: Decimal(t) for c, t in pipeline_rows(settings, SPEND)} == totals,
-            timeout=60, what="running spend equal to the oracle's totals",
-        )  # fmt: skip
+            timeout=60,
+            what="running spend equal to the oracle's totals",
+        )
 
         request_close(settings, MONTH)
         subscribed = len(catalog.customers)
         pipeline.wait_for(
-            lambda: len(rail_invoices(settings)) >= subscribed, timeout=180,
+            lambda: len(rail_invoices(settings)) >= subscribed,
+            timeout=180,
             what="an invoice per customer on the rail topics",
-        )  # fmt: skip
+        )
         streamed = rail_invoices(settings)
 
         expected = {i.id: i for i in oracle}

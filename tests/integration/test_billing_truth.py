@@ -48,9 +48,14 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 MOVE = datetime(2026, 11, 16, tzinfo=UTC)
 AS_OF = datetime(2026, 12, 2, tzinfo=UTC)
 AGGREGATIONS = {
-    "m_sum": "SUM", "m_count": "COUNT", "m_min": "MIN", "m_max": "MAX", "m_avg": "AVG",
-    "m_seats": "UNIQUE_COUNT", "m_latest": "LATEST",
-}  # fmt: skip
+    "m_sum": "SUM",
+    "m_count": "COUNT",
+    "m_min": "MIN",
+    "m_max": "MAX",
+    "m_avg": "AVG",
+    "m_seats": "UNIQUE_COUNT",
+    "m_latest": "LATEST",
+}
 
 
 def _meter(key: str, aggregation: str) -> str:
@@ -99,12 +104,15 @@ def month_of_events(seed: int) -> list[UsageEvent]:
     for n in range(1400):
         events.append(
             UsageEvent(
-                id=f"probe-{n}", source="probe", type="probe", subject=rng.choice(SUBJECTS),
+                id=f"probe-{n}",
+                source="probe",
+                type="probe",
+                subject=rng.choice(SUBJECTS),
                 time=START + timedelta(seconds=rng.randrange(30 * 86400)),
                 values={"v": Decimal(rng.randrange(1, 100_000)) / 100},
                 dimensions={"user": f"u{rng.randrange(40)}", "g": rng.choice("xy")},
             )
-        )  # fmt: skip
+        )
     return events + rng.sample(events, 60)  # re-sent: same source and id
 
 
@@ -144,9 +152,13 @@ def setup(kafka: Settings, tmp_path: Path, **overrides: object) -> tuple[Setting
     catalog_file = tmp_path / "catalog.yaml"
     catalog_file.write_text(CATALOG)
     settings = namespace(
-        kafka, tmp_path / "home", catalog=catalog_file, max_event_age=timedelta(days=400),
-        period_grace=timedelta(hours=1), **overrides,
-    )  # fmt: skip
+        kafka,
+        tmp_path / "home",
+        catalog=catalog_file,
+        max_event_age=timedelta(days=400),
+        period_grace=timedelta(hours=1),
+        **overrides,
+    )
     return settings, load_catalog(catalog_file)
 
 
@@ -182,9 +194,10 @@ def assert_billed_by_the_rule(
 
 def wait_landed(pipeline: Pipeline, n: int) -> None:
     pipeline.wait_for(
-        lambda: pipeline.count("SELECT count() FROM usage_events") >= n, timeout=180,
+        lambda: pipeline.count("SELECT count() FROM usage_events") >= n,
+        timeout=180,
         what=f"{n} events to land",
-    )  # fmt: skip
+    )
 
 
 def spend_visible(pipeline: Pipeline) -> Callable[[], bool]:
@@ -273,8 +286,10 @@ def checkpointed(settings: Settings) -> bool:
                 (m.key() or b"", m.value())
                 for m in read_partition(settings.kafka_bootstrap, book, p)
             )
-            for base, covered in ((topics.USAGE_WINDOWS, mark.windows_offset),
-                                  (topics.USAGE_LATE, mark.late_offset)):  # fmt: skip
+            for base, covered in (
+                (topics.USAGE_WINDOWS, mark.windows_offset),
+                (topics.USAGE_LATE, mark.late_offset),
+            ):
                 name = topics.topic_name(settings, base)
                 _, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)
                 if covered < high:

@@ -195,16 +195,22 @@ def test_railyard_sql_answers_while_the_pipeline_runs_and_after_it_stops(
         env = {**os.environ, **pipeline.settings.to_env()}
         done = subprocess.run(
             [sys.executable, "-m", "streams.cli", "sql", sql, "--format", "tsv"],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     assert railyard_sql("SELECT count() FROM usage_events").split() == ["count()", str(len(truth))]
     refused = subprocess.run(
         [sys.executable, "-m", "streams.cli", "sql", "DROP TABLE usage_events_raw"],
-        env={**os.environ, **pipeline.settings.to_env()}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env={**os.environ, **pipeline.settings.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode != 0 and "readonly" in (refused.stdout + refused.stderr).lower()
     pipeline.stop()
     assert railyard_sql("SELECT count() FROM usage_events").split() == ["count()", str(len(truth))]
@@ -222,17 +228,31 @@ def test_the_sink_lands_avro_bodies_as_they_are_and_dead_letters_a_corrupt_one(
 
     def event(i: int) -> UsageEvent:
         return UsageEvent(
-            id=f"ev-{i}", source="sink-test", type="ai.tokens", subject=f"key-{i % 2}",
-            time=now - timedelta(minutes=i), values={"tokens": Decimal("1.5") * i},
+            id=f"ev-{i}",
+            source="sink-test",
+            type="ai.tokens",
+            subject=f"key-{i % 2}",
+            time=now - timedelta(minutes=i),
+            values={"tokens": Decimal("1.5") * i},
             dimensions={"model": "m1", "direction": "input"},
-        )  # fmt: skip
+        )
 
     v1 = batch_schema(EVENT_VERSIONS[1])
     old = SINGLE_OBJECT_MAGIC + fp(v1)
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(v1), {"events": [
-        {k: v for k, v in event(9)._asdict().items() if k not in ("dataschema", "specversion")}
-    ]})  # fmt: skip
+    fastavro.schemaless_writer(
+        buf,
+        fastavro.parse_schema(v1),
+        {
+            "events": [
+                {
+                    k: v
+                    for k, v in event(9)._asdict().items()
+                    if k not in ("dataschema", "specversion")
+                }
+            ]
+        },
+    )
     messages = [
         codec.encode_batch([event(i) for i in range(1, 6)]),  # a batch, as the worker forwards
         codec.encode_event(event(6)),  # a single event

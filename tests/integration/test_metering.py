@@ -37,10 +37,17 @@ START = datetime(2026, 11, 14, 6, tzinfo=UTC)  # spans the key that moves on 202
 def demo_workload(events: int) -> Workload:
     return generate(
         WorkloadSpec(
-            seed=7, customers=12, events=events, start=START, duration=timedelta(days=2),
-            duplicate_rate=0.05, late_rate=0.02, unknown_subject_rate=0.01, invalid_rate=0.005,
+            seed=7,
+            customers=12,
+            events=events,
+            start=START,
+            duration=timedelta(days=2),
+            duplicate_rate=0.05,
+            late_rate=0.02,
+            unknown_subject_rate=0.01,
+            invalid_rate=0.005,
         )
-    )  # fmt: skip
+    )
 
 
 def catalog_claiming(settings: Settings, subjects: set[str], customer: str) -> Catalog:
@@ -65,9 +72,14 @@ def oracle(settings: Settings, catalog: Catalog) -> dict[WindowKey, Decimal]:
     for event_id, source, type_, subject, time, values, dimensions in rows:
         when = datetime.fromisoformat(time).replace(tzinfo=UTC)
         event = UsageEvent(
-            event_id, source, type_, subject, when,
-            {k: Decimal(v) for k, v in values.items()}, dimensions,
-        )  # fmt: skip
+            event_id,
+            source,
+            type_,
+            subject,
+            when,
+            {k: Decimal(v) for k, v in values.items()},
+            dimensions,
+        )
         customer = catalog.customer_for(subject, when)
         assert customer is not None, f"{subject} has no customer under the final catalog"
         for c in contributions(event, by_type.get(type_, ()), event_digest(source, event_id)):
@@ -215,10 +227,16 @@ def test_two_ingest_workers_share_the_usage_partitions_and_a_survivor_takes_over
     window = settings.with_(stages="window", worker_id=f"{settings.worker_id}-window")
     wl = generate(
         WorkloadSpec(
-            seed=7, customers=12, events=8000, start=START, duration=timedelta(days=2),
-            duplicate_rate=0.05, late_rate=0.02, invalid_rate=0.005,
+            seed=7,
+            customers=12,
+            events=8000,
+            start=START,
+            duration=timedelta(days=2),
+            duplicate_rate=0.05,
+            late_rate=0.02,
+            invalid_rate=0.005,
         )
-    )  # fmt: skip  # the example catalog's customers (seed 7), every subject claimed
+    )  # the example catalog's customers (seed 7), every subject claimed
     lines = [g.line for g in wl.events]
     accepted = len({g.event["id"] for g in wl.events if g.valid and g.event})
 

@@ -27,8 +27,12 @@ from tests.fixtures.rails.invoices import sample_invoice
 
 RAILS = ["adyen", "paypal", "netsuite", "sap", "salesforce"]
 MODULES: dict[str, Any] = {
-    "adyen": adyen, "paypal": paypal, "netsuite": netsuite, "sap": sap, "salesforce": salesforce,
-}  # fmt: skip
+    "adyen": adyen,
+    "paypal": paypal,
+    "netsuite": netsuite,
+    "sap": sap,
+    "salesforce": salesforce,
+}
 CURRENCIES = ["USD", "EUR", "JPY", "KWD"]
 
 
@@ -240,9 +244,12 @@ def test_credentials_never_appear_in_errors_or_reprs(peer: ServerPeer) -> None:
             rail.deliver(invoice_for(peer, n=status))
         errors.append(caught.value)
     secret_key = {
-        "adyen": "api_key", "paypal": "client_secret", "netsuite": "token_secret",
-        "sap": "password", "salesforce": "client_secret",
-    }[peer.rail]  # fmt: skip
+        "adyen": "api_key",
+        "paypal": "client_secret",
+        "netsuite": "token_secret",
+        "sap": "password",
+        "salesforce": "client_secret",
+    }[peer.rail]
     wrong = "wrong-credential-value-0xDEADBEEF"
     with pytest.raises(PermanentRailError) as refused:
         connect(peer, **{secret_key: wrong}).deliver(invoice_for(peer, n=3))

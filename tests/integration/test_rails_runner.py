@@ -240,12 +240,14 @@ def test_the_command_stops_after_max_invoices_and_when_idle(
         publish(stack, [invoice_for(peer, n) for n in range(3)])
         command = [sys.executable, "-m", "streams.cli", "rails", "run", "outbox"]
         env = {**os.environ, **stack.to_env()}
-        done = subprocess.run([*command, "--max-invoices", "2"], env=env, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [*command, "--max-invoices", "2"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         assert "2 delivered" in done.stdout
-        rest = subprocess.run([*command, "--idle-exit", "2"], env=env, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        rest = subprocess.run(
+            [*command, "--idle-exit", "2"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert rest.returncode == 0, rest.stderr
         assert "1 delivered" in rest.stdout, (
             "the third invoice, and only it: the first two were committed"

@@ -37,14 +37,39 @@ from .money import PLACES, floor_to
 from .rater import rate, segments, usage_by_group
 from .usage import screen
 
-SCALE = {"JPY": Decimal(100), "EUR": Decimal(1), "USD": Decimal(1),
-         "KWD": Decimal("0.3"), "BHD": Decimal("0.4")}  # fmt: skip
+SCALE = {
+    "JPY": Decimal(100),
+    "EUR": Decimal(1),
+    "USD": Decimal(1),
+    "KWD": Decimal("0.3"),
+    "BHD": Decimal("0.4"),
+}
 """Roughly what one euro is worth in each currency, so amounts stay plausible."""
-RAILS = (("stripe", "self_service"), ("adyen", "self_service"), ("paypal", "self_service"),
-         ("webhook", "self_service"), ("netsuite", "enterprise"), ("sap", "enterprise"),
-         ("salesforce", "enterprise"), ("outbox", "enterprise"))  # fmt: skip
-UNIT_AMOUNTS = ("0.000002", "0.0000125", "0.00037", "0.005", "0.0125", "0.015", "0.25",
-                "0.5", "1.5", "2.345", "7", "12.5", "0.333")  # fmt: skip
+RAILS = (
+    ("stripe", "self_service"),
+    ("adyen", "self_service"),
+    ("paypal", "self_service"),
+    ("webhook", "self_service"),
+    ("netsuite", "enterprise"),
+    ("sap", "enterprise"),
+    ("salesforce", "enterprise"),
+    ("outbox", "enterprise"),
+)
+UNIT_AMOUNTS = (
+    "0.000002",
+    "0.0000125",
+    "0.00037",
+    "0.005",
+    "0.0125",
+    "0.015",
+    "0.25",
+    "0.5",
+    "1.5",
+    "2.345",
+    "7",
+    "12.5",
+    "0.333",
+)
 DISCOUNTS = ("5", "7.5", "10", "12.345", "33.3333", "50", "100")
 MODELS = ("per_unit", "graduated", "graduated", "volume", "volume", "package", "dimension")
 ROUNDINGS = ("half_even", "half_even", "half_up", "down", "up")
@@ -481,9 +506,15 @@ def _yaml(
     for c in custs:
         customer: dict[str, Any] = {
             "key": c.key,
-            "billing": {"currency": c.currency, "anchor_day": c.anchor, "rail": c.rail,
-                        "account": f"acct-{c.key}", "segment": c.segment, "region": "eu-west-1"},
-        }  # fmt: skip
+            "billing": {
+                "currency": c.currency,
+                "anchor_day": c.anchor,
+                "rail": c.rail,
+                "account": f"acct-{c.key}",
+                "segment": c.segment,
+                "region": "eu-west-1",
+            },
+        }
         if c.grants:
             customer["credits"] = [_instants(g) for g in c.grants]
         doc["customers"].append(customer)

@@ -74,8 +74,10 @@ def differences(
         where = f"{head}: {customer} period {start:%Y-%m-%d}"
         bill, invoice = want.get(key), have.get(key)
         if bill is None or invoice is None:
-            out.append(f"{where}: expected {'an invoice' if bill else 'none'}, got "
-                       f"{'one (total ' + str(invoice.total) + ')' if invoice else 'none'}")  # fmt: skip
+            out.append(
+                f"{where}: expected {'an invoice' if bill else 'none'}, got "
+                f"{'one (total ' + str(invoice.total) + ')' if invoice else 'none'}"
+            )
             continue
         out += _compare(where, bill, invoice)
     return out

@@ -182,8 +182,10 @@ class Usage:
         """Drop the customer's events in ``[start, end)``."""
 
         def theirs(d: Draft) -> bool:
-            return any(o.subject == d.subject and o.customer == customer and o.covers(d.time)
-                       for o in self.owned)  # fmt: skip
+            return any(
+                o.subject == d.subject and o.customer == customer and o.covers(d.time)
+                for o in self.owned
+            )
 
         self.drafts = [d for d in self.drafts if not (start <= d.time < end and theirs(d))]
 

@@ -18,10 +18,16 @@ from tests.unit.test_attribution import MOVE, catalog
 
 def record(i: int, subject: str, time: datetime, calls: str = "1.5") -> dict[str, Any]:
     return {
-        "id": f"e{i}", "source": "api-gateway", "type": "api.calls", "subject": subject,
-        "time": time, "values": {"calls": Decimal(calls)}, "dimensions": {},
-        "dataschema": None, "specversion": "1.0",
-    }  # fmt: skip
+        "id": f"e{i}",
+        "source": "api-gateway",
+        "type": "api.calls",
+        "subject": subject,
+        "time": time,
+        "values": {"calls": Decimal(calls)},
+        "dimensions": {},
+        "dataschema": None,
+        "specversion": "1.0",
+    }
 
 
 def test_contributions_survive_the_round_trip_in_order_and_progress_is_observed() -> None:

@@ -41,10 +41,14 @@ class _Msg:
 
 def _event(i: int) -> UsageEvent:
     return UsageEvent(
-        id=f"e{i}", source="s", type="ai.tokens", subject="k",
+        id=f"e{i}",
+        source="s",
+        type="ai.tokens",
+        subject="k",
         time=datetime(2026, 11, 1, 12, 0, i, tzinfo=UTC),
-        values={"tokens": Decimal(i) / 4}, dimensions={"model": "m"},
-    )  # fmt: skip
+        values={"tokens": Decimal(i) / 4},
+        dimensions={"model": "m"},
+    )
 
 
 def test_batch_and_single_bodies_become_records_of_the_landing_schema() -> None:
@@ -58,8 +62,9 @@ def test_batch_and_single_bodies_become_records_of_the_landing_schema() -> None:
     data = b"".join(container(writer.schema, 2, [p for x in landed if x for p in x[0]]))
     records = list(fastavro.reader(io.BytesIO(data)))
     assert [(r["kafka_partition"], r["kafka_offset"], len(r["events"])) for r in records] == [
-        (4, 10, 3), (4, 11, 1)
-    ]  # fmt: skip
+        (4, 10, 3),
+        (4, 11, 1),
+    ]
     assert [e["values"]["tokens"] for r in records for e in r["events"]] == [
         Decimal(i) / 4 for i in range(1, 5)
     ]

@@ -84,8 +84,15 @@ def test_usage_for_an_issued_period_is_billed_as_an_adjustment_once(catalog: Cat
 
     # More October usage after the invoice went out: the window's new total, and a late event.
     book.fold_windows([calls(OCT + timedelta(days=3), 3100, 14)])
-    book.fold_late([LateChange(WHO, b"d1", LateQuantity("api_calls", ("/v1/files",),
-                                                        OCT + timedelta(days=5), Decimal(950)))])  # fmt: skip
+    book.fold_late(
+        [
+            LateChange(
+                WHO,
+                b"d1",
+                LateQuantity("api_calls", ("/v1/files",), OCT + timedelta(days=5), Decimal(950)),
+            )
+        ]
+    )
     second = next_invoice(book, catalog, DEC + timedelta(hours=2))
     [adjustment] = [ln for ln in second.lines if ln.kind is LineKind.ADJUSTMENT]
     assert adjustment.amount == Decimal("0.92")  # 4050 calls: 5 packages instead of 3
@@ -99,8 +106,9 @@ def test_usage_for_an_issued_period_is_billed_as_an_adjustment_once(catalog: Cat
 
 def test_a_catalog_fix_after_issue_is_an_adjustment(catalog: Catalog) -> None:
     book, issued = october_issued(catalog)
-    fixed_text = EXAMPLE.read_text().replace('package_size: 1000, amount: "0.46"',
-                                             'package_size: 1000, amount: "0.40"')  # fmt: skip
+    fixed_text = EXAMPLE.read_text().replace(
+        'package_size: 1000, amount: "0.46"', 'package_size: 1000, amount: "0.40"'
+    )
     fixed, problems = parse_catalog(fixed_text, "fixed.yaml")
     assert fixed is not None, problems
     invoice = next_invoice(book, fixed, DEC + timedelta(hours=2))

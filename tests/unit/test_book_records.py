@@ -32,18 +32,34 @@ HOUR = timedelta(hours=1)
 
 def update(aggregation: Aggregation, value: D, revision: int, **extra: Any) -> dict[str, Any]:
     return {
-        "customer": "acme", "meter": "m", "aggregation": str(aggregation), "group_by": ["g"],
-        "group": ["x"], "window_start": T, "window_end": T + HOUR, "value": value,
-        "revision": revision, "is_correction": False, **extra,
-    }  # fmt: skip
+        "customer": "acme",
+        "meter": "m",
+        "aggregation": str(aggregation),
+        "group_by": ["g"],
+        "group": ["x"],
+        "window_start": T,
+        "window_end": T + HOUR,
+        "value": value,
+        "revision": revision,
+        "is_correction": False,
+        **extra,
+    }
 
 
 def late_item(aggregation: Aggregation, value: str, n: int) -> dict[str, Any]:
     return {
-        "customer": "acme", "meter": "m", "aggregation": str(aggregation), "group_by": ["g"],
-        "group": ["x"], "window_start": T - HOUR, "event_time": T - HOUR + timedelta(minutes=n),
-        "value": value, "digest": n.to_bytes(16, "big"), "watermark": T, "reason": "window_closed",
-    }  # fmt: skip
+        "customer": "acme",
+        "meter": "m",
+        "aggregation": str(aggregation),
+        "group_by": ["g"],
+        "group": ["x"],
+        "window_start": T - HOUR,
+        "event_time": T - HOUR + timedelta(minutes=n),
+        "value": value,
+        "digest": n.to_bytes(16, "big"),
+        "watermark": T,
+        "reason": "window_closed",
+    }
 
 
 def test_a_window_batch_carries_each_aggregations_partial() -> None:
@@ -88,8 +104,10 @@ def test_a_non_numeric_late_value_of_a_numeric_meter_is_unreadable() -> None:
 
 
 def test_entries_round_trip_and_key_by_what_they_describe() -> None:
-    rows = [update(a, D(2), 2, distinct=["u1", "u2"], sum=D(4), latest_time=T, latest_digest=b"z")
-            for a in Aggregation]  # fmt: skip
+    rows = [
+        update(a, D(2), 2, distinct=["u1", "u2"], sum=D(4), latest_time=T, latest_digest=b"z")
+        for a in Aggregation
+    ]
     windows, _ = window_changes(WINDOWS.encode({"updates": rows, "watermark": T}))
     late = late_changes(LATE.encode({"items": [late_item(Aggregation.UNIQUE_COUNT, "u9", 1)]}))
     for entry in [*windows, *late, WatermarkChange(T)]:

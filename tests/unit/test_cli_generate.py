@@ -41,8 +41,20 @@ def test_any_seed_generates_events_of_the_catalogs_customers(
 ) -> None:
     out = tmp_path / "usage.jsonl"
 
-    done = invoke("generate", "--out", str(out), "--events", "600", "--seed", "1234",
-                  "--days", "3", "--start", "2026-11-20T00:00:00Z", *catalog_flag)  # fmt: skip
+    done = invoke(
+        "generate",
+        "--out",
+        str(out),
+        "--events",
+        "600",
+        "--seed",
+        "1234",
+        "--days",
+        "3",
+        "--start",
+        "2026-11-20T00:00:00Z",
+        *catalog_flag,
+    )
 
     assert done.exit_code == 0, done.output
     owners = _owners(out)
@@ -56,16 +68,35 @@ def test_any_seed_generates_events_of_the_catalogs_customers(
 def test_synthetic_customers_are_made_up_from_the_seed(tmp_path: Path) -> None:
     out = tmp_path / "usage.jsonl"
 
-    done = invoke("generate", "--out", str(out), "--events", "300", "--seed", "1234",
-                  "--synthetic", "--customers", "5", "--start", "2026-11-20T00:00:00Z")  # fmt: skip
+    done = invoke(
+        "generate",
+        "--out",
+        str(out),
+        "--events",
+        "300",
+        "--seed",
+        "1234",
+        "--synthetic",
+        "--customers",
+        "5",
+        "--start",
+        "2026-11-20T00:00:00Z",
+    )
 
     assert done.exit_code == 0, done.output
     assert set(_owners(out)) == {None}, "no catalog knows made-up subjects"
 
 
 def test_a_catalog_with_nobody_for_the_span_is_a_clean_error(tmp_path: Path) -> None:
-    done = invoke("generate", "--out", str(tmp_path / "u.jsonl"), "--events", "10",
-                  "--start", "2024-01-01T00:00:00Z")  # fmt: skip
+    done = invoke(
+        "generate",
+        "--out",
+        str(tmp_path / "u.jsonl"),
+        "--events",
+        "10",
+        "--start",
+        "2024-01-01T00:00:00Z",
+    )
 
     assert done.exit_code != 0
     assert "owns a subject for the whole span" in str(done.exception)

@@ -28,10 +28,16 @@ NAKATOMI_KEY = "key_7bc746c4d3f98809"  # owned by nakatomi-io (anchor day 1) sin
 @pytest.fixture(scope="module")
 def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workload = generate(
-        WorkloadSpec(seed=7, customers=12, events=3000, duration=timedelta(days=20),
-                     start=datetime(2026, 10, 10, tzinfo=UTC), duplicate_rate=0.05,
-                     invalid_rate=0.02)
-    )  # fmt: skip
+        WorkloadSpec(
+            seed=7,
+            customers=12,
+            events=3000,
+            duration=timedelta(days=20),
+            start=datetime(2026, 10, 10, tzinfo=UTC),
+            duplicate_rate=0.05,
+            invalid_rate=0.02,
+        )
+    )
     path = tmp_path_factory.mktemp("sim") / "usage.jsonl"
     path.write_text("\n".join(g.line for g in workload.events) + "\n")
     return path
@@ -48,9 +54,15 @@ def run(*args: str) -> str:
 
 
 def usage_line(n: int, time: str, model: str = "gpt-4o", subject: str = NAKATOMI_KEY) -> str:
-    event = {"specversion": "1.0", "id": f"u{n}", "source": "gw", "type": "ai.tokens",
-             "subject": subject, "time": time,
-             "data": {"tokens": 100, "model": model, "direction": "input"}}  # fmt: skip
+    event = {
+        "specversion": "1.0",
+        "id": f"u{n}",
+        "source": "gw",
+        "type": "ai.tokens",
+        "subject": subject,
+        "time": time,
+        "data": {"tokens": 100, "model": model, "direction": "input"},
+    }
     return json.dumps(event, ensure_ascii=False)
 
 
@@ -70,8 +82,12 @@ def test_json_is_one_object_equal_to_the_library(events: Path) -> None:
     assert listed == [(n.line, n.reason.value) for n in expected.not_billed]
     counts = doc["counts"]
     assert counts["lines"] == 3000 == counts["accepted"] + len(doc["not_billed"])
-    assert counts["not_billed"] == {"rejected": 55, "duplicate": 150, "unattributed": 0,
-                                    "too_old": 5}  # fmt: skip
+    assert counts["not_billed"] == {
+        "rejected": 55,
+        "duplicate": 150,
+        "unattributed": 0,
+        "too_old": 5,
+    }
     assert counts["dead_letters"] == dict(expected.rejected)
     first_dup = next(n for n in doc["not_billed"] if n["reason"] == "duplicate")
     assert first_dup["first_line"] < first_dup["line"] and first_dup["id"] and first_dup["source"]
@@ -155,18 +171,24 @@ def test_table_shows_each_invoice_and_what_was_not_billed(events: Path) -> None:
 
 
 def test_as_of_judges_the_age_of_every_event(events: Path) -> None:
-    late = json.loads(run("--events", str(events), "--as-of", "2027-06-01T00:00:00+02:00",
-                          "--format", "json"))  # fmt: skip
+    late = json.loads(
+        run("--events", str(events), "--as-of", "2027-06-01T00:00:00+02:00", "--format", "json")
+    )
     assert late["as_of"] == "2027-05-31T22:00:00Z"
     assert late["invoices"] == [] and late["counts"]["accepted"] == 0
     # Every event too old, but for those rejected before their time is looked at.
-    assert late["counts"]["not_billed"] == {"rejected": 45, "duplicate": 0, "unattributed": 0,
-                                            "too_old": 2955}  # fmt: skip
+    assert late["counts"]["not_billed"] == {
+        "rejected": 45,
+        "duplicate": 0,
+        "unattributed": 0,
+        "too_old": 2955,
+    }
 
 
 def test_strict_exits_3_and_says_why(events: Path, tmp_path: Path) -> None:
-    result = invoke("--catalog", str(EXAMPLE), "--events", str(events), "--strict",
-                    "--format", "json")  # fmt: skip
+    result = invoke(
+        "--catalog", str(EXAMPLE), "--events", str(events), "--strict", "--format", "json"
+    )
     assert result.exit_code == 3
     assert json.loads(result.stdout)["not_billed"]  # the report is still printed
     assert "strict: not billed: 210 of 3000 lines" in result.stderr
@@ -179,9 +201,11 @@ def test_strict_exits_3_and_says_why(events: Path, tmp_path: Path) -> None:
 
 def test_lines_split_on_newline_only(tmp_path: Path) -> None:
     # U+2028, U+2029 and U+0085 inside a JSON string are data; CRLF line ends are fine.
-    lines = [usage_line(1, "2026-11-02T10:00:00Z", model="gpt\u2028four"),
-             usage_line(2, "2026-11-03T10:00:00Z", model="gpt\u0085four\u2029"),
-             usage_line(3, "2026-11-04T10:00:00Z")]  # fmt: skip
+    lines = [
+        usage_line(1, "2026-11-02T10:00:00Z", model="gpt\u2028four"),
+        usage_line(2, "2026-11-03T10:00:00Z", model="gpt\u0085four\u2029"),
+        usage_line(3, "2026-11-04T10:00:00Z"),
+    ]
     path = tmp_path / "separators.jsonl"
     path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
     assert len(path.read_text().splitlines()) > 3  # what the old reader split it into
@@ -216,14 +240,15 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     good = usage_line(1, "2026-11-02T10:00:00Z").encode()
     path.write_bytes(good + b"\n" + good + b"\n" + good.replace(b"gpt", b"g\xe9t") + b"\n")
-    fails(invoke("--catalog", str(EXAMPLE), "--events", str(path)),
-          f"{path}:3: not valid UTF-8")  # fmt: skip
+    fails(invoke("--catalog", str(EXAMPLE), "--events", str(path)), f"{path}:3: not valid UTF-8")
 
 
 def test_a_missing_or_empty_events_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.jsonl"
-    fails(invoke("--catalog", str(EXAMPLE), "--events", str(missing)),
-          f"cannot read events file {missing}")  # fmt: skip
+    fails(
+        invoke("--catalog", str(EXAMPLE), "--events", str(missing)),
+        f"cannot read events file {missing}",
+    )
     for content in (b"", b"\n  \r\n\n"):
         empty = tmp_path / "empty.jsonl"
         empty.write_bytes(content)
@@ -232,29 +257,37 @@ def test_a_missing_or_empty_events_file(tmp_path: Path) -> None:
 
 def test_a_missing_empty_or_broken_catalog(events: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    fails(invoke("--catalog", str(missing), "--events", str(events)),
-          f"cannot read catalog {missing}")  # fmt: skip
+    fails(
+        invoke("--catalog", str(missing), "--events", str(events)), f"cannot read catalog {missing}"
+    )
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing yet\n")
-    fails(invoke("--catalog", str(empty), "--events", str(events)),
-          "defines no meters and no customers")  # fmt: skip
+    fails(
+        invoke("--catalog", str(empty), "--events", str(events)),
+        "defines no meters and no customers",
+    )
     broken = tmp_path / "broken.yaml"
     text = EXAMPLE.read_text().replace("aggregation: SUM", "aggregation: TOTAL", 2)
     broken.write_text(text.replace("anchor_day: 15", "anchor_day: 45"))
     _, problems = parse_catalog(broken.read_text(), str(broken))
     assert len(problems) >= 3
-    fails(invoke("--catalog", str(broken), "--events", str(events)),
-          f"{len(problems)} problem(s)", *map(str, problems))  # fmt: skip
-    validate = CliRunner().invoke(app, ["catalog", "validate", str(broken)],
-                                  env={"COLUMNS": "400"})  # fmt: skip
+    fails(
+        invoke("--catalog", str(broken), "--events", str(events)),
+        f"{len(problems)} problem(s)",
+        *map(str, problems),
+    )
+    validate = CliRunner().invoke(app, ["catalog", "validate", str(broken)], env={"COLUMNS": "400"})
     assert all(str(p) in validate.output for p in problems)  # the same words, file:line first
 
 
 def test_a_bad_period_is_refused_before_the_events_are_read(tmp_path: Path) -> None:
     missing = tmp_path / "not-read.jsonl"
     for period in ("2026-13", "2026-1", "november"):
-        fails(invoke("--catalog", str(EXAMPLE), "--events", str(missing), "--period", period),
-              "--period", "YYYY-MM")  # fmt: skip
+        fails(
+            invoke("--catalog", str(EXAMPLE), "--events", str(missing), "--period", period),
+            "--period",
+            "YYYY-MM",
+        )
 
 
 def test_bad_as_of_and_format(events: Path) -> None:

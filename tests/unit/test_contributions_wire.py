@@ -103,10 +103,17 @@ def reference(payload: bytes) -> WireContributions | None:
     if r is None:
         return None
     return WireContributions(
-        r["source_partition"], r["customer"], r["time"], r["digest"], r["event"], r["meter"],
-        r["aggregation"], [tuple(g) for g in r["group"]], r["value"],
+        r["source_partition"],
+        r["customer"],
+        r["time"],
+        r["digest"],
+        r["event"],
+        r["meter"],
+        r["aggregation"],
+        [tuple(g) for g in r["group"]],
+        r["value"],
         [(p["source_partition"], p["event_time"]) for p in r["progress"]],
-    )  # fmt: skip
+    )
 
 
 def ours(payload: bytes) -> WireContributions | None:
@@ -159,9 +166,20 @@ def test_the_reader_reads_what_fastavro_reads(body: dict[str, Any]) -> None:
 def test_group_lists_are_written_like_tuples() -> None:
     """Lists can't key the cache; they are encoded each time, to the same bytes."""
     body = {name: [] for name in FIELDS[2:]} | {"catalog_version": "v", "source_partition": 0}
-    body |= {"customer": ["c"], "id": ["i"], "source": ["s"], "subject": ["s"], "type": ["t"],
-             "time": [1], "digest": [b"d" * 16], "event": [0, 0], "meter": ["m", "m"],
-             "aggregation": ["SUM", "SUM"], "group": [["a", "b"], ("a", "b")], "value": ["1", "2"]}  # fmt: skip
+    body |= {
+        "customer": ["c"],
+        "id": ["i"],
+        "source": ["s"],
+        "subject": ["s"],
+        "type": ["t"],
+        "time": [1],
+        "digest": [b"d" * 16],
+        "event": [0, 0],
+        "meter": ["m", "m"],
+        "aggregation": ["SUM", "SUM"],
+        "group": [["a", "b"], ("a", "b")],
+        "value": ["1", "2"],
+    }
 
     assert ContributionsWriter().encode(body) == ATTRIBUTED.encode(body)
 
@@ -187,23 +205,40 @@ def test_blocks_that_state_their_byte_size_are_read() -> None:
     read = read_contributions(payload)
 
     assert read == reference(payload)
-    assert read == WireContributions(3, ["acme", "globex"], [5, -6], [b"d" * 16, b"e" * 16], [1],
-                                     ["tokens"], ["SUM"], [("gpt", "input")], ["12.5"], [(3, 99)])  # fmt: skip
+    assert read == WireContributions(
+        3,
+        ["acme", "globex"],
+        [5, -6],
+        [b"d" * 16, b"e" * 16],
+        [1],
+        ["tokens"],
+        ["SUM"],
+        [("gpt", "input")],
+        ["12.5"],
+        [(3, 99)],
+    )
 
 
 def example() -> bytes:
     return ATTRIBUTED.encode(
         {
-            "catalog_version": "2026-11-01", "source_partition": 2,
-            "customer": ["acme", "globex"], "id": ["e1", "e2"], "source": ["s", "s"],
-            "subject": ["k1", "k2"], "type": ["ai.tokens", "ai.tokens"],
+            "catalog_version": "2026-11-01",
+            "source_partition": 2,
+            "customer": ["acme", "globex"],
+            "id": ["e1", "e2"],
+            "source": ["s", "s"],
+            "subject": ["k1", "k2"],
+            "type": ["ai.tokens", "ai.tokens"],
             "time": [1_764_000_000_000_000, 1_764_000_000_000_001],
-            "digest": [b"1" * 16, b"2" * 16], "event": [0, 1, 1],
-            "meter": ["tokens", "tokens", "calls"], "aggregation": ["SUM", "SUM", "COUNT"],
-            "group": [("gpt", "input"), ("gpt", "output"), ()], "value": ["10", "20", "1"],
+            "digest": [b"1" * 16, b"2" * 16],
+            "event": [0, 1, 1],
+            "meter": ["tokens", "tokens", "calls"],
+            "aggregation": ["SUM", "SUM", "COUNT"],
+            "group": [("gpt", "input"), ("gpt", "output"), ()],
+            "value": ["10", "20", "1"],
             "progress": [{"source_partition": 2, "event_time": 1_764_000_000_000_001}],
         }
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("cut", range(1, 60))
@@ -244,6 +279,9 @@ def test_arbitrary_bytes_raise_only_wire_errors(tail: bytes) -> None:
 
 
 def test_the_reference_schema_only_relaxes_the_stepped_over_columns() -> None:
-    relaxed = [f["name"] for f, g in zip(SCHEMA["fields"], _STEPPED_OVER["fields"], strict=True)
-               if json.dumps(f) != json.dumps(g)]  # fmt: skip
+    relaxed = [
+        f["name"]
+        for f, g in zip(SCHEMA["fields"], _STEPPED_OVER["fields"], strict=True)
+        if json.dumps(f) != json.dumps(g)
+    ]
     assert relaxed == ["catalog_version", "id", "source", "subject", "type"]

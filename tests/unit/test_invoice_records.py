@@ -34,30 +34,54 @@ def invoice(currency: str, usage: str, fee: str, credit: str) -> Invoice:
             unit_amount=Decimal("0.000002"),
             tiers=(
                 TierSlice(Decimal(1000), Decimal(1000), Decimal(0), Decimal(0), Decimal(0)),
-                TierSlice(None, Decimal("1233567.5"), Decimal("0.000002"), Decimal(0),
-                          Decimal("2.467135")),
+                TierSlice(
+                    None, Decimal("1233567.5"), Decimal("0.000002"), Decimal(0), Decimal("2.467135")
+                ),
             ),
         ),
-        InvoiceLine(LineKind.RECURRING, "Pro plan", Decimal(fee), price_key="base",
-                    service_start=START, service_end=END),
-    )  # fmt: skip
+        InvoiceLine(
+            LineKind.RECURRING,
+            "Pro plan",
+            Decimal(fee),
+            price_key="base",
+            service_start=START,
+            service_end=END,
+        ),
+    )
     subtotal = Decimal(usage) + Decimal(fee)
     return Invoice(
-        id=inv_id, number=number, kind=DocumentKind.INVOICE, customer="acme",
-        customer_name="Acme", rail="stripe", account="cus_123", currency=currency,
-        period_start=START, period_end=END, lines=lines,
-        credits=(CreditApplication("promo", Decimal(credit)),), subtotal=subtotal,
-        discount_total=Decimal(0), commitment_true_up=Decimal(0), credits_total=Decimal(credit),
-        total=subtotal - Decimal(credit), idempotency_key=key, catalog_version="0123456789abcdef",
+        id=inv_id,
+        number=number,
+        kind=DocumentKind.INVOICE,
+        customer="acme",
+        customer_name="Acme",
+        rail="stripe",
+        account="cus_123",
+        currency=currency,
+        period_start=START,
+        period_end=END,
+        lines=lines,
+        credits=(CreditApplication("promo", Decimal(credit)),),
+        subtotal=subtotal,
+        discount_total=Decimal(0),
+        commitment_true_up=Decimal(0),
+        credits_total=Decimal(credit),
+        total=subtotal - Decimal(credit),
+        idempotency_key=key,
+        catalog_version="0123456789abcdef",
         issued_at=END,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
     ("currency", "usage", "fee", "credit"),
-    [("USD", "2.47", "49.00", "10.00"), ("JPY", "247", "4900", "1000"),
-     ("KWD", "0.742", "15.125", "0.500"), ("EUR", "0.00", "0.01", "0.00")],
-)  # fmt: skip
+    [
+        ("USD", "2.47", "49.00", "10.00"),
+        ("JPY", "247", "4900", "1000"),
+        ("KWD", "0.742", "15.125", "0.500"),
+        ("EUR", "0.00", "0.01", "0.00"),
+    ],
+)
 def test_round_trip_is_exact(currency: str, usage: str, fee: str, credit: str) -> None:
     original = invoice(currency, usage, fee, credit)
     decoded = decode_invoice(encode_invoice(original))

@@ -48,8 +48,15 @@ def test_gives_up_when_the_next_try_would_start_past_max_elapsed() -> None:
 
 
 def test_from_config_reads_durations_and_counts() -> None:
-    config = RailConfig("stripe", {"retry_base": "250ms", "retry_cap": "2m",
-                                   "retry_max_attempts": "5", "retry_max_elapsed": "1h"})  # fmt: skip
+    config = RailConfig(
+        "stripe",
+        {
+            "retry_base": "250ms",
+            "retry_cap": "2m",
+            "retry_max_attempts": "5",
+            "retry_max_elapsed": "1h",
+        },
+    )
     assert RetryPolicy.from_config(config) == RetryPolicy(0.25, 120.0, 5, 3600.0)
 
 
@@ -58,8 +65,9 @@ def test_from_config_defaults_without_settings() -> None:
 
 
 def test_from_config_lists_every_problem_at_once() -> None:
-    config = RailConfig("stripe", {"retry_base": "soon", "retry_max_attempts": "0",
-                                   "retry_cap": "1ms"})  # fmt: skip
+    config = RailConfig(
+        "stripe", {"retry_base": "soon", "retry_max_attempts": "0", "retry_cap": "1ms"}
+    )
     with pytest.raises(ConfigError) as err:
         RetryPolicy.from_config(config)
     text = str(err.value)

@@ -58,8 +58,15 @@ def test_a_missing_setting_names_both_variables() -> None:
 
 
 def test_redact_masks_secret_looking_values_only() -> None:
-    config = RailConfig("webhook", {"secret": "whsec_abcdef", "url": "http://hooks.example/x",
-                                    "client_password": "pw-123456", "timeout": "10"})  # fmt: skip
+    config = RailConfig(
+        "webhook",
+        {
+            "secret": "whsec_abcdef",
+            "url": "http://hooks.example/x",
+            "client_password": "pw-123456",
+            "timeout": "10",
+        },
+    )
     text = "POST http://hooks.example/x with whsec_abcdef and pw-123456 after 10s"
     assert config.redact(text) == "POST http://hooks.example/x with *** and *** after 10s"
 

@@ -53,5 +53,12 @@ def test_support_modules_are_not_rails() -> None:
     modules = registry.rail_modules()
     assert not [m for m in modules if m.rsplit(".", 1)[-1] in registry.SUPPORT_MODULES]
     assert set(registry.rails()) == {
-        "stripe", "adyen", "paypal", "netsuite", "sap", "salesforce", "webhook", "outbox"
-    }  # fmt: skip
+        "stripe",
+        "adyen",
+        "paypal",
+        "netsuite",
+        "sap",
+        "salesforce",
+        "webhook",
+        "outbox",
+    }

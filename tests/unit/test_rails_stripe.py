@@ -70,10 +70,18 @@ def test_transient(exc: stripe.StripeError, retry_after: float | None) -> None:
 
 def test_invalid_requests_and_card_errors_are_permanent_with_stripes_message() -> None:
     invalid = stripe.InvalidRequestError(
-        "No such customer: 'cus_x'", "customer", "resource_missing", http_status=404,
-        json_body={"error": {"type": "invalid_request_error", "code": "resource_missing",
-                             "message": "No such customer: 'cus_x'"}},
-    )  # fmt: skip
+        "No such customer: 'cus_x'",
+        "customer",
+        "resource_missing",
+        http_status=404,
+        json_body={
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": "No such customer: 'cus_x'",
+            }
+        },
+    )
     result = classify(invalid)
     assert isinstance(result, PermanentRailError)
     assert result.code == "resource_missing"

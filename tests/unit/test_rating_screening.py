@@ -64,8 +64,15 @@ def catalog() -> Catalog:
 
 def line(n: int | str, at: datetime | str, subject: str = "key_a", **data: Any) -> str:
     time = at if isinstance(at, str) else at.isoformat().replace("+00:00", "Z")
-    event = {"specversion": "1.0", "id": f"e{n}", "source": "gw", "type": "api.calls",
-             "subject": subject, "time": time, "data": data or {"calls": 1}}  # fmt: skip
+    event = {
+        "specversion": "1.0",
+        "id": f"e{n}",
+        "source": "gw",
+        "type": "api.calls",
+        "subject": subject,
+        "time": time,
+        "data": data or {"calls": 1},
+    }
     return json.dumps(event)
 
 
@@ -86,8 +93,9 @@ def test_every_line_not_billed_is_listed_with_its_line_and_reason(catalog: Catal
         line(10, NOV, subject="key_g"),  # 10: billed
     ]
     out = screen(catalog, lines, AS_OF, LIMITS)
-    assert [(n.line, n.reason, n.dead_letter, n.id, n.source, n.first_line)
-            for n in out.not_billed] == [
+    assert [
+        (n.line, n.reason, n.dead_letter, n.id, n.source, n.first_line) for n in out.not_billed
+    ] == [
         (3, NotBilledReason.REJECTED, Reason.MALFORMED_PAYLOAD, None, None, None),
         (4, NotBilledReason.DUPLICATE, None, "e1", "gw", 1),
         (5, NotBilledReason.REJECTED, Reason.NEGATIVE_VALUE, "e5", "gw", None),
@@ -95,7 +103,7 @@ def test_every_line_not_billed_is_listed_with_its_line_and_reason(catalog: Catal
         (7, NotBilledReason.TOO_OLD, Reason.TIMESTAMP_OUT_OF_RANGE, "e7", "gw", None),
         (8, NotBilledReason.REJECTED, Reason.TIMESTAMP_OUT_OF_RANGE, "e8", "gw", None),
         (9, NotBilledReason.REJECTED, Reason.MISSING_FIELD, "e9", "gw", None),
-    ]  # fmt: skip
+    ]
     assert [customer for customer, _ in out.pairs] == ["acme", "globex"]
     details = {n.line: n.detail for n in out.not_billed}
     assert details[4] == "same source and id as line 1"
@@ -104,8 +112,12 @@ def test_every_line_not_billed_is_listed_with_its_line_and_reason(catalog: Catal
     assert details[7] == f"time 2026-10-22T00:59:59Z is more than 40d before {as_of}"
     assert details[8] == f"time 2026-12-01T02:00:01Z is more than 1h after {as_of}"
     # The counts existing callers read: ingest's dead letters (too old included), and the rest.
-    assert out.rejected == {"malformed_payload": 1, "negative_value": 1,
-                            "timestamp_out_of_range": 2, "missing_field": 1}  # fmt: skip
+    assert out.rejected == {
+        "malformed_payload": 1,
+        "negative_value": 1,
+        "timestamp_out_of_range": 2,
+        "missing_field": 1,
+    }
     assert (out.duplicates, out.unattributed, out.accepted) == (1, 1, 3)
 
 

@@ -32,8 +32,10 @@ def test_the_open_period_burns_the_credit_and_says_so_once() -> None:
     record = first.record
     # 45.00 platform fee; 10 calls fall in the free tier; the 20.00 grant pays part of it
     assert (record.subtotal, record.credits_total, record.total) == (
-        Decimal("45.00"), Decimal("20.00"), Decimal("25.00"),
-    )  # fmt: skip
+        Decimal("45.00"),
+        Decimal("20.00"),
+        Decimal("25.00"),
+    )
     assert record.usage_amount == Decimal("0.00") and record.as_of == book.watermark
     [grant] = record.balances
     assert (grant.granted, grant.consumed, grant.remaining) == (Decimal(20), Decimal(20), 0)

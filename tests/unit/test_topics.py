@@ -31,9 +31,11 @@ def declared_names() -> set[str]:
     return {
         value
         for name, value in vars(topics).items()
-        if name.isupper() and isinstance(value, str) and name not in ("FOREVER",)
+        if name.isupper()
+        and isinstance(value, str)
+        and name not in ("FOREVER",)
         and not name.endswith("_PREFIX")
-    }  # fmt: skip
+    }
 
 
 def test_every_declared_topic_has_a_spec() -> None:
@@ -84,9 +86,11 @@ def test_attributed_usage_outlives_what_the_window_stage_rebuilds(
     size: WindowSize, lateness: timedelta, skew: timedelta, stream: timedelta
 ) -> None:
     settings = Settings(
-        window_size=str(size), allowed_lateness=lateness, max_clock_skew=skew,
+        window_size=str(size),
+        allowed_lateness=lateness,
+        max_clock_skew=skew,
         stream_retention=stream,
-    )  # fmt: skip
+    )
     retention = spec(settings, topics.USAGE_ATTRIBUTED).retention
     assert retention is not None
     assert retention > size.duration + lateness + REPLAY_HORIZON + skew
@@ -107,8 +111,14 @@ def test_the_dedup_log_covers_the_event_age_and_the_clock_skew(
 
 def test_bounded_stream_topics_keep_the_stream_retention() -> None:
     settings = Settings(stream_retention=timedelta(days=14))
-    for base in (topics.USAGE, topics.USAGE_ACCEPTED, topics.USAGE_WINDOWS, topics.USAGE_LATE,
-                 topics.BILLING_SPEND, topics.BILLING_COMMANDS):  # fmt: skip
+    for base in (
+        topics.USAGE,
+        topics.USAGE_ACCEPTED,
+        topics.USAGE_WINDOWS,
+        topics.USAGE_LATE,
+        topics.BILLING_SPEND,
+        topics.BILLING_COMMANDS,
+    ):
         assert spec(settings, base).retention == timedelta(days=14), base
 
 
@@ -159,8 +169,14 @@ def test_stream_retention_comes_from_the_environment(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize(
     ("ms", "shown"),
-    [("-1", "forever"), ("604800000", "7d"), ("3546000000", "41d 1h"), ("1000", "1s"),
-     ("250", "250ms"), (None, "None")],
-)  # fmt: skip
+    [
+        ("-1", "forever"),
+        ("604800000", "7d"),
+        ("3546000000", "41d 1h"),
+        ("1000", "1s"),
+        ("250", "250ms"),
+        (None, "None"),
+    ],
+)
 def test_retention_is_shown_for_people(ms: str | None, shown: str) -> None:
     assert _retention(ms) == shown

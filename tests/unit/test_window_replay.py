@@ -42,9 +42,9 @@ class Message(NamedTuple):
 Messages = Sequence[Message]
 
 
-def decode(payload: bytes, messages: Messages, progress: SourceWatermarks) -> list[
-    tuple[str, Contribution]
-]:  # fmt: skip
+def decode(
+    payload: bytes, messages: Messages, progress: SourceWatermarks
+) -> list[tuple[str, Contribution]]:
     """The stand-in for the wire decoder: payload ``b"3"`` is ``messages[3]``."""
     message = messages[int(payload)]
     for _, c in message.pairs:

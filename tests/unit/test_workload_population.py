@@ -53,9 +53,15 @@ def _catalog(text: str = CATALOG) -> Catalog:
 
 def _spec(customers: int, seed: int, events: int = 3_000) -> WorkloadSpec:
     return WorkloadSpec(
-        seed=seed, customers=customers, events=events, start=START, duration=END - START,
-        duplicate_rate=0.05, invalid_rate=0.02, late_rate=0.02,
-    )  # fmt: skip
+        seed=seed,
+        customers=customers,
+        events=events,
+        start=START,
+        duration=END - START,
+        duplicate_rate=0.05,
+        invalid_rate=0.02,
+        late_rate=0.02,
+    )
 
 
 @pytest.mark.parametrize("seed", [7, 8, 42, 2026])

@@ -110,9 +110,15 @@ def screen(
             out.duplicates += 1
             detail = f"same source and id as line {first}"
             out.not_billed.append(
-                NotBilled(number, NotBilledReason.DUPLICATE, detail, event.id, event.source,
-                          first_line=first)
-            )  # fmt: skip
+                NotBilled(
+                    number,
+                    NotBilledReason.DUPLICATE,
+                    detail,
+                    event.id,
+                    event.source,
+                    first_line=first,
+                )
+            )
             continue
         first_seen[digest] = number
         out.accepted += 1

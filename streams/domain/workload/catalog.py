@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping
 
 from .model import CustomerProfile
 
-ALL_RAILS = {"self_service": ("stripe", "adyen", "paypal", "webhook"),
-             "enterprise": ("netsuite", "sap", "salesforce", "outbox")}  # fmt: skip
+ALL_RAILS = {
+    "self_service": ("stripe", "adyen", "paypal", "webhook"),
+    "enterprise": ("netsuite", "sap", "salesforce", "outbox"),
+}
 """Every built-in rail, by the segment that usually pays through it."""
 
 
@@ -40,8 +42,10 @@ def _parties(
         ring = rails[str(c.segment)]
         lines += [f"  - key: {c.name}", "    billing:", f"      currency: {c.currency}"]
         if anchor_days:
-            lines += [f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
-                      f"      account: acct-{i:04d}"]  # fmt: skip
+            lines += [
+                f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
+                f"      account: acct-{i:04d}",
+            ]
         lines += [
             f"      rail: {ring[i % len(ring)]}",
             f"      segment: {c.segment}",
@@ -77,8 +81,12 @@ def billing_catalog_yaml(
     on Starter or Pro, enterprise ones on Enterprise, in the customer's currency.
     """
     profiles = list(customers)
-    lines = [top_level_sections(example_yaml, "meters", "plans").rstrip(),
-             *_parties(profiles, ALL_RAILS, anchor_days), "", "subscriptions:"]  # fmt: skip
+    lines = [
+        top_level_sections(example_yaml, "meters", "plans").rstrip(),
+        *_parties(profiles, ALL_RAILS, anchor_days),
+        "",
+        "subscriptions:",
+    ]
     for i, c in enumerate(profiles):
         tier = "enterprise" if str(c.segment) == "enterprise" else ("starter", "pro")[i % 2]
         lines += [

@@ -91,10 +91,18 @@ def catalog_population(catalog: Catalog, seed: int, start: datetime, end: dateti
     raw = [1.0 / rank**ZIPF_EXPONENT for rank in range(1, len(ranked) + 1)]
     rng = Random(f"railyard-workload:{seed}:catalog-customers")
     profiles = tuple(
-        _profile(rng, c.key, Segment(str(c.billing.segment)), c.billing.currency,
-                 c.billing.region, subjects[c.key], usable, weight / sum(raw))
+        _profile(
+            rng,
+            c.key,
+            Segment(str(c.billing.segment)),
+            c.billing.currency,
+            c.billing.region,
+            subjects[c.key],
+            usable,
+            weight / sum(raw),
+        )
         for c, weight in zip(ranked, raw, strict=True)
-    )  # fmt: skip
+    )
     moves = {
         subject: tuple((micros(at), customer) for at, customer in timeline)
         for subject, timeline in sorted(owners.items())

@@ -6,11 +6,31 @@ Tuples are paired with relative weights where real traffic is uneven.
 from __future__ import annotations
 
 NAME_STEMS = (
-    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka",
-    "tyrell", "cyberdyne", "soylent", "vandelay", "piedpiper", "aperture", "massive",
-    "oscorp", "nakatomi", "gringotts", "monarch", "dunder", "bluth", "prestige",
-    "sirius", "weyland",
-)  # fmt: skip
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "wonka",
+    "tyrell",
+    "cyberdyne",
+    "soylent",
+    "vandelay",
+    "piedpiper",
+    "aperture",
+    "massive",
+    "oscorp",
+    "nakatomi",
+    "gringotts",
+    "monarch",
+    "dunder",
+    "bluth",
+    "prestige",
+    "sirius",
+    "weyland",
+)
 NAME_SUFFIXES = ("corp", "labs", "ai", "systems", "io", "inc", "analytics", "cloud")
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1")
@@ -19,14 +39,23 @@ REGION_CURRENCY = {"eu-west-1": "EUR", "eu-central-1": "EUR"}
 DEFAULT_CURRENCY = "USD"
 
 MODELS = (
-    "gpt-4o", "gpt-4o-mini", "claude-sonnet", "claude-haiku", "llama-3-70b",
-    "llama-3-8b", "mistral-large",
-)  # fmt: skip
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-sonnet",
+    "claude-haiku",
+    "llama-3-70b",
+    "llama-3-8b",
+    "mistral-large",
+)
 
 ENDPOINTS = (
-    "/v1/chat/completions", "/v1/embeddings", "/v1/images/generations",
-    "/v1/audio/transcriptions", "/v1/moderations", "/v1/files",
-)  # fmt: skip
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/audio/transcriptions",
+    "/v1/moderations",
+    "/v1/files",
+)
 ENDPOINT_WEIGHTS = (0.55, 0.25, 0.06, 0.05, 0.05, 0.04)
 
 GPU_TYPES = ("H100", "A100", "L4")
