@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from connectors.kafka import topics
 from streams.domain.catalog import Catalog
@@ -89,14 +89,16 @@ class CatalogFeed:
                 msg = consumer.poll(0.5)
                 if msg is None:
                     continue
-                if msg.error():
-                    if msg.error().code() == -191:  # end of partition: caught up
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:  # caught up
                         with self._changed:
                             self._caught_up.set()
                             self._changed.notify_all()
                     continue
-                if msg.key() == CURRENT_KEY and msg.value():
-                    self._apply(Catalog.from_json(msg.value()))
+                value = msg.value()
+                if msg.key() == CURRENT_KEY and value:
+                    self._apply(Catalog.from_json(value))
         finally:
             consumer.close()
 

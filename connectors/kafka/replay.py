@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from connectors.kafka.consumed import position_of
+
 
 def read_partition(
     bootstrap: str, topic: str, partition: int, until: int | None = None, start: int = 0
@@ -44,10 +46,11 @@ def read_partition(
                     if err.code() == KafkaError._PARTITION_EOF:
                         return
                     raise RuntimeError(f"reading {topic}[{partition}] failed: {err}")
-                if msg.offset() >= end:
+                offset = position_of(msg).offset
+                if offset >= end:
                     return
                 yield msg
-                if msg.offset() >= end - 1:
+                if offset >= end - 1:
                     return
     finally:
         consumer.close()
