@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Message
 from rich.console import Console
 from rich.table import Table
 
@@ -43,22 +44,6 @@ from streams.wire.codec import UsageCodec
 from streams.wire.container import container
 
 
-class Message:
-    """The three methods of a confluent-kafka message the writers use."""
-
-    def __init__(self, value: bytes, offset: int) -> None:
-        self._value, self._offset = value, offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-
 def messages(events: int) -> list[Message]:
     spec = WorkloadSpec(
         seed=42,
@@ -70,14 +55,15 @@ def messages(events: int) -> list[Message]:
     codec = UsageCodec()
     decoded = [from_cloudevent(g.event) for g in iter_events(spec)]  # type: ignore[arg-type]
     valid = [e for e in decoded if isinstance(e, UsageEvent)]
-    return [Message(codec.encode_batch(valid[i : i + 500]), i) for i in range(0, len(valid), 500)]
+    batches = ((i, codec.encode_batch(valid[i : i + 500])) for i in range(0, len(valid), 500))
+    return [Message(topic="usage.accepted", partition=0, offset=i, value=v) for i, v in batches]
 
 
 def land_avro(
     client: Any, writer: UsageEventsWriter, group: list[Message], spool: Path, table: str
 ) -> int:
     """The sink's embedded path: the bodies in one Avro container, read by the engine."""
-    landed = [writer.record(m) for m in group]  # type: ignore[arg-type]
+    landed = [writer.record(m) for m in group]
     with open(spool, "wb") as f:
         f.writelines(container(writer.schema, len(landed), [p for x in landed if x for p in x[0]]))
     sql = writer.insert_sql(f"file('{spool}', 'Avro')").replace(writer.table, table, 1)
@@ -109,7 +95,7 @@ def main() -> None:
         def rows(group: list[Message]) -> int:
             columns: list[list[object]] = [[] for _ in writer.columns]
             for msg in group:
-                for row in writer.rows(msg):  # type: ignore[arg-type]
+                for row in writer.rows(msg):
                     for col, v in zip(columns, row, strict=True):
                         col.append(v)
             client.insert(

@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from connectors.kafka.consumed import value_of
 from streams.domain.rating.assemble import usage_amount
 from streams.wire.invoices import decode_invoice
 from streams.wire.records import CREDIT_EVENTS, SPEND
@@ -38,7 +39,7 @@ class InvoicesWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        i = decode_invoice(msg.value())
+        i = decode_invoice(value_of(msg))
         usage = usage_amount(i)
         yield (
             i.id,
@@ -84,7 +85,7 @@ class InvoiceLinesWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        i = decode_invoice(msg.value())
+        i = decode_invoice(value_of(msg))
         for n, ln in enumerate(i.lines, start=1):
             tiers = json.dumps(
                 [
@@ -133,7 +134,7 @@ class SpendWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        s = SPEND.decode(msg.value())
+        s = SPEND.decode(value_of(msg))
         yield (
             s["customer"],
             s["currency"],
@@ -163,7 +164,7 @@ class CreditBalancesWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        s = SPEND.decode(msg.value())
+        s = SPEND.decode(value_of(msg))
         for b in s["balances"]:
             yield (
                 s["customer"],
@@ -183,7 +184,7 @@ class CreditEventsWriter:
     columns = ("customer", "grant", "kind", "percent", "remaining", "currency", "at")
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        e = CREDIT_EVENTS.decode(msg.value())
+        e = CREDIT_EVENTS.decode(value_of(msg))
         yield (
             e["customer"],
             e["grant"],

@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from connectors.kafka.consumed import value_of
 from streams.domain.catalog import Catalog
 from streams.wire.codec import UsageCodec, load_schema
 from streams.wire.container import Landed
@@ -38,7 +39,7 @@ class AttributedWriter:
     columns = ("customer", "catalog_version", "id", "source", "type", "subject", "time")
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        payload = msg.value()
+        payload = value_of(msg)
         if payload[:10] == ATTRIBUTED_V1.header:  # written before version 2
             for item in ATTRIBUTED_V1.decode(payload)["items"]:
                 e = item["event"]
@@ -102,10 +103,11 @@ class UnattributedWriter:
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         key = (msg.key() or b"").decode()
         at = _kafka_time(msg)
-        if msg.value() is None:
+        value = msg.value()
+        if value is None:
             yield (key, "", "", "", "", at, {}, {}, 1, at)
             return
-        for e in self.codec.decode_records(msg.value()):
+        for e in self.codec.decode_records(value):
             yield (
                 key,
                 e["id"],
@@ -145,7 +147,7 @@ class WindowsWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        payload = msg.value()
+        payload = value_of(msg)
         codec = WINDOWS_V1 if payload[:10] == WINDOWS_V1.header else WINDOWS
         for u in codec.decode(payload)["updates"]:
             digest = u.get("latest_digest")
@@ -214,7 +216,7 @@ class LateWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        for i in LATE.decode(msg.value())["items"]:
+        for i in LATE.decode(value_of(msg))["items"]:
             yield (
                 i["customer"],
                 i["meter"],
@@ -241,9 +243,10 @@ class CatalogWriter:
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         key = (msg.key() or b"").decode()
-        if msg.value() is None:
+        value = msg.value()
+        if value is None:
             return
-        document = msg.value().decode()
+        document = value.decode()
         if key.startswith("version:"):
             yield (key.removeprefix("version:"), document, _kafka_time(msg))
 
@@ -253,5 +256,6 @@ class CatalogApplicationsWriter:
     columns = ("version", "applied_at", "kafka_offset")
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        if (msg.key() or b"") == b"current" and msg.value() is not None:
-            yield (Catalog.from_json(msg.value()).version, _kafka_time(msg), msg.offset())
+        value = msg.value()
+        if (msg.key() or b"") == b"current" and value is not None:
+            yield (Catalog.from_json(value).version, _kafka_time(msg), msg.offset())

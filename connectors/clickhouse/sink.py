@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from connectors.kafka import topics
+from connectors.kafka.consumed import position_of, value_of
 from streams.settings import Settings
 from streams.wire.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
 from streams.wire.container import (
@@ -40,8 +41,13 @@ log = logging.getLogger("railyard.sink")
 class RowWriter(Protocol):
     """Turns one Kafka message into rows of one table."""
 
-    table: str
-    columns: Sequence[str]
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def columns(self) -> Sequence[str]:
+        """In the order of each row's values."""
+        ...
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]: ...
 
@@ -86,8 +92,8 @@ class UsageEventsWriter:
         self.codec = UsageCodec()
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        partition, offset = msg.partition(), msg.offset()
-        for r in self.codec.decode_records(msg.value()):
+        _, partition, offset = position_of(msg)
+        for r in self.codec.decode_records(value_of(msg)):
             yield (
                 r["id"],
                 r["source"],
@@ -115,11 +121,14 @@ class UsageEventsWriter:
 
     def record(self, msg: Message) -> Landed | None:
         payload = msg.value()
-        is_batch = self.codec.current_layout(payload) if payload else None
+        if not payload:
+            return None
+        is_batch = self.codec.current_layout(payload)
         if is_batch is None:
             return None
+        _, partition, offset = position_of(msg)
         body = memoryview(payload)[10:]
-        position = zigzag(msg.partition()) + zigzag(msg.offset())
+        position = zigzag(partition) + zigzag(offset)
         if is_batch:  # a UsageBatch is its events array: the record's last field as is
             return (position, body), abs(read_long(body, 0)[0])
         return (position, wrap_single(body)), 1
@@ -151,7 +160,7 @@ class DeadLettersWriter:
     )
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
-        d = decode_dead_letter(msg.value())
+        d = decode_dead_letter(value_of(msg))
         yield (
             d["reason"],
             d["detail"],
@@ -324,7 +333,7 @@ class ClickHouseSink:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("consume error: %s", err)
             return
-        topic = msg.topic()
+        topic, partition, offset = position_of(msg)
         for writer in self.writers[topic]:
             landing = self._landings.get(writer.table)
             if landing is not None:
@@ -333,7 +342,7 @@ class ClickHouseSink:
                     landing.add(msg, landed)
                     continue
             self._add_rows(writer, msg)
-        self._offsets[(topic, msg.partition())] = msg.offset() + 1
+        self._offsets[(topic, partition)] = offset + 1
         self._since.setdefault(topic, time.monotonic())
 
     def _add_rows(self, writer: RowWriter, msg: Message) -> None:
@@ -435,11 +444,11 @@ class ClickHouseSink:
             if buffer.rows:
                 self.stats.rows[table] = self.stats.rows.get(table, 0) + buffer.rows
             self._buffers[table] = _Buffer(buffer.writer)
-            landing = self._landings.get(table)
-            if landing is not None:
-                if landing.rows:
-                    self.stats.rows[table] = self.stats.rows.get(table, 0) + landing.rows
-                self._landings[table] = _Landing(landing.writer)
+            landed = self._landings.get(table)
+            if landed is not None:
+                if landed.rows:
+                    self.stats.rows[table] = self.stats.rows.get(table, 0) + landed.rows
+                self._landings[table] = _Landing(landed.writer)
         for key in committed:
             del self._offsets[key]
         for t in flushed:
