@@ -25,6 +25,7 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
+from streams.agents.batching import every, on_partitions
 from streams.domain.attribution import MICROSECOND, Columns, route
 from streams.domain.catalog import Catalog
 from streams.domain.usage import UsageEvent
@@ -85,10 +86,11 @@ class Attributor:
         parked: dict[str, dict[str, Any]] = {}
         for msg in read_partition(self.settings.kafka_bootstrap, self.parking_name, partition):
             key = (msg.key() or b"").decode()
-            if msg.value() is None:
+            value = msg.value()
+            if value is None:
                 parked.pop(key, None)
             else:
-                parked[key] = self.codec.decode_records(msg.value())[0]
+                parked[key] = self.codec.decode_records(value)[0]
         return parked
 
     def forget_partitions(self, revoked: set[TP]) -> None:
@@ -207,7 +209,6 @@ class Attributor:
 def register_attribute(app: faust.App, feed: CatalogFeed, attributor: Attributor) -> None:
     """The timer that releases parked usage on a catalog change, and the parking recovery."""
 
-    @app.timer(interval=1.0)
     async def release_parked_usage() -> None:
         current = feed.current
         if current is None:
@@ -217,13 +218,14 @@ def register_attribute(app: faust.App, feed: CatalogFeed, attributor: Attributor
             attributor.checked_version = current.version
             await attributor.release_parked(current)
 
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+    async def forget_revoked(revoked: set[TP]) -> None:
         attributor.forget_partitions(revoked)
 
-    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+    async def load_assigned(assigned: set[TP]) -> None:
         for tp in assigned:  # parked events must be released even if no new usage comes
             if tp.topic == attributor.usage_topic:
                 await attributor.parked_for(tp.partition)
 
-    app.on_partitions_revoked.connect(on_revoked)
-    app.on_partitions_assigned.connect(on_assigned)
+    every(app, 1.0, release_parked_usage)
+    on_partitions(app.on_partitions_revoked, forget_revoked)
+    on_partitions(app.on_partitions_assigned, load_assigned)

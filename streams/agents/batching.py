@@ -13,22 +13,34 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
+from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
+from mode import Signal
 
 
-def by_partition(events: Iterable[EventT]) -> dict[int, list[EventT]]:
+def by_partition(events: Iterable[EventT[bytes]]) -> dict[int, list[EventT[bytes]]]:
     """Events grouped by input partition, each group in offset order."""
-    groups: dict[int, list[EventT]] = defaultdict(list)
+    groups: dict[int, list[EventT[bytes]]] = defaultdict(list)
     for event in events:
         groups[event.message.partition].append(event)
     return groups
+
+
+def event_value(event: EventT[bytes]) -> bytes:
+    """The event's message value. ValueError for a tombstone: the topics the stages read
+    after ``usage`` are written by Railyard alone, and never carry one."""
+    value = event.message.value
+    if value is None:
+        m = event.message
+        raise ValueError(f"{m.topic}[{m.partition}]@{m.offset} has no value (a tombstone)")
+    return value
 
 
 def batch_agent(
     app: faust.App,
     topic: faust.TopicT,
     name: str,
-    process: Callable[[list[EventT]], Awaitable[None]],
+    process: Callable[[list[EventT[bytes]]], Awaitable[None]],
     *,
     messages: int,
     within_s: float,
@@ -38,8 +50,16 @@ def batch_agent(
     ``process`` them, then ack them; ``forget`` hears of revoked partitions."""
 
     async def consume(stream: StreamT[bytes]) -> None:
-        async for events in stream.noack().noack_take(messages, within_s):
-            await process(list(events))
+        # Faust hands an agent a Stream, and Stream.noack() returns one; both are typed
+        # StreamT, which declares neither noack() nor noack_take().
+        assert isinstance(stream, Stream)
+        manual = stream.noack()
+        assert isinstance(manual, Stream)
+        async for buffered in manual.noack_take(messages, within_s):
+            # The events themselves (so they can be acked), though noack_take is typed
+            # as yielding values: it casts each buffered event to the value type.
+            events: list[EventT[bytes]] = list(buffered)
+            await process(events)
             for event in events:
                 await stream.ack(event)
 
@@ -47,7 +67,26 @@ def batch_agent(
     app.agent(topic, name=name)(consume)
     if forget is not None:
 
-        async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        async def forget_revoked(revoked: set[TP]) -> None:
             forget(revoked)
 
-        app.on_partitions_revoked.connect(on_revoked)
+        on_partitions(app.on_partitions_revoked, forget_revoked)
+
+
+def on_partitions(signal: Signal[set[TP]], handler: Callable[[set[TP]], Awaitable[None]]) -> None:
+    """Have ``handler`` hear every partition set a rebalance signal sends
+    (``app.on_partitions_assigned`` or ``app.on_partitions_revoked``)."""
+
+    # Faust calls receivers as receiver(app, partitions, signal=...); mode types a
+    # receiver as taking its sender positionally, then any arguments at all.
+    async def receiver(sender: object, /, *args: set[TP], **kwargs: Any) -> None:
+        (partitions,) = args
+        await handler(partitions)
+
+    signal.connect(receiver)
+
+
+def every(app: faust.App, interval_s: float, tick: Callable[[], Awaitable[None]]) -> None:
+    """Run ``tick`` every ``interval_s`` while the worker runs: ``@app.timer``, which Faust
+    types as a bare Callable (so a decorated function would lose its type)."""
+    app.timer(interval=interval_s)(tick)

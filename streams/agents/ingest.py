@@ -27,7 +27,7 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
 from streams.agents.attribute import Attributor, register_attribute
-from streams.agents.batching import batch_agent, by_partition
+from streams.agents.batching import batch_agent, by_partition, every
 from streams.agents.ingest_rules import screen
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
@@ -95,7 +95,7 @@ class IngestStage:
             if tp.topic == self.usage_topic:
                 self.seen.pop(tp.partition, None)
 
-    async def process(self, events: list[EventT]) -> None:
+    async def process(self, events: list[EventT[bytes]]) -> None:
         now = self.clock()
         pending: list[Awaitable[Any]] = []
         bodies: list[dict[str, Any]] = []
@@ -103,11 +103,13 @@ class IngestStage:
         assert catalog is not None, "the worker waits for a catalog before it starts"
         for partition, batch in by_partition(events).items():
             seen = await self.seen_for(partition)
-            events, digests = await self._process_partition(
+            accepted, digests = await self._process_partition(
                 partition, batch, seen, now, catalog, pending
             )
             if self.attributor is not None:
-                body, parking = await self.attributor.attribute(partition, events, digests, catalog)
+                body, parking = await self.attributor.attribute(
+                    partition, accepted, digests, catalog
+                )
                 bodies.extend(body)
                 pending.extend(parking)
         if self.attributor is not None:
@@ -120,7 +122,7 @@ class IngestStage:
     async def _process_partition(
         self,
         partition: int,
-        batch: list[EventT],
+        batch: list[EventT[bytes]],
         seen: SeenEvents,
         now: datetime,
         catalog: Catalog,
@@ -213,8 +215,8 @@ def register_ingest(
         forget=stage.forget_partitions,
     )
 
-    @app.timer(interval=3600.0)
     async def expire_seen_events() -> None:
         stage.expire()
 
+    every(app, 3600.0, expire_seen_events)
     return stage

@@ -17,7 +17,7 @@ from faust.types import EventT
 
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
-from streams.agents.batching import batch_agent
+from streams.agents.batching import batch_agent, event_value
 from streams.settings import Settings
 from streams.wire.records import INVOICES
 
@@ -40,10 +40,10 @@ class RouteStage:
             self.rail_topics[rail] = self.app.topic(specs[0].name)
         return self.rail_topics[rail]
 
-    async def route(self, events: list[EventT]) -> None:
+    async def route(self, events: list[EventT[bytes]]) -> None:
         sends = []
         for event in events:
-            payload = event.message.value
+            payload = event_value(event)
             topic = await self.rail_topic(INVOICES.decode(payload)["rail"])
             sends.append(await topic.send(key=event.message.key, value=payload))
         await asyncio.gather(*sends)

@@ -26,8 +26,9 @@ from faust.types import TP, EventT
 
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
+from connectors.kafka.consumed import value_of
 from connectors.kafka.replay import read_partition
-from streams.agents.batching import batch_agent, by_partition
+from streams.agents.batching import batch_agent, by_partition, event_value
 from streams.domain.accumulators import quantity
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
@@ -152,7 +153,7 @@ class WindowStage:
         committed = read_partition(
             self.settings.kafka_bootstrap, self.source_name, partition, resume_at
         )
-        rebuilt = state.rebuild((msg.value() for msg in committed), catalog)
+        rebuilt = state.rebuild((value_of(msg) for msg in committed), catalog)
         log.info(
             "rebuilt %d open windows of %s[%d] from %d contributions before offset %d",
             rebuilt.windows,
@@ -169,7 +170,7 @@ class WindowStage:
                 self.partitions.pop(tp.partition, None)
                 self.announced.pop(tp.partition, None)
 
-    async def process(self, events: list[EventT]) -> None:
+    async def process(self, events: list[EventT[bytes]]) -> None:
         catalog = self.feed.current
         assert catalog is not None
         meters = {m.key: m for m in catalog.meters}
@@ -179,7 +180,7 @@ class WindowStage:
             updates: dict[WindowKey, WindowUpdate] = {}
             late: list[LateUsage] = []
             for event in batch:
-                for out in state.fold(event.message.value, catalog):
+                for out in state.fold(event_value(event), catalog):
                     if isinstance(out, WindowUpdate):
                         updates[out.key] = out  # absolute totals: the last one says it all
                     else:
