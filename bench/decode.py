@@ -9,6 +9,10 @@ Usage (the ingest stage turning a ``usage`` body into events):
   one older writer schemas still take);
 * **reader**: ``streams.wire.usage_reader.read_usage`` walks the bytes into ``UsageEvent``s.
 
+With ``--screen``, the ingest rule as the worker runs it (``screen``: decode, validate,
+de-duplicate) with each decoder: fastavro cannot say how big each event of a batch was,
+so a batch larger than ``max_event_bytes`` has every event's size estimated instead.
+
 With ``--attributed``, ``usage.attributed`` bodies (the same events, attributed under
 the benchmark catalog): fastavro's ``ATTRIBUTED.encode`` and ``decode`` against
 ``streams.wire.contributions`` (the ingest worker writes them, the window worker reads).
@@ -33,13 +37,16 @@ from bench.ingest import bench_catalog
 from bench.landing import messages
 from connectors.kafka.partitioner import partition_for
 from streams.agents.attribute import Attributor
+from streams.agents.ingest_rules import screen
 from streams.domain.attribution import route
-from streams.domain.dedup import event_digest
+from streams.domain.dedup import SeenEvents, event_digest
 from streams.domain.usage import UsageEvent
+from streams.domain.validation import Limits
 from streams.settings import Settings
 from streams.wire.codec import UsageCodec
 from streams.wire.contributions import ContributionsWriter, read_contributions
 from streams.wire.records import ATTRIBUTED
+from streams.wire.usage_reader import WireEvents
 
 Paths = dict[str, Callable[[], None]]
 
@@ -57,6 +64,39 @@ def usage_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
         e for b in bodies for e in codec.decode_events(b).events
     ]
     return {"fastavro": fastavro_path, "reader": reader_path}
+
+
+class FastavroCodec(UsageCodec):
+    """The usage codec with fastavro as the only decoder (event sizes unknown)."""
+
+    def decode_events(self, payload: bytes) -> WireEvents:
+        return WireEvents([UsageEvent(**r) for r in self.decode_records(payload)], -1)
+
+
+def screen_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
+    catalog = bench_catalog(Settings())
+    meters, limits = catalog.meter_index, Limits()
+    now = max(e.time for b in bodies for e in codec.decode_events(b).events)
+
+    def path(decoder: UsageCodec) -> Callable[[], None]:
+        def run() -> None:
+            seen = SeenEvents()
+            for offset, body in enumerate(bodies):
+                screened = screen(
+                    body,
+                    offset,
+                    codec=decoder,
+                    seen=seen,
+                    now=now,
+                    limits=limits,
+                    max_message_bytes=1 << 20,
+                    meters=meters,
+                )
+                assert not screened.rejected
+
+        return run
+
+    return {"fastavro + screen": path(FastavroCodec()), "reader + screen": path(codec)}
 
 
 def attributed_paths(bodies: list[bytes], codec: UsageCodec) -> Paths:
@@ -94,11 +134,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--attributed", action="store_true", help="usage.attributed bodies")
+    ap.add_argument("--screen", action="store_true", help="the whole ingest rule per body")
     args = ap.parse_args()
     codec = UsageCodec()
     bodies = [m.value() for m in messages(args.events)]
     events = sum(len(codec.decode_events(b).events) for b in bodies)
-    paths = (attributed_paths if args.attributed else usage_paths)(bodies, codec)
+    pick = attributed_paths if args.attributed else screen_paths if args.screen else usage_paths
+    paths = pick(bodies, codec)
     figures: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(args.rounds):
         for name, run in paths.items():

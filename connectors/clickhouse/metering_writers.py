@@ -14,7 +14,7 @@ from streams.domain.catalog import Catalog
 from streams.wire.codec import UsageCodec, load_schema
 from streams.wire.container import Landed
 from streams.wire.records import ATTRIBUTED, ATTRIBUTED_V1, LATE, WINDOWS, WINDOWS_V1, inline_event
-from streams.wire.usage_reader import read_long
+from streams.wire.varint import read_long
 
 
 def _body_as_record(
@@ -22,9 +22,9 @@ def _body_as_record(
 ) -> Landed | None:
     """A single-object body as one container record of its own schema, as it is."""
     payload = msg.value()
-    if not payload or payload[:10] != header:
+    if not payload or not payload.startswith(header):
         return None
-    body = memoryview(payload)[10:]
+    body = memoryview(payload)[len(header) :]
     return (body,), rows(body)
 
 
@@ -40,7 +40,7 @@ class AttributedWriter:
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         payload = value_of(msg)
-        if payload[:10] == ATTRIBUTED_V1.header:  # written before version 2
+        if payload.startswith(ATTRIBUTED_V1.header):  # written before version 2
             for item in ATTRIBUTED_V1.decode(payload)["items"]:
                 e = item["event"]
                 yield (
@@ -148,7 +148,7 @@ class WindowsWriter:
 
     def rows(self, msg: Message) -> Iterable[Sequence[Any]]:
         payload = value_of(msg)
-        codec = WINDOWS_V1 if payload[:10] == WINDOWS_V1.header else WINDOWS
+        codec = WINDOWS_V1 if payload.startswith(WINDOWS_V1.header) else WINDOWS
         for u in codec.decode(payload)["updates"]:
             digest = u.get("latest_digest")
             yield (

@@ -26,14 +26,15 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from connectors.kafka import topics
 from connectors.kafka.consumed import position_of, value_of
 from streams.settings import Settings
-from streams.wire.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, decode_dead_letter
-from streams.wire.container import (
-    Landed,
-    container,
-    wrap_single,
-    zigzag,
+from streams.wire.codec import (
+    CURRENT_VERSION,
+    EVENT_VERSIONS,
+    HEADER_SIZE,
+    UsageCodec,
+    decode_dead_letter,
 )
-from streams.wire.usage_reader import read_long
+from streams.wire.container import Landed, container, wrap_single
+from streams.wire.varint import read_long, write_long
 
 log = logging.getLogger("railyard.sink")
 
@@ -127,8 +128,8 @@ class UsageEventsWriter:
         if is_batch is None:
             return None
         _, partition, offset = position_of(msg)
-        body = memoryview(payload)[10:]
-        position = zigzag(partition) + zigzag(offset)
+        body = memoryview(payload)[HEADER_SIZE:]
+        position = write_long(partition) + write_long(offset)
         if is_batch:  # a UsageBatch is its events array: the record's last field as is
             return (position, body), abs(read_long(body, 0)[0])
         return (position, wrap_single(body)), 1

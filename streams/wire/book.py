@@ -37,7 +37,7 @@ class UnreadableRecord(RailyardError):
 def window_changes(payload: bytes) -> tuple[list[WindowChange], datetime]:
     """A window batch's changes (partials) and the watermark it carries."""
     try:
-        v1 = payload[:10] == WINDOWS_V1.header
+        v1 = payload.startswith(WINDOWS_V1.header)
         batch = (WINDOWS_V1 if v1 else WINDOWS).decode(payload)
         changes = [_window(u) for u in batch["updates"]]
     except UnreadableRecord:

@@ -28,16 +28,29 @@ from typing import Any
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+from pydantic import SecretStr
 
 from streams.domain.cloudevents import from_json
 from streams.domain.errors import RailyardError
 from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
-from streams.wire.usage_reader import WireError, WireEvents, read_usage
+from streams.wire.usage_reader import WireEvents, read_usage
+from streams.wire.varint import WireError
 
 AVRO_DIR = Path(__file__).resolve().parents[2] / "avro"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+FINGERPRINT_SIZE = 8
+HEADER_SIZE = len(SINGLE_OBJECT_MAGIC) + FINGERPRINT_SIZE
+"""Avro single-object encoding: the marker, the writer schema's CRC-64-AVRO fingerprint
+(little-endian), then the body."""
 CONFLUENT_MAGIC = 0
+CONFLUENT_HEADER_SIZE = 5
+"""Confluent wire format: a zero byte, the registry's 4-byte schema id, then the body."""
+
+
+def fingerprint_of(payload: bytes) -> bytes:
+    """The schema fingerprint of a single-object encoded payload."""
+    return payload[len(SINGLE_OBJECT_MAGIC) : HEADER_SIZE]
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -113,9 +126,13 @@ class UsageCodec:
         }
 
     @classmethod
-    def for_settings(cls, registry_url: str) -> UsageCodec:
-        """The codec a deployment reads ``usage`` with (Confluent framing if a registry is set)."""
-        return cls(SchemaRegistryFraming.from_url(registry_url) if registry_url else None)
+    def for_settings(cls, registry_url: SecretStr) -> UsageCodec:
+        """The codec a deployment reads ``usage`` with (Confluent framing if a registry is set).
+
+        The URL stays a secret (it may carry credentials) until the registry client takes it.
+        """
+        url = registry_url.get_secret_value()
+        return cls(SchemaRegistryFraming.from_url(url) if url else None)
 
     # -- encoding ---------------------------------------------------------------
 
@@ -160,26 +177,27 @@ class UsageCodec:
     def _writer(self, payload: bytes) -> tuple[WriterSchema, int]:
         """The schema the payload was written with, and where its body starts."""
         if payload[:2] == SINGLE_OBJECT_MAGIC:
-            if len(payload) < 10:
+            if len(payload) < HEADER_SIZE:
                 raise Undecodable(Reason.MALFORMED_PAYLOAD, "truncated single-object header")
-            writer = self._by_fingerprint.get(payload[2:10])
+            writer = self._by_fingerprint.get(fingerprint_of(payload))
             if writer is None:
                 raise Undecodable(
-                    Reason.UNKNOWN_SCHEMA, f"unknown schema fingerprint {payload[2:10].hex()}"
+                    Reason.UNKNOWN_SCHEMA,
+                    f"unknown schema fingerprint {fingerprint_of(payload).hex()}",
                 )
-            return writer, 10
+            return writer, HEADER_SIZE
         if payload[:1] == b"\x00" and len(payload) >= 5:
             if self.registry is None:
                 raise Undecodable(
                     Reason.UNKNOWN_SCHEMA, "Confluent-framed message but no schema registry set"
                 )
-            schema_id = struct.unpack(">I", payload[1:5])[0]
+            schema_id = struct.unpack(">I", payload[1:CONFLUENT_HEADER_SIZE])[0]
             registered = self.registry.writer(schema_id)
             if registered is None:
                 raise Undecodable(
                     Reason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not a usage schema"
                 )
-            return registered, 5
+            return registered, CONFLUENT_HEADER_SIZE
         raise Undecodable(Reason.MALFORMED_PAYLOAD, "neither Avro framing nor a JSON object")
 
     def _read(self, payload: bytes, start: int, writer: WriterSchema) -> list[dict[str, Any]]:
@@ -207,7 +225,7 @@ class UsageCodec:
         """
         if payload[:2] != SINGLE_OBJECT_MAGIC:
             return None
-        writer = self._by_fingerprint.get(payload[2:10])
+        writer = self._by_fingerprint.get(fingerprint_of(payload))
         if writer is None or writer.version != CURRENT_VERSION:
             return None
         return writer.is_batch
@@ -263,7 +281,7 @@ def encode_dead_letter(
 
 def decode_dead_letter(payload: bytes) -> dict[str, Any]:
     buf = io.BytesIO(payload)
-    buf.seek(10)
+    buf.seek(HEADER_SIZE)
     record = fastavro.schemaless_reader(buf, DEAD_LETTER_SCHEMA, DEAD_LETTER_SCHEMA)
     assert isinstance(record, dict)
     return record

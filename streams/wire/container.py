@@ -14,6 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from streams.wire.varint import write_long
+
 Landed = tuple[tuple[bytes | memoryview, ...], int]
 """One container record's bytes (in pieces) and how many table rows it yields."""
 
@@ -22,31 +24,20 @@ SYNC = b"railyard-sink-16"
 """The 16-byte marker closing each block; any value works as long as the header repeats it."""
 
 
-def zigzag(n: int) -> bytes:
-    """An Avro ``long``: zig-zag, then base-128 varint."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z & ~0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
 def _string(s: bytes) -> bytes:
-    return zigzag(len(s)) + s
+    return write_long(len(s)) + s
 
 
 def header(schema: dict[str, Any]) -> bytes:
     """Container header: magic, metadata map (schema, null codec) and the sync marker."""
     text = json.dumps(schema, separators=(",", ":")).encode()
     meta = (
-        zigzag(2)
+        write_long(2)
         + _string(b"avro.schema")
         + _string(text)
         + _string(b"avro.codec")
         + _string(b"null")
-        + zigzag(0)
+        + write_long(0)
     )
     return MAGIC + meta + SYNC
 
@@ -57,7 +48,7 @@ def container(
     """The chunks of one container file whose single block holds ``records`` records,
     encoded in ``parts`` (written out as they are, never joined into one copy)."""
     size = sum(len(p) for p in parts)
-    return [header(schema), zigzag(records), zigzag(size), *parts, SYNC]
+    return [header(schema), write_long(records), write_long(size), *parts, SYNC]
 
 
 def wrap_single(body: bytes | memoryview) -> bytes:

@@ -21,8 +21,9 @@ from typing import Any, NamedTuple
 
 import fastavro
 
+from streams.wire.codec import fingerprint_of
 from streams.wire.records import ATTRIBUTED
-from streams.wire.usage_reader import WireError, read_long
+from streams.wire.varint import WireError, read_long, write_long
 
 FIELDS = (
     "catalog_version",
@@ -45,27 +46,9 @@ FIELDS = (
 _HEADER = ATTRIBUTED.header
 _LONGS = fastavro.parse_schema({"type": "array", "items": "long"})
 _CACHE_LIMIT = 1 << 16
-_SMALL_LONGS = 1 << 12
 
 
-def _varint(n: int) -> bytes:
-    """Zig-zag varint of an Avro ``long``."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = [_varint(i) for i in range(_SMALL_LONGS)]
-"""Encoded non-negative longs below 4096: string lengths, counts, partitions."""
 _END = b"\x00"
-
-
-def _long(n: int) -> bytes:
-    return _SMALL[n] if 0 <= n < _SMALL_LONGS else _varint(n)
 
 
 class _Encoded(dict[Hashable, bytes]):
@@ -80,14 +63,14 @@ class _Encoded(dict[Hashable, bytes]):
 
 def _string(s: str) -> bytes:
     raw = s.encode()
-    return _long(len(raw)) + raw
+    return write_long(len(raw)) + raw
 
 
 def _strings(items: Sequence[str], seen: _Encoded) -> bytes:
     """An array of strings; ``seen`` caches the encoding of values that repeat."""
     if not items:
         return _END
-    parts = [_long(len(items))]
+    parts = [write_long(len(items))]
     append = parts.append
     get = seen.get
     for s in items:
@@ -101,10 +84,10 @@ def _blobs(items: Sequence[bytes]) -> bytes:
     """An array of bytes, or of strings that never repeat (event ids), encoded."""
     if not items:
         return _END
-    parts = [_long(len(items))]
+    parts = [write_long(len(items))]
     append = parts.append
     for raw in items:
-        append(_long(len(raw)))
+        append(write_long(len(raw)))
         append(raw)
     append(_END)
     return b"".join(parts)
@@ -113,7 +96,7 @@ def _blobs(items: Sequence[bytes]) -> bytes:
 def _groups(items: Sequence[Sequence[str]], seen: _Encoded, texts: _Encoded) -> bytes:
     if not items:
         return _END
-    parts = [_long(len(items))]
+    parts = [write_long(len(items))]
     append = parts.append
     get = seen.get
     for group in items:
@@ -151,7 +134,7 @@ class ContributionsWriter:
         parts = [
             _HEADER,
             _string(body["catalog_version"]),
-            _long(body["source_partition"]),
+            write_long(body["source_partition"]),
             _strings(body["customer"], seen["customer"]),
             _blobs(list(map(str.encode, body["id"]))),
             _strings(body["source"], seen["source"]),
@@ -166,10 +149,10 @@ class ContributionsWriter:
             _strings(body["value"], seen["value"]),
         ]
         if progress:
-            parts.append(_long(len(progress)))
+            parts.append(write_long(len(progress)))
             for mark in progress:
-                parts.append(_long(mark["source_partition"]))
-                parts.append(_long(mark["event_time"]))
+                parts.append(write_long(mark["source_partition"]))
+                parts.append(write_long(mark["event_time"]))
         parts.append(_END)
         return b"".join(parts)
 
@@ -193,8 +176,10 @@ class WireContributions(NamedTuple):
 
 def read_contributions(payload: bytes) -> WireContributions:
     """The body of one ``usage.attributed`` message; :class:`WireError` if it is not one."""
-    if payload[:10] != _HEADER:
-        raise WireError(f"not an AttributedContributions body (fingerprint {payload[2:10].hex()})")
+    if not payload.startswith(_HEADER):
+        raise WireError(
+            f"not an AttributedContributions body (fingerprint {fingerprint_of(payload).hex()})"
+        )
     try:
         n, pos = _length(payload, 10)
         pos += n  # catalog_version: windowing folds by the aggregation each row carries

@@ -14,7 +14,9 @@ import fastavro
 from streams.wire.codec import (
     CURRENT_VERSION,
     EVENT_VERSIONS,
+    HEADER_SIZE,
     SINGLE_OBJECT_MAGIC,
+    fingerprint_of,
     load_schema,
     schema_fingerprint,
 )
@@ -63,10 +65,12 @@ class RecordCodec:
         return buf.getvalue()
 
     def decode(self, payload: bytes) -> dict[str, Any]:
-        if payload[:10] != self.header:
-            raise ValueError(f"not a {self.name} record (fingerprint {payload[2:10].hex()})")
+        if not payload.startswith(self.header):
+            raise ValueError(
+                f"not a {self.name} record (fingerprint {fingerprint_of(payload).hex()})"
+            )
         buf = io.BytesIO(payload)
-        buf.seek(10)
+        buf.seek(HEADER_SIZE)
         record = fastavro.schemaless_reader(buf, self._parsed, None)
         assert isinstance(record, dict)
         return record

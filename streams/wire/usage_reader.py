@@ -19,16 +19,13 @@ from typing import NamedTuple
 
 from streams.domain.usage import VALUE_PRECISION, VALUE_SCALE, UsageEvent
 from streams.domain.watermarks import EPOCH
+from streams.wire.varint import WireError, read_long
 
 _CONTEXT = Context(prec=VALUE_PRECISION)
 """fastavro's context for decimal(38, 9): a value is rounded to 38 digits the same way."""
 _CACHE_LIMIT = 1 << 16
 _decimals: dict[bytes, Decimal] = {}
 """Quantities repeat (1 call, 1,000 tokens): Decimals are immutable, so one serves all."""
-
-
-class WireError(ValueError):
-    """The bytes are not a UsageEvent (or UsageBatch) body in the current layout."""
 
 
 class WireEvents(NamedTuple):
@@ -67,23 +64,6 @@ def read_usage(data: bytes, pos: int, batch: bool) -> WireEvents:
     if pos != len(data):
         raise WireError("trailing bytes after the Avro body")
     return WireEvents(events, largest)
-
-
-def read_long(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """The Avro ``int``/``long`` (zig-zag varint) at ``pos`` and the position after it;
-    IndexError if truncated. The sink's container code reads its varints with it too."""
-    b = data[pos]
-    pos += 1
-    n = b & 0x7F
-    shift = 7
-    while b & 0x80:
-        b = data[pos]
-        pos += 1
-        if shift == 63 and b > 1:  # a 10th byte may hold only the 64th bit
-            raise WireError("a varint beyond 64 bits")
-        n |= (b & 0x7F) << shift
-        shift += 7
-    return (n >> 1) ^ -(n & 1), pos
 
 
 def _text(data: bytes, pos: int) -> tuple[bytes, int]:

@@ -29,7 +29,7 @@ from streams.wire.contributions import (
     read_contributions,
 )
 from streams.wire.records import ATTRIBUTED, _without_logical_types, inline_event
-from streams.wire.usage_reader import WireError
+from streams.wire.varint import WireError
 from tests.unit.test_usage_reader import zigzag
 
 SCHEMA = _without_logical_types(inline_event(load_schema("attributed_usage.v2.avsc")))

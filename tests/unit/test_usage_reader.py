@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from streams.domain.usage import UsageEvent
 from streams.wire.codec import CURRENT_VERSION, EVENT_VERSIONS, UsageCodec, batch_schema
-from streams.wire.usage_reader import WireError, read_long, read_usage
+from streams.wire.usage_reader import read_usage
+from streams.wire.varint import WireError, read_long
 from tests.unit.test_codec import events, make_event
 
 CODEC = UsageCodec()
