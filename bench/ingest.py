@@ -51,7 +51,7 @@ from streams.domain.cloudevents import from_cloudevent
 from streams.domain.usage import UsageEvent
 from streams.domain.workload import WorkloadSpec, customer_profiles, iter_events
 from streams.domain.workload.catalog import catalog_yaml
-from streams.settings import Settings
+from streams.settings import Settings, Stage
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -311,19 +311,17 @@ def run_railyard(
     side = Side()
     started = time.monotonic()
     procs = [spawn("sink", ["sink"], settings)]
-    if not one_worker and "window" in settings.stages.split(","):  # a process per stage group
-        metering = [s for s in settings.stages.split(",") if s in ("window", "rate")]
-        first = ",".join(s for s in settings.stages.split(",") if s not in metering)
-        ingest = settings.with_(stages=first, worker_id="railyard-ingest")
+    if not one_worker and Stage.WINDOW in settings.stages:  # a process per stage group
+        metering = settings.stages & {Stage.WINDOW, Stage.RATE}
+        ingest = settings.with_(stages=settings.stages - metering, worker_id="railyard-ingest")
         for n in range(1, ingest_workers + 1):  # one consumer group: they share the partitions
             name = "worker-ingest" if ingest_workers == 1 else f"worker-ingest-{n}"
             procs.append(spawn(name, ["worker"], ingest))
-        rest = ",".join(metering)  # window, and the rate stage with its billing.book state
-        procs.append(
+        procs.append(  # window, and the rate stage with its billing.book state
             spawn(
                 "worker-metering",
                 ["worker"],
-                settings.with_(stages=rest, worker_id="railyard-metering"),
+                settings.with_(stages=metering, worker_id="railyard-metering"),
             )
         )
     else:
@@ -332,7 +330,7 @@ def run_railyard(
         wait_rows(settings, events, "railyard pipeline (worker + sink)", procs)
         side.events, side.seconds = store_span(settings)
         side.startup_s = time.monotonic() - started - side.seconds
-        if "window" in settings.stages.split(","):
+        if Stage.WINDOW in settings.stages:
             # The latency run starts once every stage has caught up: a steady rate, not
             # the tail of the backlog, and the windows' own end-to-end rate is measured.
             wait_rows(settings, events, "event-time windows", procs, sql=WINDOWED)
@@ -343,7 +341,7 @@ def run_railyard(
         total = events + side.latency_events
         deadline = time.monotonic() + 300
         while (
-            "window" in settings.stages
+            Stage.WINDOW in settings.stages
             and side.windowed_events < total
             and time.monotonic() < deadline
         ):

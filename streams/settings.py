@@ -1,16 +1,30 @@
 """One typed settings object for every Railyard process.
 
-Values come from ``RAILYARD_*`` environment variables (or keyword overrides in
-tests); :meth:`Settings.validate` lists every problem at once so a bad deployment
-fails at start-up with the whole picture instead of one error per restart.
+Values come from ``RAILYARD_*`` environment variables (or keyword arguments in tests),
+parsed by pydantic-settings into the types below. Every problem, a value that does not
+parse as much as a cross-field rule it breaks, is reported at once in one
+:class:`ConfigError` naming each variable, so a bad deployment fails at start-up with
+the whole picture instead of one error per restart.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any, Self
+from urllib.parse import urlparse
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.domain.errors import ConfigError
 from streams.domain.window_replay import rebuild_reach
@@ -18,11 +32,7 @@ from streams.domain.windows import WindowSize
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = PROJECT_ROOT / ".railyard"
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"RAILYARD_{name}", default)
-
+ENV_PREFIX = "RAILYARD_"
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,7 +55,6 @@ def format_duration(value: timedelta) -> str:
     return f"{micros // 1_000_000}s" if micros % 1_000_000 == 0 else f"{micros}us"
 
 
-EVENT_LOOPS = ("uvloop", "aio")
 RETENTION_MARGIN = timedelta(days=1)
 """Added to a retention a stage rebuilds from: stages reason in event time, retention
 counts in wall-clock time, and the watermark can trail arrival by a partition's lag."""
@@ -60,61 +69,101 @@ def parse_instant(text: str) -> datetime | None:
     return value if value.tzinfo is not None else None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Deployment settings shared by the CLI, the stream workers and the connectors."""
+class Stage(StrEnum):
+    """A stage a worker can run; declared in pipeline order."""
 
-    home: Path = field(default_factory=lambda: Path(_env("HOME", str(DEFAULT_HOME))))
+    INGEST = "ingest"
+    ATTRIBUTE = "attribute"
+    WINDOW = "window"
+    RATE = "rate"
+    ROUTE = "route"
+
+
+class EventLoop(StrEnum):
+    UVLOOP = "uvloop"
+    AIO = "aio"
+
+
+def _duration(value: object) -> object:
+    """The environment's ``40d`` form; a ValueError, so pydantic lists it with the others."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _stage_list(value: object) -> object:
+    """The environment's ``ingest,attribute`` form, every unknown name refused in one message."""
+    if not isinstance(value, str):
+        return value
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(Stage))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; the stages are {', '.join(Stage)}")
+    return frozenset(Stage(name) for name in names)
+
+
+def _some_stage(stages: frozenset[Stage]) -> frozenset[Stage]:
+    if not stages:
+        raise ValueError(f"list at least one of {', '.join(Stage)}")
+    return stages
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Stages = Annotated[
+    frozenset[Stage], NoDecode, BeforeValidator(_stage_list), AfterValidator(_some_stage)
+]
+
+
+class Settings(BaseSettings):
+    """Deployment settings shared by the CLI, the stream workers and the connectors.
+
+    Construction parses (a value of the wrong type raises :class:`ConfigError`);
+    :meth:`validate` then checks the rules between values, as every process does at
+    start-up. Credentials are :class:`SecretStr`: masked in ``repr``, logs and errors.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    home: Path = DEFAULT_HOME
     """Project-local state: broker data and logs, the embedded ClickHouse, pid files."""
 
-    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    kafka_controller_port: int = field(
-        default_factory=lambda: int(_env("KAFKA_CONTROLLER_PORT", "9093"))
-    )
-    topic_prefix: str = field(default_factory=lambda: _env("TOPIC_PREFIX", ""))
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    topic_prefix: str = ""
     """Prefix for every topic name, so several deployments (or test runs) share one broker."""
 
-    usage_partitions: int = field(default_factory=lambda: int(_env("USAGE_PARTITIONS", "4")))
-    replication_factor: int = field(default_factory=lambda: int(_env("REPLICATION_FACTOR", "1")))
+    usage_partitions: int = 4
+    replication_factor: int = 1
 
-    clickhouse_dsn: str = field(default_factory=lambda: _env("CLICKHOUSE_DSN", ""))
-    """``chdb:///<dir>`` (embedded engine, the default) or ``http(s)://user:pass@host:port/db``."""
+    clickhouse_dsn: SecretStr = SecretStr("")
+    """``chdb:///<dir>`` (embedded engine; empty means ``chdb://<home>/clickhouse``) or
+    ``http(s)://user:pass@host:port/db``: secret, since it carries the password."""
 
-    query_port: int = field(default_factory=lambda: int(_env("QUERY_PORT", "8124")))
+    query_port: int = 8124
     """Port on which the sink that owns an embedded ClickHouse answers analysts' queries."""
 
-    schema_registry_url: str = field(default_factory=lambda: _env("SCHEMA_REGISTRY_URL", ""))
-    """When set, usage events use Confluent Schema Registry framing instead of single-object."""
+    schema_registry_url: SecretStr = SecretStr("")
+    """When set, usage events use Confluent Schema Registry framing instead of single-object.
+    Secret, since it may carry basic-auth credentials."""
 
-    max_event_bytes: int = field(default_factory=lambda: int(_env("MAX_EVENT_BYTES", "65536")))
-    max_event_age: timedelta = field(
-        default_factory=lambda: parse_duration(_env("MAX_EVENT_AGE", "40d"))
-    )
+    max_event_bytes: int = 65536
+    max_event_age: Duration = timedelta(days=40)
     """Older events are rejected; it is also how long event ids are remembered, so a
     duplicate is dropped however late it comes, as long as the event is acceptable at all."""
-    max_clock_skew: timedelta = field(
-        default_factory=lambda: parse_duration(_env("MAX_CLOCK_SKEW", "1h"))
-    )
+    max_clock_skew: Duration = timedelta(hours=1)
 
-    max_message_bytes: int = field(
-        default_factory=lambda: int(_env("MAX_MESSAGE_BYTES", str(1 << 20)))
-    )
-    catalog: Path = field(
-        default_factory=lambda: Path(
-            _env("CATALOG", str(PROJECT_ROOT / "deploy" / "catalog.example.yaml"))
-        )
-    )
+    max_message_bytes: int = 1 << 20
+    catalog: Path = PROJECT_ROOT / "deploy" / "catalog.example.yaml"
     """The billing catalog (meters, customers, plans) in force."""
 
-    window_size: str = field(default_factory=lambda: _env("WINDOW_SIZE", "hour"))
+    window_size: WindowSize = WindowSize.HOUR
     """Tumbling event-time window: minute, hour or day."""
-    allowed_lateness: timedelta = field(
-        default_factory=lambda: parse_duration(_env("ALLOWED_LATENESS", "30m"))
-    )
+    allowed_lateness: Duration = timedelta(minutes=30)
     """How long after a window ends a late event still corrects it; later ones are adjustments."""
-    stream_retention: timedelta = field(
-        default_factory=lambda: parse_duration(_env("STREAM_RETENTION", "7d"))
-    )
+    stream_retention: Duration = timedelta(days=7)
     """How long the bounded stream topics keep records (``usage``, ``usage.accepted``,
     ``usage.attributed``, ``usage.windows``, ``usage.late``, ``billing.spend``,
     ``billing.commands``): how long a stage may be down without losing input, and how far
@@ -122,52 +171,92 @@ class Settings:
     must be at least :attr:`min_stream_retention` (checked). State that must outlive it is
     kept in compacted topics that never expire (``connectors/kafka/topics.py``)."""
 
-    book_checkpoint: timedelta = field(
-        default_factory=lambda: parse_duration(_env("BOOK_CHECKPOINT", "5s"))
-    )
+    book_checkpoint: Duration = timedelta(seconds=5)
     """How often the rate stage writes its book's changes (newest per key) to the compacted
     ``billing.book``, with the input positions they cover; a restart replays only the tail
     of ``usage.windows``/``usage.late`` after them, so it must be far below
     ``RAILYARD_STREAM_RETENTION`` (checked). 0 writes after every batch."""
 
-    period_grace: timedelta = field(
-        default_factory=lambda: parse_duration(_env("PERIOD_GRACE", "1h"))
-    )
+    period_grace: Duration = timedelta(hours=1)
     """How long after a billing period ends (in event time) it closes and is invoiced."""
 
-    stages: str = field(
-        default_factory=lambda: _env("STAGES", "ingest,attribute,window,rate,route")
-    )
-    """Agents this worker runs; split them across processes to scale stages independently.
-    ``attribute`` runs inside the ingest agent (one decode per event), so it goes with ``ingest``."""
+    stages: Stages = frozenset(Stage)
+    """Agents this worker runs (``ingest,attribute`` in the environment); split them across
+    processes to scale stages independently. ``attribute`` runs inside the ingest agent
+    (one decode per event), so it goes with ``ingest``."""
 
-    worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "railyard"))
+    worker_id: str = "railyard"
 
-    sink_linger: timedelta = field(
-        default_factory=lambda: parse_duration(_env("SINK_LINGER", "100ms"))
-    )
+    sink_linger: Duration = timedelta(milliseconds=100)
     """How long the sink holds accepted events and dead letters before inserting them:
     latency from produce to queryable against the engine's fixed cost per INSERT."""
-    sink_derived_linger: timedelta = field(
-        default_factory=lambda: parse_duration(_env("SINK_DERIVED_LINGER", "1s"))
-    )
+    sink_derived_linger: Duration = timedelta(seconds=1)
     """The same for every other topic (attribution, windows, billing, delivery)."""
-    event_loop: str = field(default_factory=lambda: _env("EVENT_LOOP", "uvloop"))
+    event_loop: EventLoop = EventLoop.UVLOOP
     """The workers' asyncio loop: ``uvloop`` (libuv, Faust's own extra) or ``aio`` (the
     standard library's). Sockets, timers and callbacks of the Kafka clients run on it."""
-    clock_start: str = field(default_factory=lambda: _env("CLOCK_START", ""))
+    clock_start: str = ""
     """An RFC 3339 instant with its offset (``2024-02-29T00:00:00Z``): the worker's clock
     reads it at start-up and advances with real time from there. Empty: the wall clock.
     The clock judges event age and skew at ingest; ``railyard demo --today`` runs its
     worker on one, so a demo dated in the past or the future accepts its own events."""
 
-    def __post_init__(self) -> None:
-        if not self.clickhouse_dsn:
-            object.__setattr__(self, "clickhouse_dsn", f"chdb://{self.home / 'clickhouse'}")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_error_for_every_problem(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        """Values that do not parse, and the rules the others break, in one ConfigError.
+
+        The rules are checked on the values that did parse (the others at their
+        defaults), leaving out every rule that involves a value that did not.
+        """
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            bad = {str(e["loc"][0]) for e in errors if e["loc"]}
+            listing = [cls._describe(e) for e in errors]
+            if isinstance(data, dict):
+                rest = {name: value for name, value in data.items() if name not in bad}
+                for name in bad.intersection(cls.model_fields):  # as arguments: env is read again
+                    rest[name] = cls.model_fields[name].get_default(call_default_factory=True)
+                try:
+                    parsed = cls.model_validate(rest)
+                except ConfigError:
+                    pass  # every value that parsed is listed by name already
+                else:
+                    listing += [p for names, p in parsed._checks() if not bad.intersection(names)]
+            raise ConfigError(_listing(listing)) from None  # the cause would show the values
+
+    @classmethod
+    def _describe(cls, error: ErrorDetails) -> str:
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            return f"{env_name(name)}: not a setting"
+        field = cls.model_fields.get(name)
+        if error["type"] == "value_error" or field is None or field.annotation is SecretStr:
+            return f"{env_name(name)}: {message}"  # a secret's value is never shown
+        return f"{env_name(name)}: {message}, got {error['input']!r}"
+
+    @model_validator(mode="after")
+    def _embedded_store_under_home(self) -> Self:
+        if not self.clickhouse_dsn.get_secret_value():
+            # Derived once, at parse time, so to_env() passes it on and with_(home=...)
+            # keeps the store in place, as it always did; frozen, hence __dict__.
+            self.__dict__["clickhouse_dsn"] = SecretStr(f"chdb://{self.home / 'clickhouse'}")
+        return self
 
     @property
     def embedded_clickhouse(self) -> bool:
-        return self.clickhouse_dsn.startswith("chdb:")
+        return self.embedded_store is not None
+
+    @property
+    def embedded_store(self) -> Path | None:
+        """The embedded engine's directory (``chdb://<dir>``); None for a ClickHouse server."""
+        dsn = self.clickhouse_dsn.get_secret_value()  # chdb:// has no credentials
+        return Path(urlparse(dsn).path) if dsn.startswith("chdb:") else None
 
     @property
     def kafka_dir(self) -> Path:
@@ -189,9 +278,7 @@ class Settings:
         """The shortest retention of ``usage.attributed`` the window stage can rebuild from:
         every window still open and the replay horizon before it, plus the clock skew (an
         event may arrive that long before its time) and :data:`RETENTION_MARGIN`."""
-        known = self.window_size in tuple(WindowSize)  # an unknown one is reported by problems()
-        size = WindowSize(self.window_size) if known else WindowSize.DAY
-        reach = rebuild_reach(size, self.allowed_lateness)
+        reach = rebuild_reach(self.window_size, self.allowed_lateness)
         return reach + self.max_clock_skew + RETENTION_MARGIN
 
     @property
@@ -201,112 +288,124 @@ class Settings:
         return parse_instant(self.clock_start) if self.clock_start else None
 
     def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with ``changes``, parsed like the environment (``stages="ingest"`` works);
+        a bad value raises :class:`ConfigError`. The environment is not read again."""
+        return type(self).model_validate({**dict(self), **changes})
 
-    def problems(self) -> list[str]:
-        """Every configuration problem, not just the first."""
-        out: list[str] = []
+    def _checks(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every rule broken, each with the fields it involves."""
+        out: list[tuple[tuple[str, ...], str]] = []
         if self.usage_partitions < 1:
-            out.append("RAILYARD_USAGE_PARTITIONS must be >= 1")
-        if self.event_loop not in EVENT_LOOPS:
-            out.append(f"RAILYARD_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}")
+            out.append((("usage_partitions",), "RAILYARD_USAGE_PARTITIONS must be >= 1"))
         if self.clock_start and self.clock_origin is None:
             out.append(
-                "RAILYARD_CLOCK_START must be an RFC 3339 instant with its offset "
-                f"(e.g. 2024-02-29T00:00:00Z), got {self.clock_start!r}"
+                (
+                    ("clock_start",),
+                    "RAILYARD_CLOCK_START must be an RFC 3339 instant with its offset "
+                    f"(e.g. 2024-02-29T00:00:00Z), got {self.clock_start!r}",
+                )
             )
         if self.replication_factor < 1:
-            out.append("RAILYARD_REPLICATION_FACTOR must be >= 1")
-        if not (self.clickhouse_dsn.startswith(("chdb:", "http://", "https://"))):
+            out.append((("replication_factor",), "RAILYARD_REPLICATION_FACTOR must be >= 1"))
+        if not self.clickhouse_dsn.get_secret_value().startswith(("chdb:", "http://", "https://")):
             out.append(
-                f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}"
+                (
+                    ("clickhouse_dsn",),
+                    f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}",
+                )
             )
         if ":" not in self.kafka_bootstrap:
-            out.append("RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
-        if not self.catalog.is_file():
-            out.append(f"RAILYARD_CATALOG: no such file {self.catalog}")
-        if self.window_size not in ("minute", "hour", "day"):
             out.append(
-                f"RAILYARD_WINDOW_SIZE must be minute, hour or day, got {self.window_size!r}"
+                (("kafka_bootstrap",), "RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
             )
-        unknown = set(self.stages.split(",")) - set(STAGES)
-        if unknown:
-            out.append(f"RAILYARD_STAGES: unknown stage(s) {sorted(unknown)}")
-        elif "attribute" in self.stages.split(",") and "ingest" not in self.stages.split(","):
-            out.append("RAILYARD_STAGES: attribute runs inside ingest (one decode); list both")
+        if not self.catalog.is_file():
+            out.append((("catalog",), f"RAILYARD_CATALOG: no such file {self.catalog}"))
+        if Stage.ATTRIBUTE in self.stages and Stage.INGEST not in self.stages:
+            out.append(
+                (
+                    ("stages",),
+                    "RAILYARD_STAGES: attribute runs inside ingest (one decode); list both",
+                )
+            )
         if not timedelta(0) <= self.book_checkpoint * 100 <= self.stream_retention:
             out.append(
-                f"RAILYARD_BOOK_CHECKPOINT ({self.book_checkpoint}) must be at least 0 and at most"
-                " 1 % of RAILYARD_STREAM_RETENTION: a restart re-reads the input written since"
-                " the last checkpoint, which must still be there"
+                (
+                    ("book_checkpoint", "stream_retention"),
+                    f"RAILYARD_BOOK_CHECKPOINT ({self.book_checkpoint}) must be at least 0 and"
+                    " at most 1 % of RAILYARD_STREAM_RETENTION: a restart re-reads the input"
+                    " written since the last checkpoint, which must still be there",
+                )
             )
         if self.stream_retention < self.min_stream_retention:
             out.append(
-                f"RAILYARD_STREAM_RETENTION ({self.stream_retention}) is shorter than the window"
-                f" stage needs to rebuild from usage.attributed ({self.min_stream_retention}:"
-                " window + allowed lateness + 1 day of replay horizon + clock skew + 1 day);"
-                " raise it, or shorten the lateness"
+                (
+                    ("stream_retention", "window_size", "allowed_lateness", "max_clock_skew"),
+                    f"RAILYARD_STREAM_RETENTION ({self.stream_retention}) is shorter than the"
+                    " window stage needs to rebuild from usage.attributed"
+                    f" ({self.min_stream_retention}: window + allowed lateness + 1 day of replay"
+                    " horizon + clock skew + 1 day); raise it, or shorten the lateness",
+                )
             )
         if self.max_event_bytes < 256:
-            out.append("RAILYARD_MAX_EVENT_BYTES must be >= 256")
-        for name, linger in (
-            ("SINK_LINGER", self.sink_linger),
-            ("SINK_DERIVED_LINGER", self.sink_derived_linger),
-        ):
-            if not timedelta(0) < linger <= timedelta(minutes=1):
-                out.append(f"RAILYARD_{name} must be more than 0 and at most 1m")
+            out.append((("max_event_bytes",), "RAILYARD_MAX_EVENT_BYTES must be >= 256"))
+        for name in ("sink_linger", "sink_derived_linger"):
+            if not timedelta(0) < getattr(self, name) <= timedelta(minutes=1):
+                out.append(((name,), f"{env_name(name)} must be more than 0 and at most 1m"))
         return out
 
-    def validate(self) -> Settings:
+    def problems(self) -> list[str]:
+        """Every rule between values this deployment breaks, not just the first."""
+        return [problem for _, problem in self._checks()]
+
+    def validate(self) -> Settings:  # type: ignore[override]  # not BaseModel.validate
         problems = self.problems()
         if problems:
-            raise ConfigError("invalid settings:\n  - " + "\n  - ".join(problems))
+            raise ConfigError(_listing(problems))
         return self
 
     @property
     def redacted_dsn(self) -> str:
         """The DSN with any password masked, safe for logs and errors."""
-        return _redact(self.clickhouse_dsn)
+        return _redact(self.clickhouse_dsn.get_secret_value())
 
     def to_env(self) -> dict[str, str]:
-        """``RAILYARD_*`` variables that rebuild these settings in a child process."""
-        return {
-            "RAILYARD_HOME": str(self.home),
-            "RAILYARD_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-            "RAILYARD_KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
-            "RAILYARD_TOPIC_PREFIX": self.topic_prefix,
-            "RAILYARD_USAGE_PARTITIONS": str(self.usage_partitions),
-            "RAILYARD_REPLICATION_FACTOR": str(self.replication_factor),
-            "RAILYARD_CLICKHOUSE_DSN": self.clickhouse_dsn,
-            "RAILYARD_QUERY_PORT": str(self.query_port),
-            "RAILYARD_SCHEMA_REGISTRY_URL": self.schema_registry_url,
-            "RAILYARD_MAX_EVENT_BYTES": str(self.max_event_bytes),
-            "RAILYARD_MAX_EVENT_AGE": format_duration(self.max_event_age),
-            "RAILYARD_MAX_CLOCK_SKEW": format_duration(self.max_clock_skew),
-            "RAILYARD_MAX_MESSAGE_BYTES": str(self.max_message_bytes),
-            "RAILYARD_CATALOG": str(self.catalog),
-            "RAILYARD_WINDOW_SIZE": self.window_size,
-            "RAILYARD_ALLOWED_LATENESS": format_duration(self.allowed_lateness),
-            "RAILYARD_STREAM_RETENTION": format_duration(self.stream_retention),
-            "RAILYARD_PERIOD_GRACE": format_duration(self.period_grace),
-            "RAILYARD_BOOK_CHECKPOINT": format_duration(self.book_checkpoint),
-            "RAILYARD_STAGES": self.stages,
-            "RAILYARD_WORKER_ID": self.worker_id,
-            "RAILYARD_SINK_LINGER": format_duration(self.sink_linger),
-            "RAILYARD_SINK_DERIVED_LINGER": format_duration(self.sink_derived_linger),
-            "RAILYARD_EVENT_LOOP": self.event_loop,
-            "RAILYARD_CLOCK_START": self.clock_start,
-        }
+        """``RAILYARD_*`` variables that rebuild these settings in a child process,
+        secrets included: the child needs them."""
+        return {env_name(name): _env_text(getattr(self, name)) for name in type(self).model_fields}
 
     def as_dict(self) -> dict[str, str]:
-        out = {f.name: str(getattr(self, f.name)) for f in fields(self)}
-        out["clickhouse_dsn"] = self.redacted_dsn
-        out["schema_registry_url"] = _redact(self.schema_registry_url)
+        """Every setting as text for logs and reports: secrets masked."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            out[name] = _shown(value) if isinstance(value, SecretStr) else _env_text(value)
         return out
 
 
-STAGES = ("ingest", "attribute", "window", "rate", "route")
-"""Every stage a worker can run, in pipeline order."""
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``: ``usage_partitions`` -> ``RAILYARD_USAGE_PARTITIONS``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _listing(problems: list[str]) -> str:
+    return "invalid settings:\n  - " + "\n  - ".join(problems)
+
+
+def _env_text(value: object) -> str:
+    """A value in the form its environment variable takes."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, frozenset):
+        return ",".join(stage for stage in Stage if stage in value)  # pipeline order
+    return str(value)  # str, int, Path, and a StrEnum's value
+
+
+def _shown(secret: SecretStr) -> str:
+    """A secret as logs may show it: a URL without its password, anything else masked."""
+    text = secret.get_secret_value()
+    return _redact(text) if "://" in text or not text else "***"
 
 
 def _redact(url: str) -> str:

@@ -7,9 +7,7 @@ directory: the sink owns it); ``http(s)://user:pass@host:port/db`` talks to a se
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import clickhouse_connect
 
@@ -23,13 +21,12 @@ def connect(settings: Settings, wait_for_lock_s: float = 15.0) -> Any:
     An embedded store briefly held by another process (a one-off ``railyard sql``
     while no sink ran) is waited for rather than failed on.
     """
-    dsn = settings.clickhouse_dsn
-    if settings.embedded_clickhouse:
-        Path(urlparse(dsn).path).mkdir(parents=True, exist_ok=True)
+    if settings.embedded_store is not None:
+        settings.embedded_store.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_for_lock_s
     while True:
         try:
-            return clickhouse_connect.get_client(dsn=dsn)
+            return clickhouse_connect.get_client(dsn=settings.clickhouse_dsn.get_secret_value())
         except Exception as exc:
             locked = "Cannot lock file" in str(exc) or "another server instance" in str(exc).lower()
             if settings.embedded_clickhouse and locked and time.monotonic() < deadline:

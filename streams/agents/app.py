@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from streams.settings import Settings
+from streams.settings import Settings, Stage
 
 log = logging.getLogger("railyard.worker")
 
@@ -82,16 +82,16 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
         len(catalog.customers),
     )
     app = create_app(settings)
-    stages = set(settings.stages.split(","))
-    if "ingest" in stages:  # with "attribute", ingest attributes in the same pass
+    stages = settings.stages
+    if Stage.INGEST in stages:  # with "attribute", ingest attributes in the same pass
         if settings.clock_origin is not None:
             log.info("clock: starts at %s (RAILYARD_CLOCK_START)", settings.clock_origin)
         register_ingest(app, settings, feed, process_clock(settings.clock_origin))
-    if "window" in stages:
+    if Stage.WINDOW in stages:
         register_window(app, settings, feed)
-    if "rate" in stages:
+    if Stage.RATE in stages:
         register_rate(app, settings, feed)
-    if "route" in stages:
+    if Stage.ROUTE in stages:
         register_route(app, settings)
     fail_fast(app)
     return app

@@ -33,7 +33,7 @@ from streams.domain.catalog import Catalog
 from streams.domain.dedup import SeenEvents, pack_entries
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
-from streams.settings import Settings
+from streams.settings import Settings, Stage
 from streams.wire.codec import UsageCodec, encode_dead_letter
 
 log = logging.getLogger("railyard.ingest")
@@ -201,7 +201,7 @@ def register_ingest(
     clock: Clock = lambda: datetime.now(UTC),
 ) -> IngestStage:
     stage = IngestStage(app, settings, feed, clock)
-    if "attribute" in settings.stages.split(","):
+    if Stage.ATTRIBUTE in settings.stages:
         stage.attributor = Attributor(app, settings, feed)
         register_attribute(app, feed, stage.attributor)
 

@@ -48,12 +48,12 @@ class FreshStart:
 
 def store_dir(settings: Settings) -> Path:
     """The embedded store's directory (``chdb://<dir>``)."""
-    if not settings.embedded_clickhouse:
+    if settings.embedded_store is None:
         raise RailyardError(
             "the demo runs on the embedded ClickHouse under RAILYARD_HOME, not on "
             f"{settings.redacted_dsn}: unset RAILYARD_CLICKHOUSE_DSN"
         )
-    return Path(settings.clickhouse_dsn.removeprefix("chdb://"))
+    return settings.embedded_store
 
 
 def start_fresh(settings: Settings) -> FreshStart:

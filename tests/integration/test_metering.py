@@ -23,9 +23,9 @@ from streams.domain.dedup import event_digest
 from streams.domain.metering import contributions
 from streams.domain.meters import Aggregation
 from streams.domain.usage import UsageEvent
-from streams.domain.windows import WindowKey, WindowSize, batch_aggregate
+from streams.domain.windows import WindowKey, batch_aggregate
 from streams.domain.workload import Workload, WorkloadSpec, generate
-from streams.settings import Settings
+from streams.settings import Settings, Stage
 from tests.integration.harness import Pipeline, railyard
 from tests.integration.test_ingest import publish
 
@@ -84,7 +84,7 @@ def oracle(settings: Settings, catalog: Catalog) -> dict[WindowKey, Decimal]:
         assert customer is not None, f"{subject} has no customer under the final catalog"
         for c in contributions(event, by_type.get(type_, ()), event_digest(source, event_id)):
             pairs.append((customer, c))
-    return batch_aggregate(pairs, WindowSize(settings.window_size))
+    return batch_aggregate(pairs, settings.window_size)
 
 
 def streamed(settings: Settings) -> dict[WindowKey, Decimal]:
@@ -223,8 +223,8 @@ def test_two_ingest_workers_share_the_usage_partitions_and_a_survivor_takes_over
     consumer group, windows in a third. Killing one ingest worker mid-stream moves its
     partitions to the other, and the windows still equal the batch recomputation."""
     settings = pipeline.settings
-    ingest = settings.with_(stages="ingest,attribute")
-    window = settings.with_(stages="window", worker_id=f"{settings.worker_id}-window")
+    ingest = settings.with_(stages={Stage.INGEST, Stage.ATTRIBUTE})
+    window = settings.with_(stages={Stage.WINDOW}, worker_id=f"{settings.worker_id}-window")
     wl = generate(
         WorkloadSpec(
             seed=7,

@@ -25,7 +25,7 @@ def test_a_clock_start_is_an_rfc3339_instant(text: str, instant: datetime) -> No
 
     assert settings.problems() == []
     assert settings.clock_origin == instant
-    assert Settings(**{"clock_start": settings.to_env()["RAILYARD_CLOCK_START"]}) == settings
+    assert Settings(clock_start=settings.to_env()["RAILYARD_CLOCK_START"]) == settings
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_attributed_usage_outlives_what_the_window_stage_rebuilds(
     size: WindowSize, lateness: timedelta, skew: timedelta, stream: timedelta
 ) -> None:
     settings = Settings(
-        window_size=str(size),
+        window_size=size,
         allowed_lateness=lateness,
         max_clock_skew=skew,
         stream_retention=stream,
@@ -145,13 +145,13 @@ def test_the_default_stream_retention_is_valid() -> None:
 @pytest.mark.parametrize(
     ("size", "lateness", "needed"),
     [
-        ("minute", timedelta(0), timedelta(days=2, hours=1, minutes=1)),
-        ("hour", timedelta(minutes=30), timedelta(days=2, hours=2, minutes=30)),
-        ("day", timedelta(days=2), timedelta(days=5, hours=1)),
+        (WindowSize.MINUTE, timedelta(0), timedelta(days=2, hours=1, minutes=1)),
+        (WindowSize.HOUR, timedelta(minutes=30), timedelta(days=2, hours=2, minutes=30)),
+        (WindowSize.DAY, timedelta(days=2), timedelta(days=5, hours=1)),
     ],
 )
 def test_a_stream_retention_shorter_than_the_window_rebuild_is_rejected(
-    size: str, lateness: timedelta, needed: timedelta
+    size: WindowSize, lateness: timedelta, needed: timedelta
 ) -> None:
     settings = Settings(window_size=size, allowed_lateness=lateness)
     assert settings.min_stream_retention == needed
