@@ -1,0 +1,109 @@
+"""Where the stand-ins find the rails' published API specs, on any machine.
+
+The specs are third-party files: never copied into this repository. A stand-in asks
+for one by its path under ``shared/rails`` and gets, in this order:
+
+1. ``$RAILYARD_SHARED_RAILS/<path>``, when that setting names a folder;
+2. ``shared/rails/<path>`` beside the repository (how our workplace and CI lay it out);
+3. a copy in the user's cache (``$XDG_CACHE_HOME/railyard/rails``, else
+   ``~/.cache/railyard/rails``), downloaded once from the file's official repository at
+   the pinned commit and kept only if its SHA-256 matches.
+
+When none works, :class:`SpecNotFound` says what was tried and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+OFFICIAL_BASE = "https://raw.githubusercontent.com"
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class PublishedSpec:
+    """One spec file, pinned: its repository, path and commit, and its SHA-256."""
+
+    repo: str
+    path: str
+    commit: str
+    sha256: str
+
+    def url(self, base: str = OFFICIAL_BASE) -> str:
+        return f"{base}/{self.repo}/{self.commit}/{self.path}"
+
+
+ADYEN_OPENAPI = "Adyen/adyen-openapi", "aa014f0cbdb58ff5c44a2ff9d5fe734642210aff"
+PAYPAL_OPENAPI = "paypal/paypal-rest-api-specifications", "ec4d8f36a6ab0abcc3865e1072aaddc85ea14d5c"
+PUBLISHED: dict[str, PublishedSpec] = {
+    "adyen/CheckoutService-v72.json": PublishedSpec(
+        ADYEN_OPENAPI[0],
+        "json/CheckoutService-v72.json",
+        ADYEN_OPENAPI[1],
+        "f64ab36dbfa9eb6dea681872f2318b6dd264d6d4f8b6954551d8f6c41ce5ebd7",
+    ),
+    "adyen/CheckoutService-v71.json": PublishedSpec(
+        ADYEN_OPENAPI[0],
+        "json/CheckoutService-v71.json",
+        ADYEN_OPENAPI[1],
+        "9e426ae2bf007b148c393c5f163bbb0abe54959172b4d85676aedbd178b2b0b0",
+    ),
+    "paypal/invoicing_v2.json": PublishedSpec(
+        PAYPAL_OPENAPI[0],
+        "openapi/invoicing_v2.json",
+        PAYPAL_OPENAPI[1],
+        "0ce17c89b5a547152553e69567530f4001d6d6529abd11cf44a1fc6292af72b1",
+    ),
+}
+"""The specs the stand-ins validate against (``shared/rails/SOURCES.md`` lists them)."""
+
+
+class SpecNotFound(FileNotFoundError):
+    """No copy of a spec could be found or fetched."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "railyard" / "rails"
+
+
+def spec_file(name: str, *, base_url: str = OFFICIAL_BASE) -> Path:
+    """The local path of spec ``name`` (e.g. ``paypal/invoicing_v2.json``)."""
+    tried: list[str] = []
+    configured = os.environ.get("RAILYARD_SHARED_RAILS")
+    folders = [Path(configured)] if configured else []
+    folders.append(REPO_ROOT.parent / "shared" / "rails")
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+        tried.append(str(folder / name))
+    cached = cache_dir() / name
+    if cached.is_file():
+        return cached
+    published = PUBLISHED.get(name)
+    if published is None:
+        raise SpecNotFound(f"no pinned source for rail spec {name!r}; tried {', '.join(tried)}")
+    url = published.url(base_url)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as reply:  # noqa: S310
+            body = reply.read()
+    except OSError as exc:
+        raise SpecNotFound(
+            f"rail spec {name} not found (tried {', '.join(tried)}) and the download from "
+            f"{url} failed: {exc}. Set RAILYARD_SHARED_RAILS to a folder holding it."
+        ) from exc
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != published.sha256:
+        raise SpecNotFound(
+            f"{url} has SHA-256 {digest}, not the pinned {published.sha256}: not used"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".part")
+    partial.write_bytes(body)
+    partial.replace(cached)  # a reader never sees half a file
+    return cached
