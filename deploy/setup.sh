@@ -42,10 +42,10 @@ case "${1:-}" in
     shift; exec .venv/bin/railyard demo "$@" ;;
   test)
     shift
-    echo "setup: lint (ruff), types (mypy on the pure domain), then pytest"
+    echo "setup: lint (ruff), types (mypy strict on the whole package), then pytest"
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
-    .venv/bin/mypy streams/domain streams/settings.py streams/wire streams/agents/ingest_rules.py
+    .venv/bin/mypy streams connectors
     exec .venv/bin/pytest "$@" ;;
   *)
     echo "usage: bash deploy/setup.sh demo|test" >&2; exit 2 ;;
