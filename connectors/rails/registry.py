@@ -1,10 +1,12 @@
 """Rails by name. A rail module registers its factory; nothing else names rails.
 
-Adding a rail is one module, ``connectors/rails/<name>.py``, that calls
-:func:`register`, plus a customer in the catalog naming the rail: the registry finds
-the module by the rail's name, and the topic ``invoices.<rail>`` is derived from it.
-Rails kept outside this repository are found through the ``railyard.rails`` entry-point
-group (``name = "package.module"``) or by listing their module in :data:`RAIL_MODULES`.
+Rails are found one way: every module of :mod:`connectors.rails.providers`, and every
+module named by an entry point of the ``railyard.rails`` group (``name =
+"package.module"``, for rails kept in a package of their own). Adding a rail is one
+module, ``connectors/rails/providers/<name>.py``, that calls :func:`register`, plus a
+customer in the catalog naming the rail; the topic ``invoices.<rail>`` is derived from
+the name. There is no list of rails to edit, and no list of modules to skip: helpers
+that rails share live outside ``providers``.
 """
 
 from __future__ import annotations
@@ -14,30 +16,15 @@ import pkgutil
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
+from connectors.rails import providers
 from connectors.rails.base import Rail
 from connectors.rails.config import RailConfig
 from streams.domain.errors import ConfigError
 
 RailFactory = Callable[[RailConfig], Rail]
 
-RAIL_MODULES: tuple[str, ...] = (
-    "connectors.rails.stripe",
-    "connectors.rails.adyen",
-    "connectors.rails.paypal",
-    "connectors.rails.netsuite",
-    "connectors.rails.sap",
-    "connectors.rails.salesforce",
-    "connectors.rails.webhook",
-    "connectors.rails.outbox",
-)
-"""Modules imported by :func:`rails`, each registering one rail (the built-in ones, and
-any listed here); every other ``connectors.rails`` module that registers a rail is
-found too."""
-
-SUPPORT_MODULES = frozenset(
-    {"base", "config", "registry", "runner", "backoff", "inflight", "outcomes", "http", "ubl"}
-)
-"""Modules of the ``connectors.rails`` package that are not rails."""
+ENTRY_POINT_GROUP = "railyard.rails"
+"""Installed packages list their rail modules under this entry-point group."""
 
 _FACTORIES: dict[str, RailFactory] = {}
 
@@ -55,14 +42,13 @@ def register(name: str) -> Callable[[RailFactory], RailFactory]:
 
 
 def rail_modules() -> list[str]:
-    """Every module that may register a rail: listed, in the package, or by entry point."""
-    import connectors.rails as package
-
-    found = list(RAIL_MODULES)
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg and info.name not in SUPPORT_MODULES:
-            found.append(f"connectors.rails.{info.name}")
-    found += [ep.value for ep in entry_points(group="railyard.rails")]
+    """Every module that registers a rail: each one in ``providers``, then each entry point."""
+    found = [
+        f"{providers.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(providers.__path__)
+        if not info.ispkg
+    ]
+    found += [ep.module for ep in entry_points(group=ENTRY_POINT_GROUP)]
     return list(dict.fromkeys(found))
 
 
@@ -76,15 +62,18 @@ def rails() -> dict[str, RailFactory]:
 def create(name: str, config: RailConfig | None = None) -> Rail:
     """The rail ``name``, configured from ``config`` (default: the environment).
 
-    The module named like the rail is imported first, so running one rail's
-    connector does not import every other rail's SDK.
+    The provider module named like the rail (or the entry point of that name) is
+    imported first, so running one rail's connector does not import every other
+    rail's SDK.
     """
-    for module in (*RAIL_MODULES, f"connectors.rails.{name}"):
-        if name not in _FACTORIES and module.rsplit(".", 1)[-1] == name:
+    if name not in _FACTORIES:
+        own = f"{providers.__name__}.{name}"
+        named = [ep.module for ep in entry_points(group=ENTRY_POINT_GROUP, name=name)]
+        for module in (own, *named):
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:
-                if exc.name != module:
+                if exc.name is None or not f"{module}.".startswith(f"{exc.name}."):
                     raise  # the rail's module exists but lacks a dependency: say so
     factory = _FACTORIES.get(name) or rails().get(name)
     if factory is None:

@@ -1,6 +1,6 @@
 """docs/rails.md's ninth rail through the shared runner and the real broker.
 
-Nothing but the doc's module and its one RAIL_MODULES entry: retries, statuses,
+Nothing but the doc's module and its ``railyard.rails`` entry point: retries, statuses,
 dead letters and commits all come from the runner.
 """
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from connectors.rails import adyen, netsuite, paypal, salesforce, sap
 from connectors.rails.base import PermanentRailError, Rail, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.providers import adyen, netsuite, paypal, salesforce, sap
 from connectors.rails.sandbox.servers import salesforce as sf_server
 from connectors.rails.sandbox.servers.peer import ServerPeer
 from streams.domain.catalog.currency import minor_units

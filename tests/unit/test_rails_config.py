@@ -9,7 +9,7 @@ import stripe
 
 from connectors.rails.base import TransientRailError
 from connectors.rails.config import RailConfig
-from connectors.rails.stripe import StripeRail, classify
+from connectors.rails.providers.stripe import StripeRail, classify
 from streams.domain.errors import ConfigError
 from tests.fixtures.kafka import free_ports
 from tests.fixtures.rails.invoices import sample_invoice

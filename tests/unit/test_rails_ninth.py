@@ -1,4 +1,4 @@
-"""docs/rails.md's worked example, followed: one module and one RAIL_MODULES entry make a rail.
+"""docs/rails.md's worked example, followed: one module, found through its entry point, is a rail.
 
 The module is the doc's own code block; the delivery goes through the registry to a
 local Ledger (no broker here: tests/integration/test_rails_ninth.py runs it
@@ -15,7 +15,7 @@ import pytest
 from connectors.rails import registry
 from connectors.rails.base import PermanentRailError, TransientRailError
 from tests.fixtures.rails.invoices import sample_invoice
-from tests.fixtures.rails.ninth import LedgerPeer, ledger_running
+from tests.fixtures.rails.ninth import MODULE, LedgerPeer, ledger_running
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def peer(tmp_path: Path) -> Iterator[LedgerPeer]:
         yield p
 
 
-def test_the_registry_finds_the_ninth_rail_from_its_one_entry(peer: LedgerPeer) -> None:
+def test_the_registry_finds_the_ninth_rail_through_its_entry_point(peer: LedgerPeer) -> None:
+    assert MODULE in registry.rail_modules()
     assert "ledger" in registry.rails()
     rail = registry.create("ledger", peer.config())
     assert rail.name == "ledger"

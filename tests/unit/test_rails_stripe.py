@@ -8,7 +8,7 @@ import pytest
 import stripe
 
 from connectors.rails.base import PermanentRailError, TransientRailError
-from connectors.rails.stripe import classify, step_key, to_minor
+from connectors.rails.providers.stripe import classify, step_key, to_minor
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.rails.base import PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
-from connectors.rails.outbox import OutboxRail, file_name
+from connectors.rails.providers.outbox import OutboxRail, file_name
 from connectors.rails.ubl import NS, Supplier, document_uuid, problems, to_ubl
 from streams.domain.invoice import DocumentKind
 from tests.fixtures.rails.invoices import sample_invoice

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.rails.base import PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
-from connectors.rails.webhook import WebhookRail, payload, sign, verify
+from connectors.rails.providers.webhook import WebhookRail, payload, sign, verify
 from streams.domain.errors import ConfigError
 from tests.fixtures.kafka import free_ports
 from tests.fixtures.rails.invoices import sample_invoice
