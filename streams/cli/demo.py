@@ -27,12 +27,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.clickhouse.analyst import query, query_port_file
+from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
 from streams.cli.demo_rails import deliver_invoices, invoices_on_rail_topics
 from streams.cli.demo_state import DEMO_PROCESSES, start_fresh
-from streams.domain.catalog import Catalog, SubjectAssignment, load_catalog
+from streams.domain.catalog import Catalog, SubjectAssignment
 from streams.domain.cloudevents import to_json
 from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice

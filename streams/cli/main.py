@@ -121,8 +121,8 @@ def produce(
     batch_events: int = 500,
 ) -> None:
     """Validate and publish usage events to the `usage` topic, keyed by subject."""
+    from connectors.files import load_meters
     from connectors.kafka.producer import UsageProducer, produce_file
-    from streams.domain.meters import load_meters
     from streams.domain.validation import Limits
 
     s = settings()
@@ -195,13 +195,13 @@ def generate(
     The events come from the customers and subjects of the catalog in force, so each
     one bills to a customer whatever the seed; the seed draws their traffic.
     """
+    from connectors.files import write_jsonl
     from streams.domain.workload import (
         GeneratedEvent,
         Population,
         WorkloadSpec,
         catalog_population,
         iter_events,
-        write_jsonl,
     )
 
     duration = timedelta(days=days)
@@ -286,7 +286,7 @@ def demo(
 def _catalog_in_force(current: Settings, path: Path | None) -> tuple[Catalog, str]:
     """``path``'s catalog; else the one in force on the ``catalog`` topic when the broker
     answers at once; else ``RAILYARD_CATALOG``'s. Returns it and where it came from."""
-    from streams.domain.catalog import load_catalog
+    from connectors.files import load_catalog
 
     if path is not None:
         return load_catalog(path), str(path)

@@ -37,10 +37,10 @@ def validate(file: Path) -> None:
 @catalog_app.command("apply")
 def apply(file: Path) -> None:
     """Validate, then publish to the catalog topic: running workers pick it up at once."""
+    from connectors.files import load_catalog
     from connectors.kafka.admin import create_topics
     from connectors.kafka.catalog_feed import publish_catalog
     from connectors.kafka.topics import rail_topic_specs
-    from streams.domain.catalog import load_catalog
 
     settings = Settings().validate()
     catalog = load_catalog(file)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from streams.domain.errors import ConfigError
-
 
 class Aggregation(StrEnum):
     SUM = "SUM"
@@ -124,14 +122,3 @@ def parse_meters(raw: list[Any], where: str = "meters") -> tuple[list[Meter], li
             )
         )
     return meters, problems
-
-
-def load_meters(path: str) -> MeterIndex:
-    import yaml
-
-    with open(path) as f:
-        doc = yaml.safe_load(f) or {}
-    meters, problems = parse_meters(doc.get("meters", []))
-    if problems:
-        raise ConfigError(f"{path}:\n  - " + "\n  - ".join(problems))
-    return MeterIndex.of(meters)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from connectors.files import load_catalog
 from connectors.kafka.stack import LocalBroker
 from connectors.processes import stop_recorded
 from streams.cli.demo import DEMO_DAYS, SEED, DemoDate
 from streams.cli.demo_state import DEMO_PROCESSES
-from streams.domain.catalog import load_catalog
 from streams.domain.rating.periods import periods_between
 from streams.domain.workload import catalog_population
 from streams.settings import PROJECT_ROOT, Settings

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.files import load_catalog
 from connectors.kafka.admin import create_topics
 from connectors.kafka.catalog_feed import publish_catalog
-from streams.domain.catalog import load_catalog
 from streams.settings import Settings
 from tests.integration.harness import Pipeline, free_port
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from connectors.files import load_catalog
 from connectors.kafka import topics
 from connectors.kafka.admin import group_lag, list_topics
 from connectors.kafka.billing_commands import request_close
-from streams.domain.catalog import load_catalog
 from streams.domain.invoice import Invoice
 from streams.domain.rating.simulate import simulate
 from streams.domain.validation import Limits

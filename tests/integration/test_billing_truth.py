@@ -23,11 +23,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from connectors.clickhouse.analyst import query
+from connectors.files import load_catalog
 from connectors.kafka import topics
 from connectors.kafka.billing_commands import request_close
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
-from streams.domain.catalog import Catalog, load_catalog
+from streams.domain.catalog import Catalog
 from streams.domain.cloudevents import to_json
 from streams.domain.dedup import event_digest
 from streams.domain.invoice import Invoice, LineKind

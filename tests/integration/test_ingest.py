@@ -16,9 +16,9 @@ from confluent_kafka import Producer
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.migrate import STREAMING_TABLES
+from connectors.files import load_meters
 from connectors.kafka import topics
 from connectors.kafka.producer import ProduceSummary, UsageProducer, produce_lines
-from streams.domain.meters import load_meters
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits
 from streams.domain.workload import Defect, Workload, WorkloadSpec, generate

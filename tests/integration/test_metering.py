@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from connectors.clickhouse.analyst import query
+from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import publish_catalog
-from streams.domain.catalog import Catalog, load_catalog, parse_catalog
+from streams.domain.catalog import Catalog, parse_catalog
 from streams.domain.dedup import event_digest
 from streams.domain.metering import contributions
 from streams.domain.meters import Aggregation
@@ -195,7 +196,7 @@ def test_windows_equal_batch_recomputation_through_late_events_parking_and_a_cra
 
 
 def _first_customer(settings: Settings) -> str:
-    from streams.domain.catalog import load_catalog
+    from connectors.files import load_catalog
 
     return load_catalog(settings.catalog).customers[0].key
 

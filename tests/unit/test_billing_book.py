@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.files import load_catalog
 from streams.domain.billing_book import BillingBook, LateChange, WindowChange
-from streams.domain.catalog import Catalog, load_catalog, parse_catalog
+from streams.domain.catalog import Catalog, parse_catalog
 from streams.domain.invoice import Invoice, LineKind
 from streams.domain.rating.assemble import LateQuantity
 

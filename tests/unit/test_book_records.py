@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from connectors.files import load_catalog
 from streams.domain.billing_book import BillingBook, Seal, WatermarkChange, WindowChange
-from streams.domain.catalog import load_catalog
 from streams.domain.meters import Aggregation
 from streams.domain.partials import Partial
 from streams.wire.book import (

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.files import load_catalog
 from streams.domain.catalog import (
     MINOR_UNITS,
     BillingProfile,
@@ -36,7 +37,6 @@ from streams.domain.catalog import (
     UnitPrice,
     VolumePrice,
     fits_currency,
-    load_catalog,
     parse_catalog,
 )
 from streams.domain.catalog.codec import PRICE_CODECS

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.domain.catalog import Catalog, load_catalog
+from connectors.files import load_catalog
+from streams.domain.catalog import Catalog
 from streams.domain.workload import DEFAULT_START, WorkloadSpec, customer_profiles, subject_owners
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "catalog.example.yaml"

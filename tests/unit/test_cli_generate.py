@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from connectors.files import load_catalog
 from streams.cli.main import app
-from streams.domain.catalog import load_catalog
 from tests.fixtures.kafka import free_ports
 
 ROOT = Path(__file__).parents[2]

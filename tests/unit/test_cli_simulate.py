@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from connectors.files import load_catalog
 from streams.cli.main import app
 from streams.cli.simulate_report import event_lines
-from streams.domain.catalog import load_catalog, parse_catalog
+from streams.domain.catalog import parse_catalog
 from streams.domain.rating.screening import default_as_of
 from streams.domain.rating.simulate import simulate
 from streams.domain.validation import Limits

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from connectors.files import load_catalog
 from streams.domain.billing_book import BillingBook, WindowChange
-from streams.domain.catalog import load_catalog
 from streams.domain.spend import running_spend
 from streams.wire.records import SPEND
 

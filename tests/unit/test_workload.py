@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.files import write_jsonl
 from streams.domain.errors import ConfigError
 from streams.domain.workload import (
     CustomerProfile,
@@ -26,7 +27,6 @@ from streams.domain.workload import (
     customer_profiles,
     generate,
     iter_events,
-    write_jsonl,
 )
 from streams.domain.workload.vocabulary import ENDPOINTS, GPU_TYPES, MODELS, REGIONS
 

@@ -7,7 +7,8 @@ from textwrap import dedent
 
 import pytest
 
-from streams.domain.catalog import Catalog, load_catalog, parse_catalog
+from connectors.files import load_catalog
+from streams.domain.catalog import Catalog, parse_catalog
 from streams.domain.errors import ConfigError
 from streams.domain.workload import (
     EventType,

@@ -22,7 +22,7 @@ from .model import (
     SubjectAssignment,
     Subscription,
 )
-from .parse import load_catalog, parse_catalog
+from .parse import parse_catalog
 from .prices import (
     DimensionPrice,
     DimensionRate,
@@ -68,7 +68,6 @@ __all__ = [
     "UsagePrice",
     "VolumePrice",
     "fits_currency",
-    "load_catalog",
     "merge_rate_cards",
     "minor_units",
     "parse_catalog",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Any
 
-from streams.domain.errors import ConfigError
 from streams.domain.meters import parse_meters
 
 from . import fields as f
@@ -72,20 +70,6 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
         credit_thresholds=thresholds,
     )
     return catalog, []
-
-
-def load_catalog(path: str | FilePath) -> Catalog:
-    """The catalog in the file at ``path``; ConfigError listing every problem otherwise."""
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read catalog {path}: {exc}") from exc
-    catalog, problems = parse_catalog(text, str(path))
-    if catalog is None:
-        raise ConfigError(
-            f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(map(str, problems))
-        )
-    return catalog
 
 
 def _thresholds(r: Report, raw: Any) -> tuple[int, ...]:

@@ -7,11 +7,11 @@ it into CloudEvents JSON lines as OpenMeter's ingest API takes them. The same
 spec always gives byte-identical lines, so a failing test or a benchmark can be
 replayed exactly. The customers are made up from the seed, or taken from a
 billing catalog (:func:`catalog_population`) so every event bills to one of its
-customers. Nothing here does I/O except :func:`write_jsonl`.
+customers. Nothing here does I/O: :func:`connectors.files.write_jsonl` writes the
+lines to a file.
 """
 
 from .customers import customer_profiles
-from .jsonl import write_jsonl
 from .model import (
     DEFAULT_START,
     CustomerProfile,
@@ -41,5 +41,4 @@ __all__ = [
     "generate",
     "iter_events",
     "subject_owners",
-    "write_jsonl",
 ]
