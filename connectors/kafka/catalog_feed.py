@@ -22,6 +22,11 @@ from streams.settings import Settings
 
 log = logging.getLogger("railyard.catalog")
 CURRENT_KEY = b"current"
+POLL_TIMEOUT_S = 0.5
+"""How long one poll waits for a record before the feed looks at :meth:`CatalogFeed.stop`
+again. A record is returned as soon as it arrives, so this never delays a catalog
+change; it only bounds how long a stopped feed's thread keeps running, against two
+wake-ups a second while the topic is idle."""
 
 
 def publish_catalog(settings: Settings, catalog: Catalog) -> str:
@@ -86,7 +91,7 @@ class CatalogFeed:
         consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
         try:
             while not self._stop.is_set():
-                msg = consumer.poll(0.5)
+                msg = consumer.poll(POLL_TIMEOUT_S)
                 if msg is None:
                     continue
                 err = msg.error()

@@ -1,7 +1,9 @@
 """``window_usage``: attributed usage -> event-time window totals per customer x meter x dims.
 
 Consumes ``usage.attributed`` (partitioned by customer). Each input partition has its
-own :class:`WindowAggregator` and watermark (the greatest event time seen in it).
+own :class:`WindowAggregator` and watermark: the event-time progress of the slowest
+upstream ``usage`` partition interleaved into it, and the epoch until every one of them
+has reported (:class:`~streams.domain.watermarks.SourceWatermarks`).
 Every message is folded in with the watermark as of that message, so the result
 does not depend on how messages were batched: after a crash, the state of open
 windows is rebuilt by re-reading the partition up to where the worker resumes,

@@ -16,9 +16,10 @@ Semantics, decided once for every consumer:
   its ``revision`` (distinct events counted) only grows: re-sending one is harmless,
   and ClickHouse keeps the highest revision (ReplacingMergeTree version).
 * Each event counts once per window: contributions are de-duplicated by digest.
-* The watermark is the caller's choice, typically the greatest event time seen on the
-  partition. It must follow from the input alone (no wall clock) for a rebuild to
-  reproduce the same late/on-time decisions.
+* The watermark is the caller's choice; the window stage passes the event-time
+  progress of the slowest upstream usage partition (:mod:`streams.domain.watermarks`).
+  It must follow from the input alone (no wall clock) for a rebuild to reproduce the
+  same late/on-time decisions.
 """
 
 from __future__ import annotations
@@ -289,10 +290,13 @@ class WindowAggregator:
         at that offset. Windows still open then get exactly the events they had before
         the crash: the watermark only grows, so none of those events was late. Windows
         closed by then stay closed. The rebuilt windows count as already emitted (their
-        updates went out before the offsets were committed), and nothing is returned:
-        replaying the uncommitted tail with ``add_many`` then yields the same outputs
-        as before the crash, and replaying any prefix twice changes nothing.
-        Returns how many windows are retained.
+        updates went out before the offsets were committed), so the replay's updates and
+        late usage are discarded, not returned: replaying the uncommitted tail with
+        ``add_many`` then yields the same outputs as before the crash, and replaying any
+        prefix twice changes nothing.
+
+        Returns how many windows are retained afterwards (open, or closed and not yet
+        evicted).
         """
         self.add_many(batch, watermark)
         return len(self._states)
