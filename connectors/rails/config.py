@@ -2,8 +2,9 @@
 
 ``RAILYARD_RAIL_<RAIL>_<KEY>`` holds a value; ``RAILYARD_RAIL_<RAIL>_<KEY>_FILE``
 names a file holding it (Docker/Kubernetes secrets), which wins. Secrets are
-read through :meth:`RailConfig.secret` and never appear in ``repr``, logs or
-error messages.
+read through :meth:`RailConfig.secret` as a :class:`~pydantic.SecretStr`, which a
+rail unwraps (``get_secret_value()``) only where it sends the value, and never
+appear in ``repr``, logs or error messages.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from streams.domain.errors import ConfigError
 
@@ -54,9 +57,14 @@ class RailConfig:
             raise ConfigError(f"rail {self.rail}: set {env} (or {env}_FILE)")
         return value
 
-    def secret(self, key: str) -> str:
-        """Like :meth:`require`; the value must not be logged or put in a message."""
-        return self.require(key)
+    def secret(self, key: str) -> SecretStr:
+        """Like :meth:`require`, masked until the rail unwraps it to send it."""
+        return SecretStr(self.require(key))
+
+    def optional_secret(self, key: str) -> SecretStr | None:
+        """Like :meth:`secret`; None when the key is not set."""
+        value = self.values.get(key)
+        return SecretStr(value) if value else None
 
     def redact(self, text: str) -> str:
         """``text`` with the value of every secret-looking key masked.

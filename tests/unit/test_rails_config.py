@@ -34,7 +34,7 @@ def test_a_secret_file_wins_over_the_variable(tmp_path: Path) -> None:
             "RAILYARD_RAIL_STRIPE_API_KEY_FILE": str(secret),
         },
     )
-    assert config.secret("api_key") == KEY
+    assert config.secret("api_key").get_secret_value() == KEY
 
 
 def test_an_unreadable_secret_file_names_the_variable_not_the_content(tmp_path: Path) -> None:
@@ -48,6 +48,16 @@ def test_repr_and_str_show_key_names_only() -> None:
     for text in (repr(config), str(config), f"{config}", repr([config])):
         assert KEY not in text
         assert "api_key" in text
+
+
+def test_a_secret_stays_masked_until_unwrapped() -> None:
+    config = RailConfig("stripe", {"api_key": KEY, "api_base": "http://x"})
+
+    secret = config.secret("api_key")
+    assert KEY not in repr(secret) and KEY not in str(secret) and KEY not in f"{[secret]}"
+    assert secret.get_secret_value() == KEY
+    assert config.optional_secret("api_key") == secret
+    assert config.optional_secret("access_token") is None
 
 
 def test_a_missing_setting_names_both_variables() -> None:

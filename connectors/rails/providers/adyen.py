@@ -115,7 +115,7 @@ class AdyenRail:
             config.require(key)
         live = (config.get("environment") or "test").lower() == "live"
         adyen = Adyen.Adyen(
-            xapikey=config.secret("api_key"),
+            xapikey=config.secret("api_key").get_secret_value(),
             platform="live" if live else "test",
             live_endpoint_prefix=config.get("live_endpoint_prefix"),
             http_timeout=int(config.get("timeout") or 30),

@@ -128,10 +128,10 @@ class NetSuiteRail:
         self._timeout = float(config.get("timeout") or 30)
         self._http = requests.Session()
         self._http.auth = OAuth1(
-            client_key=config.require("consumer_key"),
-            client_secret=config.secret("consumer_secret"),
-            resource_owner_key=config.require("token_id"),
-            resource_owner_secret=config.secret("token_secret"),
+            client_key=config.secret("consumer_key").get_secret_value(),
+            client_secret=config.secret("consumer_secret").get_secret_value(),
+            resource_owner_key=config.secret("token_id").get_secret_value(),
+            resource_owner_secret=config.secret("token_secret").get_secret_value(),
             signature_method=SIGNATURE_HMAC_SHA256,
             realm=account.upper(),
         )

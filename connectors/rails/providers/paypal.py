@@ -168,7 +168,7 @@ class PayPalRail:
             "POST",
             "/v1/oauth2/token",
             "token",
-            auth=(self._client_id, self._client_secret),
+            auth=(self._client_id, self._client_secret.get_secret_value()),
             data={"grant_type": "client_credentials"},
         )
         if response.status_code != 200:

@@ -112,7 +112,7 @@ class SalesforceRail:
         self.config = config
         self.version = config.get("api_version") or "59.0"
         self._http = RailSession(float(config.get("timeout") or 30), config.get("ca_bundle"))
-        if not config.get("access_token"):  # fail at start-up, not at the first invoice
+        if config.optional_secret("access_token") is None:  # fail at start-up, not per invoice
             for key in ("login_url", "client_id", "client_secret"):
                 config.require(key)
         self._sf: Salesforce | None = None
@@ -123,10 +123,10 @@ class SalesforceRail:
     # -- session -----------------------------------------------------------------
 
     def _login(self) -> Salesforce:
-        session_id = self.config.get("access_token")
-        if session_id:
+        token = self.config.optional_secret("access_token")
+        if token is not None:
             return Salesforce(
-                session_id=session_id,
+                session_id=token.get_secret_value(),
                 instance_url=self.config.require("instance_url"),
                 session=self._http,
                 version=self.version,
@@ -135,7 +135,7 @@ class SalesforceRail:
         form = {
             "grant_type": "client_credentials",
             "client_id": self.config.require("client_id"),
-            "client_secret": self.config.secret("client_secret"),
+            "client_secret": self.config.secret("client_secret").get_secret_value(),
         }
         try:
             response = self._http.post(url, data=form)
@@ -170,7 +170,7 @@ class SalesforceRail:
                 return call(self._sf)
             except SalesforceError as exc:
                 error = rail_error(exc, action)
-                renewable = not self.config.get("access_token")
+                renewable = self.config.optional_secret("access_token") is None
                 if error.code == "INVALID_SESSION_ID" and renewable and attempt == 1:
                     self._sf = None
                     continue

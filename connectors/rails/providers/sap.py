@@ -142,7 +142,8 @@ class SapRail:
         for key in ("sales_organization", "distribution_channel", "division"):
             config.require(key)  # fail at start-up, not per invoice
         self._http = RailSession(float(config.get("timeout") or 30), config.get("ca_bundle"))
-        self._http.auth = (config.require("username"), config.secret("password"))
+        password = config.secret("password").get_secret_value()
+        self._http.auth = (config.require("username"), password)
         self._service: Any = None
 
     def __repr__(self) -> str:

@@ -120,7 +120,7 @@ class StripeRail:
         base = config.get("api_base")
         self.days_until_due = int(config.get("days_until_due", "30") or 30)
         self.client = stripe.StripeClient(
-            config.secret("api_key"),
+            config.secret("api_key").get_secret_value(),
             base_addresses={"api": base} if base else None,
             max_network_retries=0,  # the runner retries, with backoff, without blocking others
             http_client=stripe.RequestsClient(timeout=float(config.get("timeout", "30") or 30)),

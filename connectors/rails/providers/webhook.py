@@ -89,7 +89,7 @@ class WebhookRail:
             "Content-Type": "application/json",
             "User-Agent": "railyard-webhook/1",
             "Idempotency-Key": invoice.idempotency_key,
-            SIGNATURE_HEADER: sign(self.secret, body, int(self.clock())),
+            SIGNATURE_HEADER: sign(self.secret.get_secret_value(), body, int(self.clock())),
         }
         status, reason, answer, retry_after = self._post(body, headers)
         if 200 <= status < 300:
