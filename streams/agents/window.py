@@ -52,7 +52,7 @@ def message_contributions(
     payload: bytes, catalog: Catalog, progress: SourceWatermarks
 ) -> list[tuple[str, Contribution]]:
     """The (customer, contribution) pairs of one attributed message; records its progress."""
-    if payload[:10] == ATTRIBUTED_V1.header:
+    if payload.startswith(ATTRIBUTED_V1.header):
         return _v1_contributions(payload, catalog, progress)
     message = read_contributions(payload)
     times = [_EPOCH + _timedelta(0, 0, us) for us in message.time]
@@ -112,6 +112,11 @@ def _v1_contributions(
         progress.observe(mark["source_partition"], mark["event_time"])
     return out
 
+
+BATCH_MESSAGES = 50
+"""Up to 100,000 contributions (a full message holds 2,000): a fraction of a second of
+work, so a batch never holds the event loop long."""
+BATCH_WITHIN_S = 0.05
 
 RECORDS_PER_MESSAGE = 2000
 """Window updates or late items per message: a few hundred KB, under Kafka's 1 MiB."""
@@ -257,14 +262,13 @@ def _late(item: LateUsage, meters: dict[str, Any]) -> dict[str, Any]:
 
 def register_window(app: faust.App, settings: Settings, feed: CatalogFeed) -> WindowStage:
     stage = WindowStage(app, settings, feed)
-    # 50 messages: up to 100,000 contributions, a fraction of a second of work
     batch_agent(
         app,
         stage.source,
         "window_usage",
         stage.process,
-        messages=50,
-        within_s=0.05,
+        messages=BATCH_MESSAGES,
+        within_s=BATCH_WITHIN_S,
         forget=stage.forget_partitions,
     )
     return stage
