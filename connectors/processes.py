@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +68,20 @@ RECORD_SUFFIX = ".proc"
 
 
 def spawn(
-    name: str, command: list[str], settings: Settings, log_dir: Path | None = None
+    name: str,
+    command: list[str],
+    settings: Settings,
+    log_dir: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
-    """Run ``railyard <command>`` in the background with these settings."""
+    """Run ``railyard <command>`` in the background with these settings, on top of
+    ``environ`` (default: this process's environment)."""
     log_dir = log_dir or settings.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    inherited = os.environ if environ is None else environ
+    env = {**inherited, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *command],

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -26,7 +24,7 @@ from rich.table import Table
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.sql import literal
-from connectors.processes import ManagedProcess
+from connectors.processes import ManagedProcess, spawn
 from connectors.rails.config import RailConfig
 from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice
@@ -164,24 +162,12 @@ def _address(config: RailConfig) -> str:
 
 def _spawn_connector(settings: Settings, rail: str, config: RailConfig) -> ManagedProcess:
     """``railyard rails run RAIL --idle-exit 5`` pointed at the sandbox peer."""
-    log_dir = settings.home / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"rails-{rail}.log"
     # The peer's settings only: a RAILYARD_RAIL_<RAIL>_* of the caller's (a real key, or a
     # *_FILE that would win over the sandbox's value) must not point the demo at a real rail.
     prefix = f"RAILYARD_RAIL_{rail.upper().replace('-', '_')}_"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
-    env |= {**settings.to_env(), **config.to_env(), "PYTHONUNBUFFERED": "1"}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     command = ["rails", "run", rail, "--idle-exit", str(IDLE_EXIT)]
-    with open(log_path, "ab") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", *command],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    return ManagedProcess(f"rails-{rail}", popen, log_path)
+    return spawn(f"rails-{rail}", command, settings, environ=environ | config.to_env())
 
 
 def _outcomes(settings: Settings, invoice_ids: list[str]) -> dict[str, Outcome]:
