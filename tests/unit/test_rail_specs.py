@@ -19,7 +19,7 @@ NAME = "paypal/invoicing_v2.json"
 @pytest.fixture
 def nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No setting, no shared/ beside the repo, an empty cache."""
-    monkeypatch.delenv("RAILYARD_SHARED_RAILS", raising=False)
+    monkeypatch.delenv("RAILYARD_RAIL_SPECS", raising=False)
     monkeypatch.setattr(specs, "REPO_ROOT", tmp_path / "repo")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
@@ -51,7 +51,7 @@ def serve(body: bytes) -> Iterator[str]:
 def test_the_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "paypal").mkdir()
     (tmp_path / NAME).write_text("{}")
-    monkeypatch.setenv("RAILYARD_SHARED_RAILS", str(tmp_path))
+    monkeypatch.setenv("RAILYARD_RAIL_SPECS", str(tmp_path))
     assert spec_file(NAME) == tmp_path / NAME
 
 
@@ -72,7 +72,7 @@ def test_nothing_found_and_no_download_says_what_to_do(nowhere: Path) -> None:
     with pytest.raises(SpecNotFound) as caught:
         spec_file(NAME, base_url="http://127.0.0.1:9")  # nothing listens on port 9
     message = str(caught.value)
-    assert "RAILYARD_SHARED_RAILS" in message and "download from" in message
+    assert "RAILYARD_RAIL_SPECS" in message and "download from" in message
     assert str(nowhere / "shared" / "rails" / NAME) in message
 
 

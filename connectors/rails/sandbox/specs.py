@@ -3,7 +3,7 @@
 The specs are third-party files: never copied into this repository. A stand-in asks
 for one by its path under ``shared/rails`` and gets, in this order:
 
-1. ``$RAILYARD_SHARED_RAILS/<path>``, when that setting names a folder;
+1. ``$RAILYARD_RAIL_SPECS/<path>``, when that setting names a folder;
 2. ``shared/rails/<path>`` beside the repository (how our workplace and CI lay it out);
 3. a copy in the user's cache (``$XDG_CACHE_HOME/railyard/rails``, else
    ``~/.cache/railyard/rails``), downloaded once from the file's official repository at
@@ -75,7 +75,7 @@ def cache_dir() -> Path:
 def spec_file(name: str, *, base_url: str = OFFICIAL_BASE) -> Path:
     """The local path of spec ``name`` (e.g. ``paypal/invoicing_v2.json``)."""
     tried: list[str] = []
-    configured = os.environ.get("RAILYARD_SHARED_RAILS")
+    configured = os.environ.get("RAILYARD_RAIL_SPECS")
     folders = [Path(configured)] if configured else []
     folders.append(REPO_ROOT.parent / "shared" / "rails")
     for folder in folders:
@@ -95,7 +95,7 @@ def spec_file(name: str, *, base_url: str = OFFICIAL_BASE) -> Path:
     except OSError as exc:
         raise SpecNotFound(
             f"rail spec {name} not found (tried {', '.join(tried)}) and the download from "
-            f"{url} failed: {exc}. Set RAILYARD_SHARED_RAILS to a folder holding it."
+            f"{url} failed: {exc}. Set RAILYARD_RAIL_SPECS to a folder holding it."
         ) from exc
     digest = hashlib.sha256(body).hexdigest()
     if digest != published.sha256:
