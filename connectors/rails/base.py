@@ -44,18 +44,26 @@ class Delivery:
 class RailError(RailyardError):
     """A rail did not take the invoice."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
+        """The rail's HTTP status, when it answered one: the runner's retry policy
+        (:mod:`connectors.rails.policy`) decides on it, whatever the subclass says."""
 
 
 class TransientRailError(RailError):
     """Worth retrying: the rail (or the way to it) is busy or down."""
 
     def __init__(
-        self, message: str, *, code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, status=status)
         self.retry_after = retry_after
 
 

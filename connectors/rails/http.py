@@ -26,8 +26,8 @@ def classify(
     if transient or is_transient(status):
         retry = headers.get("Retry-After")
         seconds = float(retry) if isinstance(retry, str) and retry.isdigit() else None
-        return TransientRailError(message, code=code, retry_after=seconds)
-    return PermanentRailError(message, code=code)
+        return TransientRailError(message, code=code, retry_after=seconds, status=status)
+    return PermanentRailError(message, code=code, status=status)
 
 
 class RailSession(requests.Session):
