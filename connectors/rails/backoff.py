@@ -4,6 +4,10 @@ Full jitter (a uniform draw between zero and the exponential ceiling) spreads th
 retries of many invoices that failed together, so a rail coming back from an
 outage is not hit by all of them at the same instant. A rail's own ``Retry-After``
 is a floor: the connector never comes back sooner than the rail asked.
+
+The limit is a horizon in time, not a count of attempts: a rail down for an
+afternoon costs retries, never invoices. By default an invoice is retried for
+24 hours, at most 5 minutes apart, however many attempts that takes.
 """
 
 from __future__ import annotations
@@ -21,21 +25,26 @@ from streams.settings import parse_duration
 class RetryPolicy:
     """How transient failures of one rail are retried.
 
-    An invoice is given up on (recorded ``failed`` and dead-lettered) once it has
-    been tried ``max_attempts`` times or ``max_elapsed`` seconds have passed since
-    its first attempt, whichever comes first.
+    An invoice is given up on (recorded ``failed`` and dead-lettered) once its next
+    try would start more than ``horizon`` seconds after its first attempt, or, only
+    when ``max_attempts`` is set, after that many attempts.
     """
 
     base: float = 1.0
     """Ceiling of the first retry's delay, in seconds; it doubles with each attempt."""
     cap: float = 300.0
     """The ceiling never grows past this many seconds."""
-    max_attempts: int = 8
-    max_elapsed: float = 3600.0
+    max_attempts: int | None = None
+    """No limit by default: the horizon decides."""
+    horizon: float = 24 * 3600.0
 
     @classmethod
     def from_config(cls, config: RailConfig) -> RetryPolicy:
-        """``RAILYARD_RAIL_<RAIL>_RETRY_{BASE,CAP,MAX_ATTEMPTS,MAX_ELAPSED}``, else defaults."""
+        """``RAILYARD_RAIL_<RAIL>_RETRY_{BASE,CAP,HORIZON,MAX_ATTEMPTS}``, else defaults.
+
+        ``RETRY_MAX_ELAPSED``, the horizon's older name, is read when ``RETRY_HORIZON``
+        is not set.
+        """
         d = cls()
         problems: list[str] = []
 
@@ -56,11 +65,12 @@ class RetryPolicy:
                 problems.append(
                     f"retry_max_attempts must be a whole number >= 1, got {attempts_text!r}"
                 )
+        horizon_key = "retry_horizon" if config.get("retry_horizon") else "retry_max_elapsed"
         policy = cls(
             base=seconds("retry_base", d.base),
             cap=seconds("retry_cap", d.cap),
             max_attempts=attempts,
-            max_elapsed=seconds("retry_max_elapsed", d.max_elapsed),
+            horizon=seconds(horizon_key, d.horizon),
         )
         problems.extend(policy.problems())
         if problems:
@@ -73,10 +83,10 @@ class RetryPolicy:
             out.append("retry_base must be > 0")
         if self.cap < self.base:
             out.append("retry_cap must be >= retry_base")
-        if self.max_attempts < 1:
+        if self.max_attempts is not None and self.max_attempts < 1:
             out.append("retry_max_attempts must be >= 1")
-        if self.max_elapsed < 0:
-            out.append("retry_max_elapsed must be >= 0")
+        if self.horizon < 0:
+            out.append("retry_horizon must be >= 0")
         return out
 
     def ceiling(self, attempt: int) -> float:
@@ -97,7 +107,9 @@ class RetryPolicy:
     def gives_up(self, attempts: int, elapsed: float, next_delay: float) -> bool:
         """Whether, after ``attempts`` failures spanning ``elapsed`` s, no retry is left.
 
-        A retry that would start past ``max_elapsed`` is not made: the invoice is
+        A retry that would start past the ``horizon`` is not made: the invoice is
         recorded failed now rather than after one more pointless wait.
         """
-        return attempts >= self.max_attempts or elapsed + next_delay > self.max_elapsed
+        if self.max_attempts is not None and attempts >= self.max_attempts:
+            return True
+        return elapsed + next_delay > self.horizon

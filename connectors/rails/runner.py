@@ -136,14 +136,14 @@ class RailRunner:
         )
         self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
         log.info(
-            "rail %s: delivering %s (group %s; retries: base %.3gs, cap %.3gs, %d attempts, %.0fs)",
+            "rail %s: delivering %s (group %s; retries: base %.3gs, cap %.3gs, horizon %.0fs%s)",
             self.name,
             self.topic,
             self.group_id,
             self.policy.base,
             self.policy.cap,
-            self.policy.max_attempts,
-            self.policy.max_elapsed,
+            self.policy.horizon,
+            f", at most {self.policy.max_attempts} attempts" if self.policy.max_attempts else "",
         )
         last_activity = self.clock()
         last_commit = last_report = self.clock()

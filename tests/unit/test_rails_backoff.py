@@ -10,7 +10,7 @@ from connectors.rails.backoff import RetryPolicy
 from connectors.rails.config import RailConfig
 from streams.domain.errors import ConfigError
 
-POLICY = RetryPolicy(base=1.0, cap=60.0, max_attempts=8, max_elapsed=600.0)
+POLICY = RetryPolicy(base=1.0, cap=60.0, max_attempts=8, horizon=600.0)
 
 
 def test_ceiling_doubles_from_base_up_to_the_cap() -> None:
@@ -42,7 +42,7 @@ def test_gives_up_after_max_attempts() -> None:
     assert POLICY.gives_up(8, elapsed=10, next_delay=1)
 
 
-def test_gives_up_when_the_next_try_would_start_past_max_elapsed() -> None:
+def test_gives_up_when_the_next_try_would_start_past_the_horizon() -> None:
     assert not POLICY.gives_up(2, elapsed=590, next_delay=10)
     assert POLICY.gives_up(2, elapsed=590, next_delay=10.5)
 
@@ -54,14 +54,42 @@ def test_from_config_reads_durations_and_counts() -> None:
             "retry_base": "250ms",
             "retry_cap": "2m",
             "retry_max_attempts": "5",
-            "retry_max_elapsed": "1h",
+            "retry_horizon": "36h",
         },
     )
-    assert RetryPolicy.from_config(config) == RetryPolicy(0.25, 120.0, 5, 3600.0)
+    assert RetryPolicy.from_config(config) == RetryPolicy(0.25, 120.0, 5, 36 * 3600.0)
+
+
+def test_the_horizons_older_name_is_read_when_the_new_one_is_unset() -> None:
+    old = RailConfig("stripe", {"retry_max_elapsed": "1h"})
+    assert RetryPolicy.from_config(old).horizon == 3600.0
+    both = RailConfig("stripe", {"retry_max_elapsed": "1h", "retry_horizon": "2h"})
+    assert RetryPolicy.from_config(both).horizon == 7200.0
 
 
 def test_from_config_defaults_without_settings() -> None:
     assert RetryPolicy.from_config(RailConfig("stripe", {})) == RetryPolicy()
+
+
+def test_defaults_are_what_docs_rails_md_promises() -> None:
+    assert RetryPolicy() == RetryPolicy(base=1.0, cap=300.0, max_attempts=None, horizon=86400.0)
+
+
+def test_by_default_no_count_of_attempts_gives_up_within_the_horizon() -> None:
+    policy = RetryPolicy()
+    # A day of failures 5 minutes apart is ~288 attempts; a thousand do not give up either.
+    assert not policy.gives_up(1000, elapsed=23 * 3600, next_delay=300)
+    assert policy.gives_up(1000, elapsed=24 * 3600 - 299, next_delay=300)
+
+
+def test_a_ten_minute_outage_is_well_inside_the_default_horizon() -> None:
+    policy, elapsed, attempt = RetryPolicy(), 0.0, 0
+    while elapsed < 600:
+        attempt += 1
+        delay = policy.delay(attempt, rand=lambda: 1.0)
+        assert not policy.gives_up(attempt, elapsed, delay)
+        elapsed += delay
+    assert policy.ceiling(attempt) <= 300.0
 
 
 def test_from_config_lists_every_problem_at_once() -> None:
