@@ -16,7 +16,15 @@ turns a misspelt field into an error rather than a silently dropped value.
 Lines map to items by kind: ``ITEM_<KIND>`` (``ITEM_USAGE``, ``ITEM_DISCOUNT``,
 …) or ``ITEM``; prepaid credits become one negative line per grant on
 ``ITEM_CREDIT``. The currency is ``CURRENCY_<CODE>`` (NetSuite's internal id of
-that currency). Credit notes become ``creditMemo`` records.
+that currency).
+
+A credit note becomes a ``creditMemo`` with the invoice's amounts as NetSuite
+means them, positive (a credit memo already means money back), applied to the
+invoice it credits: ``apply.items`` names the invoice (found by its external id,
+the invoice's idempotency key) with the amount credited. NetSuite refuses to apply
+more than the invoice still owes, and so does the rail before sending: a credit
+above ``amountRemaining`` is permanent (``credit_exceeds_invoice``). A redelivered
+credit memo is an upsert of the same record, its application replaced.
 
 Settings (``RAILYARD_RAIL_NETSUITE_<KEY>``): ``ACCOUNT_ID`` (e.g. ``1234567_SB1``),
 ``CONSUMER_KEY``, ``CONSUMER_SECRET`` (secret), ``TOKEN_ID``, ``TOKEN_SECRET``
@@ -26,6 +34,7 @@ the item and currency ids above, ``TIMEOUT`` seconds.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import requests
@@ -34,6 +43,7 @@ from requests_oauthlib import OAuth1
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import check_within, credit_amount, credited_invoice, is_credit
 from connectors.rails.http import classify
 from connectors.rails.registry import register
 from streams.domain.invoice import DocumentKind, Invoice
@@ -53,13 +63,20 @@ def _setting(config: RailConfig, key: str, fallback: str | None, what: str) -> s
     return value
 
 
-def record_body(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
-    """The ``invoice``/``creditMemo`` record for ``invoice`` (pure: no I/O)."""
+def record_body(
+    invoice: Invoice, config: RailConfig, applies_to: str | None = None
+) -> dict[str, Any]:
+    """The ``invoice``/``creditMemo`` record for ``invoice`` (pure: no I/O).
+
+    A credit note's amounts are turned positive, and ``applies_to`` (the credited
+    invoice's internal id) becomes its ``apply`` line.
+    """
     if not invoice.account:
         raise PermanentRailError(f"NetSuite: invoice {invoice.id} has no customer internal id")
     currency = _setting(
         config, f"currency_{invoice.currency.lower()}", None, f"{invoice.currency} currency id"
     )
+    sign = -1 if is_credit(invoice) else 1
     lines: list[dict[str, Any]] = []
     for line in invoice.lines:
         item = _setting(
@@ -68,22 +85,22 @@ def record_body(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "item": {"id": item},
             "description": line.description[:4000],
-            "amount": float(line.amount),
+            "amount": float(sign * line.amount),
         }
         if line.quantity is not None:
-            entry["quantity"] = float(line.quantity)
+            entry["quantity"] = float(abs(line.quantity))
         lines.append(entry)
     for credit in invoice.credits:
         item = _setting(config, "item_credit", "item", "item for prepaid credit lines")
         entry = {
             "item": {"id": item},
             "description": f"Prepaid credit {credit.grant}",
-            "amount": float(-credit.amount),
+            "amount": float(-sign * credit.amount),
         }
         lines.append(entry)
     # Amounts are already rounded to the currency; float() keeps them exact to the
     # 15 significant digits JSON numbers carry, far beyond any invoice amount.
-    return {
+    body: dict[str, Any] = {
         "entity": {"id": invoice.account},
         "currency": {"id": currency},
         "tranDate": f"{invoice.issued_at:%Y-%m-%d}",
@@ -91,6 +108,10 @@ def record_body(invoice: Invoice, config: RailConfig) -> dict[str, Any]:
         "memo": f"{invoice.number}: {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}",
         "item": {"items": lines},
     }
+    if applies_to is not None:
+        applied = float(credit_amount(invoice))
+        body["apply"] = {"items": [{"doc": {"id": applies_to}, "apply": True, "amount": applied}]}
+    return body
 
 
 def rail_error(response: requests.Response, action: str) -> RailError:
@@ -152,12 +173,47 @@ class NetSuiteRail:
             raise rail_error(response, action)
         return response
 
+    def _find(self, path: str, action: str, fields: str) -> dict[str, Any] | None:
+        """The record at ``path``, or None when NetSuite holds none there."""
+        try:
+            found: dict[str, Any] = self._call(
+                "GET", path, action, params={"fields": fields}
+            ).json()
+        except PermanentRailError as exc:
+            if exc.code == "NONEXISTENT_ID":
+                return None
+            raise
+        return found
+
+    def _credited(self, note: Invoice) -> str:
+        """The credited invoice's internal id, once the credit is known to fit in it."""
+        credited = credited_invoice(note)
+        invoice = self._find(
+            f"/invoice/eid:{credited.idempotency_key}",
+            "read credited invoice",
+            "total,amountRemaining",
+        )
+        if invoice is None:
+            raise PermanentRailError(
+                f"NetSuite: {note.number} credits {credited.number}, which NetSuite does not "
+                f"hold (no invoice with external id {credited.idempotency_key})",
+                code="credited_invoice_missing",
+            )
+        memo = self._find(f"/creditMemo/eid:{note.idempotency_key}", "read", "id")
+        if memo is None:  # a redelivery's own application is already in amountRemaining
+            total = Decimal(str(invoice["total"]))
+            remaining = Decimal(str(invoice["amountRemaining"]))
+            check_within(note, credit_amount(note), total - remaining, total)
+        return str(invoice["id"])
+
     def deliver(self, invoice: Invoice) -> Delivery:
         record = record_type(invoice)
-        body = record_body(invoice, self.config)
+        applies_to = self._credited(invoice) if is_credit(invoice) else None
+        body = record_body(invoice, self.config, applies_to)
         headers = {"X-NetSuite-PropertyNameValidation": "Error"}
         path = f"/{record}/eid:{invoice.idempotency_key}"
-        self._call("PUT", path, "upsert", params={"replace": "item"}, json=body, headers=headers)
+        replace = "item,apply" if applies_to else "item"
+        self._call("PUT", path, "upsert", params={"replace": replace}, json=body, headers=headers)
         stored = self._call("GET", path, "read", params={"fields": "tranId,status"}).json()
         references = {
             "record": record,
@@ -166,6 +222,8 @@ class NetSuiteRail:
         }
         if stored.get("tranId"):
             references["tranId"] = str(stored["tranId"])
+        if applies_to is not None:
+            references["appliesTo"] = applies_to
         return Delivery(self.name, invoice.id, references, status=_status_name(stored))
 
     def status(self, delivery: Delivery) -> str:
