@@ -18,18 +18,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connectors.kafka import topics
 from connectors.kafka.partitioner import partition_for
 from streams.domain.cloudevents import from_json
 from streams.domain.errors import StackError
 from streams.domain.meters import MeterIndex
-from streams.domain.rejections import Rejection
+from streams.domain.rejections import Reason, Rejection
 from streams.domain.usage import UsageEvent
 from streams.domain.validation import Limits, check_event
 from streams.settings import Settings
 from streams.wire.codec import UsageCodec
+
+MAX_MESSAGE_BYTES = 2_000_000
+"""The largest message this producer sends; a bigger line is reported, never sent."""
 
 
 @dataclass
@@ -69,9 +72,10 @@ class UsageProducer:
             "linger.ms": 20,
             "compression.type": "lz4",
             "partitioner": "murmur2_random",
-            "message.max.bytes": 2_000_000,
+            "message.max.bytes": MAX_MESSAGE_BYTES,
         }
         config.update(extra_config or {})
+        self.max_message_bytes = int(str(config["message.max.bytes"]))
         self._producer = Producer(config)
         self.partitions = self._partition_count(settings)
 
@@ -108,9 +112,18 @@ class UsageProducer:
             if now - opened >= self.linger_s:
                 self._send_partition(partition)
 
-    def send_raw(self, payload: bytes, key: bytes | None = None) -> None:
-        """Publish bytes as they are (the server-side checks will judge them)."""
-        self._produce(key, payload, 1)
+    def send_raw(self, payload: bytes, key: bytes | None = None) -> bool:
+        """Publish bytes as they are (the server-side checks will judge them); False when
+        the message is larger than this producer or the topic takes, so it was not sent."""
+        if len(payload) > self.max_message_bytes:
+            return False
+        try:
+            self._produce(key, payload, 1)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            return False
+        return True
 
     def _send_partition(self, partition: int) -> None:
         events = self._pending.pop(partition)
@@ -169,7 +182,7 @@ class ProduceSummary:
 
 
 def produce_lines(
-    lines: Iterable[str],
+    lines: Iterable[bytes | str],
     producer: UsageProducer,
     *,
     limits: Limits,
@@ -182,7 +195,8 @@ def produce_lines(
 
     With ``passthrough_invalid`` the rejected lines are published too, byte for byte,
     so the stream dead-letters them next to everything else (replaying a history
-    whose bad records must be kept).
+    whose bad records must be kept); a line too large for any message is reported and
+    skipped, and the lines around it still go out.
     """
     summary = ProduceSummary()
     clock_read = now()
@@ -191,7 +205,8 @@ def produce_lines(
         summary.lines += 1
         if time.monotonic() - last_clock > 1:
             clock_read, last_clock = now(), time.monotonic()
-        text = line.rstrip("\n")
+        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+        text = raw.rstrip(b"\r\n")
         if not text.strip():
             continue
         decoded = from_json(text)
@@ -203,8 +218,18 @@ def produce_lines(
         if problem is not None:
             summary.rejected.append((number, problem))
             if passthrough_invalid:
-                producer.send_raw(text.encode(), (problem.subject or "").encode() or None)
-                summary.passed_through += 1
+                key = (problem.subject or "").encode() or None
+                if producer.send_raw(text, key):
+                    summary.passed_through += 1
+                else:
+                    too_large = Rejection(
+                        Reason.OVERSIZED_PAYLOAD,
+                        f"line of {len(text)} bytes is larger than a message may be"
+                        f" ({producer.max_message_bytes}): not published",
+                        problem.event_id,
+                        problem.subject,
+                    )
+                    summary.rejected[-1] = (number, too_large)
         else:
             assert isinstance(decoded, UsageEvent)
             producer.send(decoded)
@@ -216,5 +241,5 @@ def produce_lines(
 
 
 def produce_file(path: Path, producer: UsageProducer, **kwargs: object) -> ProduceSummary:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, "rb") as f:  # bytes: a line that is not UTF-8 keeps its own bytes
         return produce_lines(f, producer, **kwargs)  # type: ignore[arg-type]

@@ -22,11 +22,40 @@ def _reject_constant(name: str) -> Decimal:
     return Decimal(name)  # NaN / Infinity: kept so the value check can name the field
 
 
+SPECVERSION = "1.0"
+"""The only CloudEvents version this contract implements."""
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refusing a key given twice: JSON parsers disagree on which one wins
+    (Python keeps the last, others the first), so such an event has no one meaning."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def parse_json(raw: str | bytes) -> dict[str, Any] | Rejection:
-    """Parse one JSON document with exact decimals; a rejection if it is not an object."""
+    """Parse one JSON document with exact decimals; a rejection if it is not one object
+    with unique keys in valid UTF-8."""
     try:
-        obj = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _DuplicateKey as exc:
+        return Rejection(Reason.MALFORMED_PAYLOAD, f"duplicate key {str(exc)!r} in a JSON object")
+    except UnicodeDecodeError as exc:
+        return Rejection(Reason.MALFORMED_PAYLOAD, f"not UTF-8: {exc.reason} at byte {exc.start}")
+    except ValueError as exc:
         return Rejection(Reason.MALFORMED_PAYLOAD, f"not JSON: {exc}")
     if not isinstance(obj, dict):
         return Rejection(Reason.MALFORMED_PAYLOAD, "a CloudEvent must be a JSON object")
@@ -60,6 +89,11 @@ def from_cloudevent(obj: dict[str, Any]) -> UsageEvent | Rejection:
     for name in ("id", "source", "type", "subject"):
         if not isinstance(obj[name], str):
             return reject(Reason.INVALID_FIELD, f"{name} must be a string")
+    specversion = obj.get("specversion", SPECVERSION)  # absent: 1.0, as before the field
+    if specversion != SPECVERSION:
+        return reject(
+            Reason.INVALID_FIELD, f"specversion must be {SPECVERSION!r}, not {specversion!r:.20}"
+        )
     time = parse_time(obj["time"])
     if isinstance(time, Rejection):
         return reject(time.reason, time.detail)
@@ -86,7 +120,7 @@ def from_cloudevent(obj: dict[str, Any]) -> UsageEvent | Rejection:
         values=values,
         dimensions=dimensions,
         dataschema=dataschema if isinstance(dataschema, str) else None,
-        specversion=str(obj.get("specversion", "1.0")),
+        specversion=SPECVERSION,
     )
 
 

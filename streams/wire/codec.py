@@ -16,6 +16,7 @@ newest one and fastavro resolves the differences.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -244,6 +245,11 @@ def _to_record(event: UsageEvent) -> dict[str, Any]:
     return event._asdict()
 
 
+MAX_DEAD_LETTER_ORIGINAL = 256 * 1024
+"""Bytes of a rejected original a dead letter carries: well under every producer's request
+limit (Faust's is 1 MB), whatever the size of message the usage topic lets in."""
+
+
 def encode_dead_letter(
     rejection: Rejection,
     *,
@@ -255,7 +261,21 @@ def encode_dead_letter(
     original: bytes,
     rejected_at: datetime | None = None,
 ) -> bytes:
-    """A dead-letter record (single-object encoded) for ``usage.dlq``."""
+    """A dead-letter record (single-object encoded) for ``usage.dlq``.
+
+    An original above :data:`MAX_DEAD_LETTER_ORIGINAL` keeps only its first bytes; the
+    detail then gives its size, SHA-256 and where the whole of it stays (its topic,
+    partition and offset, until that topic's retention): a dead letter the producer
+    cannot send would stop the stage on every restart.
+    """
+    detail = rejection.detail
+    if len(original) > MAX_DEAD_LETTER_ORIGINAL:
+        digest = hashlib.sha256(original).hexdigest()
+        detail += (
+            f" [original: {len(original)} bytes, sha256 {digest}, whole at"
+            f" {topic}[{partition}]@{offset}; first {MAX_DEAD_LETTER_ORIGINAL} bytes kept here]"
+        )
+        original = original[:MAX_DEAD_LETTER_ORIGINAL]
     buf = io.BytesIO()
     buf.write(SINGLE_OBJECT_MAGIC)
     buf.write(schema_fingerprint(load_schema("dead_letter.v1.avsc")))
@@ -264,7 +284,7 @@ def encode_dead_letter(
         DEAD_LETTER_SCHEMA,
         {
             "reason": str(rejection.reason),
-            "detail": rejection.detail,
+            "detail": detail,
             "stage": stage,
             "topic": topic,
             "partition": partition,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -51,6 +52,20 @@ GARBAGE = {
 }
 
 
+TRICKY_LINES = {
+    b'{"specversion": "1.0", "id": "t-1", "source": "s", "type": "ai.tokens", "subject": "x",'
+    b' "time": "2026-01-01T00:00:00Z", "data": {"tokens": 1, "model": "gpt-\xff"}}': (
+        "malformed_payload"  # not UTF-8: dead-lettered with these very bytes
+    ),
+    b'{"specversion": "1.0", "id": "t-2", "id": "t-3", "source": "s", "type": "ai.tokens",'
+    b' "subject": "x", "time": "2026-01-01T00:00:00Z", "data": {"tokens": 1}}': (
+        "malformed_payload"  # a key given twice
+    ),
+    b'{"specversion": "0.3", "id": "t-4", "source": "s", "type": "ai.tokens", "subject": "x",'
+    b' "time": "2026-01-01T00:00:00Z", "data": {"tokens": 1}}': "invalid_field",
+}
+
+
 def workload(events: int, seed: int, **rates: float) -> Workload:
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     return generate(
@@ -65,7 +80,9 @@ def valid_events(wl: Workload) -> dict[str, dict[str, object]]:
     return {g.event["id"]: g.event for g in wl.events if g.valid and g.event is not None}
 
 
-def publish(settings: Settings, lines: list[str], passthrough: bool = True) -> ProduceSummary:
+def publish(
+    settings: Settings, lines: list[str] | list[bytes], passthrough: bool = True
+) -> ProduceSummary:
     s = settings
     return produce_lines(
         lines,
@@ -89,17 +106,24 @@ def test_exactly_the_valid_unique_events_land_and_the_bad_ones_are_dead_lettered
     truth = valid_events(wl)
     bad = Counter(EXPECTED_REASON[g.defect] for g in wl.events if g.defect is not None)
     bad.update(GARBAGE.values())
-    bad["oversized_payload"] += 1  # one whole message over max_message_bytes
+    bad["oversized_payload"] += 2  # two whole messages over max_message_bytes
+    bad.update(TRICKY_LINES.values())
+    too_big = b'{"id": "' + b"x" * 2_500_000 + b'"}'  # over any message: reported, not sent
+    lines = [g.line.encode() for g in wl.events] + list(TRICKY_LINES) + [too_big]
     try:
         pipeline.start()
-        summary = publish(settings, [g.line for g in wl.events])
+        summary = publish(settings, lines)
         raw = UsageProducer(settings)
         for payload in GARBAGE:
             raw.send_raw(payload, b"third-party")
         raw.send_raw(b"{" + b" " * 150_000 + b"}", b"third-party")
+        huge = b"{" + b"\t" * 600_000 + b"}"  # its dead letter keeps a part, and its digest
+        raw.send_raw(huge, b"third-party")
         raw.flush()
         assert summary.delivery.failed == 0
-        assert summary.sent + len(summary.rejected) == len(wl.events)
+        assert summary.sent + len(summary.rejected) == len(lines)
+        [(number, not_sent)] = [(n, r) for n, r in summary.rejected if n == len(lines)]
+        assert not_sent.reason == "oversized_payload" and "not published" in not_sent.detail
 
         pipeline.wait_for(
             lambda: (
@@ -126,9 +150,12 @@ def test_exactly_the_valid_unique_events_land_and_the_bad_ones_are_dead_lettered
         ]
         assert Counter(d["reason"] for d in letters) == bad
         bad_lines = {g.line.encode() for g in wl.events if g.defect is not None}
+        bad_lines |= set(TRICKY_LINES)  # the line that is not UTF-8 too, as it was
         originals = {d["original"] for d in letters}
         assert bad_lines <= originals, "every bad line is kept byte for byte"
         assert all(d["detail"] and d["stage"] == "ingest" for d in letters)
+        [cut] = [d for d in letters if hashlib.sha256(huge).hexdigest() in d["detail"]]
+        assert cut["original"] == huge[: len(cut["original"])] and len(cut["original"]) < 300_000
         table = dict(query(settings, "SELECT reason, records FROM dead_letters_by_reason").rows)
         assert Counter({k: int(v) for k, v in table.items()}) == bad
     finally:

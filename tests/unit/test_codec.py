@@ -5,6 +5,7 @@ No broker and no registry: Confluent framing runs against an in-memory registry 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -27,6 +28,7 @@ from streams.wire.codec import (
     CURRENT_VERSION,
     DEAD_LETTER_SCHEMA,
     EVENT_VERSIONS,
+    MAX_DEAD_LETTER_ORIGINAL,
     SINGLE_OBJECT_MAGIC,
     RegistryUnavailable,
     SchemaRegistryFraming,
@@ -620,3 +622,34 @@ def test_dead_letter_defaults_rejected_at_to_now_in_utc() -> None:
     rejected_at = decode_dead_letter(payload)["rejected_at"]
     assert rejected_at.utcoffset() == timedelta(0)
     assert before - timedelta(microseconds=1) <= rejected_at <= after
+
+
+def test_a_huge_original_is_cut_and_referenced_not_lost() -> None:
+    huge = bytes(range(256)) * (MAX_DEAD_LETTER_ORIGINAL // 128)  # twice the limit
+    payload = encode_dead_letter(
+        Rejection(Reason.OVERSIZED_PAYLOAD, "message of 524288 bytes"),
+        stage="ingest",
+        topic="usage",
+        partition=3,
+        offset=77,
+        index=0,
+        original=huge,
+        rejected_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    record = decode_dead_letter(payload)
+    assert len(payload) < 2 * MAX_DEAD_LETTER_ORIGINAL // 1.5
+    assert record["original"] == huge[:MAX_DEAD_LETTER_ORIGINAL]
+    assert hashlib.sha256(huge).hexdigest() in record["detail"]
+    assert f"{len(huge)} bytes" in record["detail"] and "usage[3]@77" in record["detail"]
+    small = encode_dead_letter(
+        Rejection(Reason.OVERSIZED_PAYLOAD, "x"),
+        stage="ingest",
+        topic="usage",
+        partition=0,
+        offset=0,
+        index=0,
+        original=b"abc",
+        rejected_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert decode_dead_letter(small)["original"] == b"abc"
+    assert decode_dead_letter(small)["detail"] == "x"

@@ -519,11 +519,11 @@ def test_optional_attributes() -> None:
     obj = cloudevent()
     del obj["specversion"]
     defaulted = parse(obj)
-    odd = parse(cloudevent(dataschema=5, specversion="1.0.2"))
+    odd = parse(cloudevent(dataschema=5))
 
     assert isinstance(defaulted, UsageEvent) and isinstance(odd, UsageEvent)
     assert (defaulted.dataschema, defaulted.specversion) == (None, "1.0")
-    assert (odd.dataschema, odd.specversion) == (None, "1.0.2")
+    assert odd.dataschema is None
 
 
 @pytest.mark.parametrize(
@@ -607,7 +607,7 @@ def valid_events(draw: st.DrawFn) -> UsageEvent:
         values=values,
         dimensions=dimensions,
         dataschema=draw(st.none() | names),
-        specversion=draw(st.text()),
+        specversion="1.0",  # the only version billed
     )
 
 
@@ -629,3 +629,37 @@ def test_to_json_writes_quantities_exactly(value: str) -> None:
 
     assert f'"q":{value}' in to_json(event)
     assert from_json(to_json(event)) == event
+
+
+# -- the JSON itself: one meaning, one version, its own bytes ------------------------------
+
+
+def test_a_key_given_twice_is_refused_wherever_it_is() -> None:
+    top = '{"specversion":"1.0","id":"a","id":"b","source":"s","type":"t","subject":"x","time":"2025-01-15T11:55:00Z"}'
+    nested = json.dumps(cloudevent()).replace('"tokens": 120', '"tokens": 120, "tokens": 5')
+    for text in (top, nested):
+        problem = rejected(parse(text))
+        assert problem.reason is Reason.MALFORMED_PAYLOAD
+        assert "duplicate key" in problem.detail
+    assert isinstance(parse(cloudevent()), UsageEvent)
+
+
+@pytest.mark.parametrize("version", ["0.3", "1.0.2", "1.1", "", 1.0, None])
+def test_only_cloudevents_1_0_is_billed(version: object) -> None:
+    problem = rejected(parse(cloudevent(specversion=version)))
+    assert problem.reason is Reason.INVALID_FIELD
+    assert "specversion" in problem.detail and problem.event_id == "evt-1"
+
+
+def test_an_event_without_specversion_is_read_as_1_0() -> None:
+    obj = cloudevent()
+    del obj["specversion"]
+    event = parse(obj)
+    assert isinstance(event, UsageEvent) and event.specversion == "1.0"
+
+
+def test_bytes_that_are_not_utf8_are_refused_not_repaired() -> None:
+    raw = json.dumps(cloudevent()).encode().replace(b"gpt-x", b"gpt-\xff")
+    problem = rejected(from_json(raw))
+    assert problem.reason is Reason.MALFORMED_PAYLOAD
+    assert "not UTF-8" in problem.detail
