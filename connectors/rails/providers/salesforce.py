@@ -13,6 +13,12 @@ updated with the same values after that); the lines go in sObject Collections
 upserts (``PATCH /composite/sobjects/InvoiceLine__c/Railyard_Key__c``, 200 per
 call, all-or-none) keyed ``<idempotency_key>-<line number>``.
 
+A credit note is an ``Invoice__c`` too, ``Kind__c = credit_note``, with positive
+amounts (the credit record already means money back) and the lookup
+``Credited_Invoice__c`` to the invoice it credits (found by that invoice's
+external id). Before writing it the rail sums the credit records already on that
+invoice (SOQL) and refuses one that would credit more than the invoice's total.
+
 Authentication: OAuth 2.0 client credentials against ``LOGIN_URL`` (your My
 Domain, e.g. ``https://acme.my.salesforce.com``) with ``CLIENT_ID`` and
 ``CLIENT_SECRET``, renewed once when Salesforce answers ``INVALID_SESSION_ID``; or
@@ -24,6 +30,7 @@ a ready ``ACCESS_TOKEN`` with ``INSTANCE_URL``. Other settings
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar, TypeVar
 
@@ -33,6 +40,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import check_within, credit_amount, credited_invoice, is_credit
 from connectors.rails.http import RailSession
 from connectors.rails.registry import register
 from streams.domain.invoice import Invoice
@@ -40,19 +48,25 @@ from streams.domain.invoice import Invoice
 INVOICE = "Invoice__c"
 LINE = "InvoiceLine__c"
 KEY = "Railyard_Key__c"
+CREDITED = "Credited_Invoice__c"
 BATCH = 200
 """sObject Collections take at most 200 records per request."""
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 T = TypeVar("T")
 
 
-def invoice_record(invoice: Invoice) -> dict[str, Any]:
-    """The ``Invoice__c`` fields (pure; the key is in the URL, not the body)."""
+def invoice_record(invoice: Invoice, credited: str | None = None) -> dict[str, Any]:
+    """The ``Invoice__c`` fields (pure; the key is in the URL, not the body).
+
+    A credit note's amounts are turned positive and ``credited`` (the credited
+    invoice's record id) fills ``Credited_Invoice__c``.
+    """
     if not invoice.account:
         raise PermanentRailError(f"Salesforce: invoice {invoice.id} has no Account id")
+    sign = -1 if is_credit(invoice) else 1
     # Amounts are rounded to the currency already; float() keeps them exact to the
     # 15 significant digits a JSON number carries.
-    return {
+    record = {
         "Name": invoice.number,
         "Account__c": invoice.account,
         "Kind__c": invoice.kind.value,
@@ -60,15 +74,19 @@ def invoice_record(invoice: Invoice) -> dict[str, Any]:
         "Period_Start__c": f"{invoice.period_start:%Y-%m-%d}",
         "Period_End__c": f"{invoice.period_end:%Y-%m-%d}",
         "Issued_At__c": invoice.issued_at.isoformat(),
-        "Subtotal__c": float(invoice.subtotal),
-        "Credits__c": float(invoice.credits_total),
-        "Total__c": float(invoice.total),
+        "Subtotal__c": float(sign * invoice.subtotal),
+        "Credits__c": float(sign * invoice.credits_total),
+        "Total__c": float(sign * invoice.total),
         "Railyard_Invoice_Id__c": invoice.id,
     }
+    if credited is not None:
+        record[CREDITED] = credited
+    return record
 
 
 def line_records(invoice: Invoice, invoice_record_id: str) -> list[dict[str, Any]]:
     """The ``InvoiceLine__c`` records for an sObject Collections upsert (pure)."""
+    sign = -1 if is_credit(invoice) else 1
     records = []
     for n, line in enumerate(invoice.lines, start=1):
         record: dict[str, Any] = {
@@ -78,10 +96,10 @@ def line_records(invoice: Invoice, invoice_record_id: str) -> list[dict[str, Any
             "Line_Number__c": n,
             "Kind__c": line.kind.value,
             "Description__c": line.description[:255],
-            "Amount__c": float(line.amount),
+            "Amount__c": float(sign * line.amount),
         }
         if line.quantity is not None:
-            record["Quantity__c"] = float(line.quantity)
+            record["Quantity__c"] = float(abs(line.quantity))
         if line.unit_amount is not None:
             record["Unit_Amount__c"] = float(line.unit_amount)
         records.append(record)
@@ -183,8 +201,33 @@ class SalesforceRail:
 
     # -- the rail ----------------------------------------------------------------
 
+    def _credited(self, note: Invoice) -> str:
+        """The credited invoice's record id, once the credit is known to fit in its total."""
+        credited = credited_invoice(note)
+        try:
+            invoice = self._call(
+                "credited invoice read",
+                lambda sf: getattr(sf, INVOICE).get_by_custom_id(KEY, credited.idempotency_key),
+            )
+        except PermanentRailError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+            raise PermanentRailError(
+                f"Salesforce: {note.number} credits {credited.number}, which Salesforce does not "
+                f"hold (no {INVOICE} with {KEY} {credited.idempotency_key})",
+                code="credited_invoice_missing",
+            ) from None
+        record_id = str(invoice["Id"])
+        soql = f"SELECT {KEY}, Total__c FROM {INVOICE} WHERE {CREDITED} = '{record_id}'"  # a record id is 15 or 18 letters and digits: nothing to escape
+        found = self._call("credits query", lambda sf: sf.query_all(soql))
+        others = [r for r in found["records"] if r.get(KEY) != note.idempotency_key]
+        already = sum((Decimal(str(r["Total__c"])) for r in others), Decimal(0))
+        check_within(note, credit_amount(note), already, Decimal(str(invoice["Total__c"])))
+        return record_id
+
     def deliver(self, invoice: Invoice) -> Delivery:
-        fields = invoice_record(invoice)
+        credited = self._credited(invoice) if is_credit(invoice) else None
+        fields = invoice_record(invoice, credited)
         key = invoice.idempotency_key
         result = self._call(
             "invoice upsert",
@@ -210,6 +253,8 @@ class SalesforceRail:
                     code=code,
                 )
         references = {INVOICE: str(record_id)}
+        if credited is not None:
+            references[CREDITED] = credited
         return Delivery(self.name, invoice.id, references, status=self._status(str(record_id)))
 
     def _status(self, record_id: str) -> str:
