@@ -515,6 +515,28 @@ def _yaml(
                 "region": "eu-west-1",
             },
         }
+        if c.rail == "outbox":  # an e-invoicing rail: the buyer's details and its VAT
+            customer["billing"] |= {
+                "legal_name": f"{c.key} Ltd",
+                "address": {
+                    "street": "1 Main St",
+                    "city": "Dublin",
+                    "postal_zone": "D01",
+                    "country": "IE",
+                },
+                "vat_id": "IE6388047V",
+                "tax": {"category": "AE"},
+            }
+            doc["seller"] = {
+                "legal_name": "Reference Seller Ltd",
+                "address": {
+                    "street": "2 Quay St",
+                    "city": "Cork",
+                    "postal_zone": "T12",
+                    "country": "IE",
+                },
+                "vat_id": "IE3668997OH",
+            }
         if c.grants:
             customer["credits"] = [_instants(g) for g in c.grants]
         doc["customers"].append(customer)

@@ -703,13 +703,13 @@ def test_every_price_model_has_fields_and_a_codec() -> None:
 def test_routing_rules_give_a_rail_to_customers_without_one() -> None:
     text = edited(
         "customers:\n",
-        "routing:\n  - {when: {segment: enterprise}, rail: sap}\n  - {rail: outbox}\ncustomers:\n",
+        "routing:\n  - {when: {segment: enterprise}, rail: sap}\n  - {rail: webhook}\ncustomers:\n",
     )
     text = text.replace("rail: stripe, ", "").replace("rail: netsuite, ", "")
     catalog = parsed(text)
     rails = {c.key: c.billing.rail for c in catalog.customers}
-    assert rails == {"acme": "outbox", "globex": "sap"}
-    assert catalog.routing == (RoutingRule("sap", Segment.ENTERPRISE), RoutingRule("outbox"))
+    assert rails == {"acme": "webhook", "globex": "sap"}
+    assert catalog.routing == (RoutingRule("sap", Segment.ENTERPRISE), RoutingRule("webhook"))
 
 
 def test_routing_rules_are_validated() -> None:

@@ -11,6 +11,7 @@ from .catalog import Catalog
 from .currency import MINOR_UNITS, fits_currency, minor_units
 from .model import (
     DEFAULT_CREDIT_THRESHOLDS,
+    E_INVOICE_RAILS,
     BillingProfile,
     Contract,
     CreditGrant,
@@ -39,11 +40,14 @@ from .prices import (
     merge_rate_cards,
 )
 from .problems import Problem
+from .tax import Contact, PostalAddress, Seller, Tax, TaxCategory, Webhook
 
 __all__ = [
     "DEFAULT_CREDIT_THRESHOLDS",
+    "E_INVOICE_RAILS",
     "MINOR_UNITS",
     "BillingProfile",
+    "Contact",
     "Catalog",
     "Contract",
     "CreditGrant",
@@ -54,19 +58,24 @@ __all__ = [
     "GraduatedPrice",
     "PackagePrice",
     "Plan",
+    "PostalAddress",
     "Price",
     "PriceModel",
     "Problem",
     "RateCard",
     "Rounding",
     "RoutingRule",
+    "Seller",
     "Segment",
     "SubjectAssignment",
     "Subscription",
+    "Tax",
+    "TaxCategory",
     "Tier",
     "UnitPrice",
     "UsagePrice",
     "VolumePrice",
+    "Webhook",
     "fits_currency",
     "merge_rate_cards",
     "minor_units",

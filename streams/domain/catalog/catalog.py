@@ -24,6 +24,7 @@ from .model import (
     Subscription,
 )
 from .prices import RateCard, merge_rate_cards
+from .tax import Seller
 
 T = TypeVar("T", SubjectAssignment, Subscription)
 R = TypeVar("R")
@@ -39,6 +40,8 @@ class Catalog:
     ``rounding`` is how every invoice line is rounded to its currency's minor
     unit; ``credit_thresholds`` are the whole percentages of a credit grant
     consumed at which an alert goes out (ascending, each within 1..100).
+    ``seller`` is who issues the invoices, as e-invoices name it (see
+    :mod:`.tax`); required when a customer bills on an e-invoicing rail.
 
     Queries assume what :func:`parse_catalog` guarantees: a subject belongs to
     at most one customer, and a customer has at most one subscription, at a time.
@@ -52,6 +55,7 @@ class Catalog:
     routing: tuple[RoutingRule, ...] = ()
     rounding: Rounding = Rounding.HALF_EVEN
     credit_thresholds: tuple[int, ...] = DEFAULT_CREDIT_THRESHOLDS
+    seller: Seller | None = None
     _index: _Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -4,7 +4,9 @@ Amounts are strings (``"0.000002"``), instants UTC ISO 8601, so decoding gives
 back equal Decimals and datetimes and encoding again gives the same bytes. A
 ``format`` number lets a future reader refuse a document it does not understand;
 format 1 (before credits, terms, included units and rounding) is still read, with
-the defaults those fields have.
+the defaults those fields have. The e-invoicing fields (the catalog's ``seller``, a
+customer's legal name, address, VAT id, tax, payment reference and webhook) are
+written only when set, so a catalog without them keeps its version.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .prices import (
     UnitPrice,
     VolumePrice,
 )
+from .tax import Contact, PostalAddress, Seller, Tax, TaxCategory, Webhook
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -54,7 +57,8 @@ Doc = dict[str, Any]
 
 
 def encode(c: Catalog) -> Doc:
-    return {
+    seller = {} if c.seller is None else {"seller": _seller(c.seller)}
+    return seller | {
         "format": FORMAT,
         "rounding": c.rounding.value,
         "credit_thresholds": list(c.credit_thresholds),
@@ -112,6 +116,7 @@ def decode(text: str | bytes) -> Doc:
                 for p in doc["plans"]
             ),
             "subscriptions": tuple(_to_subscription(s) for s in doc["subscriptions"]),
+            "seller": _opt(_to_seller, doc.get("seller")),
         }
     except (AttributeError, KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise ConfigError(f"not a catalog document: {exc!r}") from exc
@@ -173,6 +178,7 @@ def _customer(c: Customer) -> Doc:
         "segment": b.segment,
         "region": b.region,
         "account": b.account,
+        **_profile(b),
     }
     credits = [
         {
@@ -193,9 +199,73 @@ def _to_customer(d: Doc) -> Customer:
     if type(b["anchor_day"]) is not int:
         raise TypeError(f"anchor_day {b['anchor_day']!r} is not an integer")
     profile = BillingProfile(
-        b["currency"], b["anchor_day"], b["rail"], Segment(b["segment"]), b["region"], b["account"]
+        b["currency"],
+        b["anchor_day"],
+        b["rail"],
+        Segment(b["segment"]),
+        b["region"],
+        b["account"],
+        legal_name=b.get("legal_name"),
+        address=_opt(_to_address, b.get("address")),
+        vat_id=b.get("vat_id"),
+        tax=_opt(_to_tax, b.get("tax")),
+        payment_reference=b.get("payment_reference"),
+        webhook=_opt(lambda w: Webhook(w["url"], w["secret_ref"]), b.get("webhook")),
     )
     return Customer(d["key"], d["name"], profile, tuple(_to_grant(g) for g in d["credits"]))
+
+
+def _profile(b: BillingProfile) -> Doc:
+    """The e-invoicing and per-rail fields that are set (absent ones are not written)."""
+    doc: Doc = {
+        "legal_name": b.legal_name,
+        "address": b.address and _address(b.address),
+        "vat_id": b.vat_id,
+        "tax": b.tax
+        and {
+            "category": b.tax.category.value,
+            "rate": str(b.tax.rate),
+            "exemption_reason": b.tax.exemption_reason,
+        },
+        "payment_reference": b.payment_reference,
+        "webhook": b.webhook and {"url": b.webhook.url, "secret_ref": b.webhook.secret_ref},
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _address(a: PostalAddress) -> Doc:
+    return {"street": a.street, "city": a.city, "postal_zone": a.postal_zone, "country": a.country}
+
+
+def _to_address(d: Doc) -> PostalAddress:
+    return PostalAddress(d["street"], d["city"], d["postal_zone"], d["country"])
+
+
+def _to_tax(d: Doc) -> Tax:
+    return Tax(TaxCategory(d["category"]), _to_dec(d["rate"]), d["exemption_reason"])
+
+
+def _seller(s: Seller) -> Doc:
+    contact = s.contact and {
+        "name": s.contact.name,
+        "email": s.contact.email,
+        "telephone": s.contact.telephone,
+    }
+    return {
+        "legal_name": s.legal_name,
+        "address": _address(s.address),
+        "vat_id": s.vat_id,
+        "company_id": s.company_id,
+        "contact": contact,
+    }
+
+
+def _to_seller(d: Doc) -> Seller:
+    c = d["contact"]
+    contact = c and Contact(c["name"], c["email"], c["telephone"])
+    return Seller(
+        d["legal_name"], _to_address(d["address"]), d["vat_id"], d["company_id"], contact or None
+    )
 
 
 def _to_int(value: Any) -> int:

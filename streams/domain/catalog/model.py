@@ -14,6 +14,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decima
 from enum import StrEnum
 
 from .prices import RateCard, by_key
+from .tax import PostalAddress, Tax, Webhook
 
 
 class Rounding(StrEnum):
@@ -75,6 +76,12 @@ class BillingProfile:
     ``rail`` names the billing rail (stripe, netsuite, outbox, ...); its topic is
     derived from the name. ``account`` is the customer's id on that rail, such as
     a Stripe ``cus_...`` id or a NetSuite internal id.
+
+    The rest is what an e-invoice says about the buyer (``legal_name``, ``address``,
+    ``vat_id``, and the VAT treatment ``tax``; required for customers on an
+    :data:`E_INVOICE_RAILS` rail, optional elsewhere) and what some rails need per
+    customer: ``payment_reference`` (a stored payment method id or payment
+    reference) and ``webhook`` (an endpoint and where its secret is kept).
     """
 
     currency: str
@@ -83,6 +90,16 @@ class BillingProfile:
     segment: Segment
     region: str
     account: str | None = None
+    legal_name: str | None = None
+    address: PostalAddress | None = None
+    vat_id: str | None = None
+    tax: Tax | None = None
+    payment_reference: str | None = None
+    webhook: Webhook | None = None
+
+
+E_INVOICE_RAILS = frozenset({"outbox"})
+"""Rails that issue EN 16931 e-invoices, whose customers need a complete billing profile."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from .model import DEFAULT_CREDIT_THRESHOLDS, Rounding
 from .parse_parties import parse_assignments, parse_customers, parse_routing
 from .parse_plans import parse_plans, parse_subscriptions
 from .parse_prices import MeterRefs
+from .parse_profile import check_seller, parse_seller
 from .problems import Problem, Report, parse_path
 from .yamltree import compose
 
@@ -24,6 +25,7 @@ SECTIONS = (
     "subscriptions",
     "rounding",
     "credit_thresholds",
+    "seller",
 )
 METER_FIELDS = (
     "key",
@@ -50,6 +52,15 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
     meters = _meters(r, doc.get("meters"))
     routing = parse_routing(r, doc.get("routing"), ("routing",))
     customers, declared = parse_customers(r, doc.get("customers"), ("customers",), routing)
+    seller = parse_seller(r, doc.get("seller"), ("seller",))
+    check_seller(
+        r,
+        seller,
+        [
+            ((*declared[c.key], "billing"), c.billing.rail, c.billing.tax)
+            for c in customers.values()
+        ],
+    )
     assignments = parse_assignments(r, doc.get("subjects"), ("subjects",), declared)
     plans = parse_plans(r, doc.get("plans"), ("plans",), meters)
     subscriptions = parse_subscriptions(
@@ -68,6 +79,7 @@ def parse_catalog(text: str, source: str = "catalog.yaml") -> tuple[Catalog | No
         routing=routing,
         rounding=rounding or Rounding.HALF_EVEN,
         credit_thresholds=thresholds,
+        seller=seller,
     )
     return catalog, []
 

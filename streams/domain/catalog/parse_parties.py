@@ -15,13 +15,14 @@ from .model import (
     SubjectAssignment,
 )
 from .parse_prices import money
+from .parse_profile import PROFILE_FIELDS, parse_profile
 from .periods import Span, check_order, overlapping
 from .problems import Path, Report
 
 CUSTOMER_FIELDS = ("key", "name", "billing", "credits")
 GRANT_FIELDS = ("key", "amount", "currency", "effective_from", "expires_at", "priority")
 MAX_PRIORITY = 1_000_000
-BILLING_FIELDS = ("currency", "anchor_day", "rail", "account", "segment", "region")
+BILLING_FIELDS = ("currency", "anchor_day", "rail", "account", "segment", "region", *PROFILE_FIELDS)
 ROUTING_FIELDS = ("when", "rail")
 ASSIGNMENT_FIELDS = ("subject", "subjects", "customer", "effective_from", "effective_to")
 
@@ -142,8 +143,10 @@ def _billing(
                 (*path, "rail"),
                 f"required: no routing rule matches segment {segment} in region {region}",
             )
-    if currency and anchor_day and segment and region and rail:
-        return BillingProfile(currency, anchor_day, rail, segment, region, account)
+    before = len(r.problems)
+    profile = parse_profile(r, m, path, rail)
+    if currency and anchor_day and segment and region and rail and len(r.problems) == before:
+        return BillingProfile(currency, anchor_day, rail, segment, region, account, **profile)
     return None
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from streams.domain.catalog import E_INVOICE_RAILS
+
 from .model import CustomerProfile
 
 ALL_RAILS = {
@@ -15,6 +17,12 @@ ALL_RAILS = {
     "enterprise": ("netsuite", "sap", "salesforce", "outbox"),
 }
 """Every built-in rail, by the segment that usually pays through it."""
+SELLER_YAML = (
+    "legal_name: Railyard Workload Ltd",
+    "address: {street: 2 Quay Street, city: Cork, postal_zone: T12, country: IE}",
+    "vat_id: IE3668997OH",
+)
+"""The catalog's seller, which an e-invoicing rail's customers need."""
 
 
 def catalog_yaml(meters_yaml: str, customers: Iterable[CustomerProfile]) -> str:
@@ -46,11 +54,18 @@ def _parties(
                 f"      anchor_day: {anchor_days[i % len(anchor_days)]}",
                 f"      account: acct-{i:04d}",
             ]
-        lines += [
-            f"      rail: {ring[i % len(ring)]}",
-            f"      segment: {c.segment}",
-            f"      region: {c.region}",
-        ]
+        rail = ring[i % len(ring)]
+        lines += [f"      rail: {rail}", f"      segment: {c.segment}", f"      region: {c.region}"]
+        if rail in E_INVOICE_RAILS:  # an e-invoice names the buyer and its VAT
+            lines += [
+                f"      legal_name: {c.name} Ltd",
+                "      address: {street: 1 Main Street, city: Dublin, postal_zone: D01, "
+                "country: IE}",
+                "      vat_id: IE6388047V",
+                "      tax: {category: AE}",
+            ]
+    if any(rail in E_INVOICE_RAILS for ring in rails.values() for rail in ring):
+        lines += ["", "seller:", *(f"  {line}" for line in SELLER_YAML)]
     lines += ["", "subjects:"]
     for c in profiles:
         lines += [
