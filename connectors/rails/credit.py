@@ -57,13 +57,23 @@ def credit_amount(note: Invoice) -> Decimal:
     return amount
 
 
-def check_within(note: Invoice, amount: Decimal, credited: Decimal, invoice_total: Decimal) -> None:
-    """Refuse ``amount`` when ``credited`` so far plus it exceeds ``invoice_total``."""
-    if credited + amount > invoice_total:
+def check_within(
+    note: Invoice,
+    amount: Decimal,
+    credited: Decimal,
+    limit: Decimal,
+    what: str = "the invoice's total",
+) -> None:
+    """Refuse ``amount`` when ``credited`` so far plus it exceeds ``limit``.
+
+    ``what`` names the limit in the message: the invoice's total, or what was paid
+    on it for a rail that can only give back money it collected.
+    """
+    if credited + amount > limit:
         invoice = credited_invoice(note)
         raise PermanentRailError(
             f"{note.number} credits {amount} {note.currency} on {invoice.number}, which has "
-            f"{credited} of {invoice_total} {note.currency} credited already: that would "
-            "credit more than the invoice's total",
+            f"{credited} of {limit} {note.currency} credited already: that would "
+            f"credit more than {what}",
             code="credit_exceeds_invoice",
         )

@@ -15,6 +15,15 @@ Idempotency, two layers:
 The send is only made while the invoice is a ``DRAFT``; a send refused because the
 invoice has already left that state counts as done.
 
+A credit note is a refund of the invoice it credits (Invoicing v2 ``POST
+/v2/invoicing/invoices/{invoice_id}/refunds``): the invoice is found by its
+number (``search-invoices``), the refund recorded with a positive ``amount`` and
+``method: PAYPAL``, ``PayPal-Request-Id`` = the credit note's idempotency key, so
+a redelivery gets the first answer back. PayPal refuses refunds above what was
+paid (``INVALID_REFUND_AMOUNT``, or ``CANNOT_PROCESS_REFUNDS`` once refunded in
+full; the rail words both as ``credit_exceeds_invoice`` with the amounts) and on
+an invoice nobody paid (``CANNOT_PROCESS_REFUNDS``); all are permanent.
+
 Lines with a positive (or zero) amount become items (quantity 1 at the line's
 rounded amount, the usage detail in the item description, so PayPal's item total
 is exactly the invoice's); discounts, caps and prepaid credits become the
@@ -38,10 +47,11 @@ import requests
 
 from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import check_within, credit_amount, credited_invoice, is_credit
 from connectors.rails.http import classify
 from connectors.rails.registry import register
 from streams.domain.catalog.currency import minor_units
-from streams.domain.invoice import DocumentKind, Invoice
+from streams.domain.invoice import Invoice
 
 HOSTS = {"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"}
 ZERO_DECIMAL = frozenset({"HUF", "JPY", "TWD"})
@@ -208,11 +218,13 @@ class PayPalRail:
     # -- the rail ----------------------------------------------------------------
 
     def deliver(self, invoice: Invoice) -> Delivery:
-        if invoice.kind is DocumentKind.CREDIT_NOTE or invoice.total < 0:
+        if is_credit(invoice):
+            return self._refund(invoice)
+        if invoice.total < 0:
             raise PermanentRailError(
-                f"PayPal: {invoice.number} is a credit of {invoice.total} {invoice.currency}; "
+                f"PayPal: {invoice.number} totals {invoice.total} {invoice.currency}; "
                 "a PayPal invoice cannot be negative",
-                code="credit",
+                code="negative_total",
             )
         body = invoice_body(invoice, self.config)
         created = self._api(
@@ -239,23 +251,64 @@ class PayPalRail:
         references = {"invoice": invoice_id, "invoice_number": invoice.number}
         return Delivery(self.name, invoice.id, references, status=status)
 
-    def _find(self, invoice: Invoice) -> dict[str, Any]:
-        """The invoice PayPal already holds under this invoice number."""
+    def _refund(self, note: Invoice) -> Delivery:
+        """The credit note as a refund recorded on the invoice it credits."""
+        credited = credited_invoice(note)
+        amount = credit_amount(note)
+        matches = self._search(credited.number, note.currency)
+        if not matches:
+            raise PermanentRailError(
+                f"PayPal: {note.number} credits {credited.number}, which PayPal does not hold",
+                code="credited_invoice_missing",
+            )
+        original = matches[0]
+        invoice_id = str(original["id"])
+        refunded = self._api(
+            "POST",
+            f"/v2/invoicing/invoices/{invoice_id}/refunds",
+            "refund",
+            json={
+                "method": "PAYPAL",
+                "refund_date": f"{note.issued_at:%Y-%m-%d}",
+                "amount": money(amount, note.currency),
+            },
+            headers={"PayPal-Request-Id": note.idempotency_key},
+        )
+        if refunded.status_code != 200:
+            error = rail_error(refunded, "refund")
+            paid = Decimal(original.get("payments", {}).get("paid_amount", {}).get("value", 0))
+            if error.code in ("INVALID_REFUND_AMOUNT", "CANNOT_PROCESS_REFUNDS") and paid:
+                # Over-refunded, or refunded in full already (no longer refundable).
+                before = original.get("refunds", {}).get("refund_amount", {}).get("value", 0)
+                check_within(note, amount, Decimal(before), paid, "what was paid on it")
+            raise error
+        references = {
+            "invoice": invoice_id,
+            "invoice_number": credited.number,
+            "refund": str(refunded.json().get("refund_id", "")),
+        }
+        return Delivery(self.name, note.id, references, status=self._status(invoice_id))
+
+    def _search(self, number: str, currency: str) -> list[dict[str, Any]]:
         found = self._api(
             "POST",
             "/v2/invoicing/search-invoices",
             "search",
-            json={"invoice_number": invoice.number, "currency_code": invoice.currency},
+            json={"invoice_number": number, "currency_code": currency},
         )
         if found.status_code != 200:
             raise rail_error(found, "search")
-        matches = found.json().get("items") or []
+        return [dict(m) for m in found.json().get("items") or []]
+
+    def _find(self, invoice: Invoice) -> dict[str, Any]:
+        """The invoice PayPal already holds under this invoice number."""
+        matches = self._search(invoice.number, invoice.currency)
         if len(matches) != 1:
             raise PermanentRailError(
                 f"PayPal holds {len(matches)} invoices numbered {invoice.number}",
                 code="DUPLICATE_INVOICE_NUMBER",
             )
-        return dict(matches[0])
+        return matches[0]
 
     def _send_invoice(self, invoice_id: str) -> str:
         sent = self._api(
