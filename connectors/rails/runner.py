@@ -3,21 +3,39 @@
 Reads ``invoices.<rail>`` with confluent-kafka and hands each invoice to the
 rail. Outcomes go to ``invoices.status`` (delivered with the rail's ids; retrying
 with the rail's error and when the next attempt is due; failed) and, when the
-rail refuses an invoice or transient failures outlast the retry limits, to
-``invoices.dlq`` with the rail's error and the original bytes.
+rail refuses an invoice or transient failures outlast the retry horizon, to
+``invoices.dlq`` with the rail's error and the original bytes. What a failure
+means is decided by one policy for every rail (:mod:`connectors.rails.policy`).
 
 Guarantees:
 
+* **The poll interval holds whatever the backlog.** Between two calls of the
+  consumer's ``consume()`` the runner makes at most one delivery attempt (plus a
+  commit and the producer's callbacks). Records read go to an in-process queue;
+  when it holds ``max_pending`` invoices, or the circuit breaker is open, the
+  partitions are paused and ``consume()`` goes on being called (it returns nothing
+  but keeps the consumer in its group). So the time between polls is bounded by one
+  delivery (the rail's own timeouts), never by the number of invoices waiting, and
+  ``max.poll.interval.ms`` (``RAILYARD_RAIL_<RAIL>_MAX_POLL_INTERVAL`` [5m]) only
+  needs to exceed one delivery.
 * Offsets are committed only past invoices whose outcome records the broker has
   acknowledged (see :mod:`connectors.rails.inflight`). A crash redelivers; the
   rail's idempotency key makes the rail hold each invoice once all the same.
 * An invoice in backoff waits in an in-process schedule while later invoices are
-  delivered; at most ``max_pending`` invoices wait before consumption pauses.
+  delivered. Retries stop at the retry horizon (:mod:`connectors.rails.backoff`).
+* A per-rail circuit breaker (:mod:`connectors.rails.breaker`) opens after
+  consecutive transient failures, or at once when the rail refuses our
+  credentials (401/403: wrong for every invoice, so never a dead letter); while it
+  is open nothing is attempted and the partitions are paused, then one probe goes
+  after the cool-down and a success resumes delivery.
 * SIGTERM (:meth:`RailRunner.stop`) lets the delivery in progress finish, waits
-  for its records, commits, and leaves invoices still in backoff uncommitted for
+  for its records, commits, and leaves invoices still waiting uncommitted for
   the next run, which tries them afresh.
 
-Retry counts live in memory: after a restart an invoice gets a fresh set of attempts.
+Time comes from the injected ``clock`` (monotonic seconds), ``now`` (instants on
+the records) and ``sleep`` (the wait when nothing is due), so a test can run hours
+of backoff and outage in seconds. Retry counts live in memory: after a restart an
+invoice gets a fresh horizon.
 """
 
 from __future__ import annotations
@@ -35,7 +53,8 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
 from connectors.rails.backoff import RetryPolicy
-from connectors.rails.base import Delivery, PermanentRailError, Rail, TransientRailError
+from connectors.rails.base import Delivery, Rail, RailError, TransientRailError
+from connectors.rails.breaker import BreakerState, CircuitBreaker
 from connectors.rails.config import RailConfig
 from connectors.rails.inflight import InFlight, Pending
 from connectors.rails.outcomes import (
@@ -44,12 +63,18 @@ from connectors.rails.outcomes import (
     dead_letter_record,
     status_record,
 )
+from connectors.rails.policy import Verdict, classify
 from streams.domain.errors import RailyardError
-from streams.settings import Settings
+from streams.settings import Settings, parse_duration
 from streams.wire.invoices import decode_invoice
 from streams.wire.records import INVOICE_DEAD_LETTERS, INVOICE_STATUS
 
 log = logging.getLogger("railyard.rails")
+
+FETCH_BATCH = 100
+"""Records taken per ``consume()``: they only join the queue, so this bounds memory
+churn per poll, not the time between polls."""
+DEFAULT_MAX_POLL_INTERVAL = 300.0
 
 
 @dataclass
@@ -58,6 +83,8 @@ class RunStats:
     retries: int = 0
     failed: int = 0
     """Dead-lettered: rejected, exhausted or undecodable."""
+    outages: int = 0
+    """Times the circuit breaker opened (a failed probe re-opening it counts too)."""
 
     @property
     def settled(self) -> int:
@@ -74,11 +101,14 @@ class RailRunner:
         config: RailConfig,
         *,
         policy: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
         group_id: str | None = None,
         max_pending: int = 1000,
         commit_interval: float = 0.5,
+        idle_wait: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
@@ -86,13 +116,19 @@ class RailRunner:
         self.name = rail.name
         self.config = config
         self.policy = policy or RetryPolicy.from_config(config)
+        self.breaker = breaker or CircuitBreaker.from_config(config)
+        interval = config.get("max_poll_interval")
+        self.max_poll_interval = (
+            parse_duration(interval).total_seconds() if interval else DEFAULT_MAX_POLL_INTERVAL
+        )
         self.topic = topics.topic_name(settings, topics.rail_topic(self.name))
         self.status_topic = topics.topic_name(settings, topics.INVOICES_STATUS)
         self.dlq_topic = topics.topic_name(settings, topics.INVOICES_DLQ)
         self.group_id = group_id or f"{settings.topic_prefix}railyard-rail-{self.name}"
         self.max_pending = max_pending
         self.commit_interval = commit_interval
-        self.clock, self.now, self.rand = clock, now, rand
+        self.idle_wait = idle_wait
+        self.clock, self.now, self.sleep, self.rand = clock, now, sleep, rand
         self.stats = RunStats()
         self._inflight = InFlight()
         self._committed: dict[tuple[str, int], int] = {}
@@ -132,6 +168,7 @@ class RailRunner:
                 "isolation.level": "read_committed",
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2_000,
+                "max.poll.interval.ms": int(self.max_poll_interval * 1000),
             }
         )
         self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
@@ -149,9 +186,6 @@ class RailRunner:
         last_commit = last_report = self.clock()
         try:
             while not self._stopping:
-                if self._retry_due():
-                    last_activity = self.clock()
-                    continue
                 self._producer.poll(0)
                 self._check_fatal()
                 if self.clock() - last_commit >= self.commit_interval:
@@ -169,13 +203,24 @@ class RailRunner:
                 ):
                     log.info("rail %s: idle for %.0fs, exiting", self.name, idle_exit)
                     break
+                # At most one attempt per turn, then consume() again: the poll interval
+                # is bounded by one delivery, whatever waits in the queue.
+                attempted = self._attempt_next()
                 room = self.max_pending - len(self._inflight)
+                # Once paused for a full queue, resume at half full, not at the first free
+                # slot: each resume drops the prefetched records and fetches again.
+                full = room <= (self.max_pending // 2 if self._paused else 0)
                 if max_invoices is not None:
                     room = min(room, max_invoices - self.stats.settled - len(self._inflight))
-                self._pause(room <= 0)
-                for msg in self._consumer.consume(max(room, 1), self._poll_timeout()):
-                    if self._read(msg):
-                        last_activity = self.clock()
+                    full = full or room <= 0
+                self._pause(full or self.breaker.state is not BreakerState.CLOSED)
+                read = 0
+                for msg in self._consumer.consume(max(1, min(room, FETCH_BATCH)), 0):
+                    read += self._read(msg)
+                if attempted or read:
+                    last_activity = self.clock()
+                elif not self._inflight.has_work(self.clock()) or not self._may_attempt():
+                    self.sleep(self._wait())
         finally:
             self._close()
         return self.stats
@@ -200,11 +245,25 @@ class RailRunner:
 
     # -- reading and delivering ----------------------------------------------------
 
-    def _poll_timeout(self) -> float:
-        due = self._inflight.next_due()
-        if due is None:
-            return 0.2
-        return min(0.2, max(0.0, due - self.clock()))
+    def _wait(self) -> float:
+        """How long to wait (on the runner's clock) when nothing can be attempted now."""
+        now = self.clock()
+        until = [self.idle_wait]
+        if self.breaker.state is BreakerState.OPEN:
+            # Retries come due behind an open breaker: its probe is the next thing to do.
+            until.append(self.breaker.probe_at() - now)
+        else:
+            due = self._inflight.next_due()
+            if due is not None:
+                until.append(due - now)
+        return max(0.0, min(until))
+
+    def _may_attempt(self) -> bool:
+        """Whether the breaker would let an attempt go now (without turning it half-open)."""
+        state = self.breaker.state
+        if state is BreakerState.OPEN:
+            return self.clock() >= self.breaker.probe_at()
+        return state is BreakerState.CLOSED
 
     def _pause(self, full: bool) -> None:
         """Stop fetching while ``full`` (re-applied each time: an assignment may be new)."""
@@ -216,6 +275,7 @@ class RailRunner:
         self._paused = full
 
     def _read(self, msg: Message) -> bool:
+        """Queue one consumed record for its attempt (or dead-letter what is not an invoice)."""
         err = msg.error()
         if err is not None:
             if err.code() != KafkaError._PARTITION_EOF:
@@ -236,13 +296,18 @@ class RailRunner:
             log.error("rail %s: %s: %s", self.name, entry.invoice.number, message)
             self._give_up(entry, DeadLetterReason.MISROUTED, "misrouted", message)
             return True
-        self._attempt(entry)
+        self._inflight.queue(entry)
         return True
 
-    def _retry_due(self) -> bool:
-        entry = self._inflight.pop_due(self.clock())
-        if entry is None:
+    def _attempt_next(self) -> bool:
+        """Attempt the next invoice due, if the breaker lets one go; whether one was."""
+        now = self.clock()
+        if not self._inflight.has_work(now) or not self.breaker.allows(now):
             return False
+        entry = self._inflight.take(now)
+        assert entry is not None  # has_work said so
+        if self.breaker.state is BreakerState.HALF_OPEN:
+            log.info("rail %s: probing with %s", self.name, entry.invoice and entry.invoice.number)
         self._attempt(entry)
         return True
 
@@ -254,20 +319,11 @@ class RailRunner:
             entry.first_attempt_at = self.clock()
         try:
             delivery = self.rail.deliver(invoice)
-        except TransientRailError as exc:
-            self._transient(entry, exc.code, self.config.redact(str(exc)), exc.retry_after)
-        except PermanentRailError as exc:
-            message = self.config.redact(str(exc))
-            log.error("rail %s: %s rejected: %s", self.name, invoice.number, message)
-            self._give_up(entry, DeadLetterReason.REJECTED, exc.code, message)
         except Exception as exc:
-            # A bug in the rail module, not an answer from the rail: retried like a transient
-            # failure (it may be a network error the module failed to classify) and in the
-            # end dead-lettered with the exception's type, never swallowed.
-            log.exception("rail %s: unexpected error delivering %s", self.name, invoice.number)
-            message = self.config.redact(f"{type(exc).__name__}: {exc}")[:500]
-            self._transient(entry, "internal_error", message, None)
+            self._failed(entry, exc)
         else:
+            if self.breaker.succeeded():
+                log.warning("rail %s: the rail answers again; circuit closed, resuming", self.name)
             self.stats.delivered += 1
             refs = ", ".join(f"{k}={v}" for k, v in sorted(delivery.references.items()))
             log.info(
@@ -279,19 +335,84 @@ class RailRunner:
             )
             self._publish_status(entry, DeliveryStatus.DELIVERED, delivery=delivery, resolved=True)
 
+    def _failed(self, entry: Pending, exc: Exception) -> None:
+        """One failed attempt, as the retry policy reads it."""
+        assert entry.invoice is not None
+        if isinstance(exc, RailError):
+            code, message = exc.code, self.config.redact(str(exc))
+        else:
+            # A bug in the rail module, not an answer from the rail: retried like a transient
+            # failure (it may be a network error the module failed to classify) and in the
+            # end dead-lettered with the exception's type, never swallowed.
+            log.exception(
+                "rail %s: unexpected error delivering %s", self.name, entry.invoice.number
+            )
+            code, message = (
+                "internal_error",
+                self.config.redact(f"{type(exc).__name__}: {exc}")[:500],
+            )
+        verdict = classify(exc)
+        if verdict is Verdict.REFUSE:
+            self.breaker.refused()
+            log.error("rail %s: %s rejected: %s", self.name, entry.invoice.number, message)
+            self._give_up(entry, DeadLetterReason.REJECTED, code, message)
+        elif verdict is Verdict.OUTAGE:
+            self._outage(entry, code, message)
+        else:
+            retry_after = exc.retry_after if isinstance(exc, TransientRailError) else None
+            self._transient(entry, code, message, retry_after)
+
+    def _outage(self, entry: Pending, code: str | None, message: str) -> None:
+        """The rail refuses our credentials: wrong for every invoice, so pause, never dead-letter.
+
+        The invoice waits for the breaker's next probe, however long that takes: it is
+        not the invoice's fault, and the retry horizon does not apply.
+        """
+        assert entry.invoice is not None
+        entry.last_error = (code, message)
+        self.breaker.failed(self.clock(), message, outage=True)
+        self.stats.outages += 1
+        wait = max(0.0, self.breaker.probe_at() - self.clock())
+        log.error(
+            "rail %s: the rail refuses our credentials (%s): every delivery is paused until "
+            "they work again; fix the rail's credentials (RAILYARD_RAIL_%s_*); next probe in %.0fs",
+            self.name,
+            message,
+            self.name.upper(),
+            wait,
+        )
+        self._publish_status(
+            entry,
+            DeliveryStatus.RETRYING,
+            error=(code, message),
+            retry_at=self.now() + timedelta(seconds=wait),
+        )
+        self._inflight.retry_at(entry, self.clock() + wait)
+
     def _transient(
         self, entry: Pending, code: str | None, message: str, retry_after: float | None
     ) -> None:
         assert entry.invoice is not None and entry.first_attempt_at is not None
         entry.last_error = (code, message)
+        if self.breaker.failed(self.clock(), message):
+            self.stats.outages += 1
+            log.error(
+                "rail %s: circuit open after %d consecutive failures (%s): partitions paused, "
+                "next probe in %.0fs",
+                self.name,
+                self.breaker.failures,
+                message,
+                max(0.0, self.breaker.probe_at() - self.clock()),
+            )
         delay = self.policy.delay(entry.attempts, retry_after, self.rand)
         elapsed = self.clock() - entry.first_attempt_at
         if self.policy.gives_up(entry.attempts, elapsed, delay):
             log.error(
-                "rail %s: giving up on %s after %d attempts: %s",
+                "rail %s: giving up on %s after %d attempts over %.0fs: %s",
                 self.name,
                 entry.invoice.number,
                 entry.attempts,
+                elapsed,
                 message,
             )
             self._give_up(entry, DeadLetterReason.EXHAUSTED, code, message)
@@ -422,12 +543,15 @@ class RailRunner:
 
     def _report(self) -> None:
         log.info(
-            "rail %s: %d delivered, %d failed, %d retries, %d waiting; committed %s",
+            "rail %s: %d delivered, %d failed, %d retries, %d waiting, %d queued, circuit %s; "
+            "committed %s",
             self.name,
             self.stats.delivered,
             self.stats.failed,
             self.stats.retries,
             self._inflight.waiting,
+            self._inflight.ready,
+            self.breaker.state,
             ", ".join(f"{p}@{o}" for (_, p), o in sorted(self._committed.items())) or "nothing yet",
         )
 

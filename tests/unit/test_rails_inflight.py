@@ -80,3 +80,38 @@ def test_forgetting_a_revoked_partition_drops_its_invoices_and_their_retries() -
     assert ledger.forget({(T, 1)}) == 1
     assert ledger.pop_due(5.0) is None
     assert ledger.commit_points() == {(T, 0): 1}
+
+
+def test_due_retries_go_before_fresh_invoices_which_go_in_the_order_read() -> None:
+    ledger = InFlight()
+    retried, first, second = pending(1), pending(2), pending(3)
+    for e in (retried, first, second):
+        ledger.add(e)
+    ledger.retry_at(retried, 10.0)
+    ledger.queue(first)
+    ledger.queue(second)
+    assert ledger.ready == 2 and ledger.has_work(0.0)
+    assert ledger.take(0.0) is first
+    assert ledger.take(10.0) is retried
+    assert ledger.take(10.0) is second
+    assert ledger.take(10.0) is None and not ledger.has_work(10.0)
+
+
+def test_a_retry_not_yet_due_is_not_work() -> None:
+    ledger = InFlight()
+    entry = pending(1)
+    ledger.add(entry)
+    ledger.retry_at(entry, 5.0)
+    assert not ledger.has_work(4.9)
+    assert ledger.has_work(5.0)
+
+
+def test_forgetting_a_partition_drops_its_fresh_invoices_too() -> None:
+    ledger = InFlight()
+    mine, theirs = pending(1, partition=0), pending(1, partition=1)
+    for e in (mine, theirs):
+        ledger.add(e)
+        ledger.queue(e)
+    ledger.forget({(T, 1)})
+    assert ledger.take(0.0) is mine
+    assert ledger.take(0.0) is None
