@@ -244,6 +244,25 @@ def generate(
 
 
 @app.command()
+def schemas(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the bundle into.")],
+) -> None:
+    """Write every schema Railyard writes or reads, self-contained, one file per fingerprint,
+    with index.json mapping each fingerprint (hex, bytes 2..10 of a message) to its file."""
+    from streams.wire.schemas import published_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    index: dict[str, dict[str, str]] = {}
+    for published in published_schemas():
+        key = published.fingerprint.hex()
+        name = f"{published.contract}.{key}.avsc"
+        (directory / name).write_text(json.dumps(published.schema, indent=2) + "\n")
+        index[key] = {"file": name, "record": published.full_name, "contract": published.contract}
+    (directory / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    console.print(f"{len(index)} schemas written to {directory} (index.json maps fingerprints)")
+
+
+@app.command()
 def demo(
     events: int = 20_000,
     today: Annotated[

@@ -10,10 +10,14 @@ ClickHouse with its rail.
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import avro.io
+import avro.schema
 import pytest
 
 from connectors.files import load_catalog
@@ -28,7 +32,7 @@ from streams.domain.workload.catalog import ALL_RAILS, billing_catalog_yaml
 from streams.settings import Settings
 from streams.wire.invoices import decode_invoice
 from tests.integration.conftest import namespace
-from tests.integration.harness import Pipeline, read_topic
+from tests.integration.harness import Pipeline, railyard, read_topic
 from tests.integration.test_ingest import publish
 
 pytestmark = pytest.mark.integration
@@ -164,8 +168,57 @@ def test_invoices_on_rail_topics_equal_simulate(kafka: Settings, tmp_path: Path)
         )
         assert sum(int(v) for v in by_rail.values()) == subscribed
         assert len(by_rail) == 8
+
+        # A consumer no one here wrote reads every topic from the published schemas alone.
+        bundle = tmp_path / "schemas"
+        railyard(settings, "schemas", str(bundle))
+        read = foreign_read(settings, bundle)
+        bare = {name.removeprefix(settings.topic_prefix) for name in read}
+        assert {
+            topics.USAGE,
+            topics.USAGE_ACCEPTED,
+            topics.USAGE_DLQ,
+            topics.USAGE_ATTRIBUTED,
+            topics.USAGE_WINDOWS,
+            topics.USAGE_LATE,
+            topics.BILLING_BOOK,
+            topics.BILLING_SPEND,
+            topics.BILLING_COMMANDS,
+            topics.INVOICES,
+        } <= bare
+        assert len([t for t in bare if t.startswith(topics.RAIL_TOPIC_PREFIX)]) >= 8
     finally:
         pipeline.stop()
+
+
+NOT_AVRO = {topics.CATALOG: "the catalog as JSON", topics.USAGE_DEDUP_LOG: "packed digests"}
+"""Topics whose values are not Avro records (docs/consumers.md says what they hold)."""
+
+
+def foreign_read(settings: Settings, bundle: Path) -> dict[str, int]:
+    """Messages per topic decoded with the Apache ``avro`` library and the exported
+    bundle alone (index.json: fingerprint -> self-contained schema); fails on any other."""
+    index = json.loads((bundle / "index.json").read_text())
+    parsed = {
+        key: avro.schema.parse((bundle / entry["file"]).read_text()) for key, entry in index.items()
+    }
+    counts: dict[str, int] = {}
+    for name in list_topics(settings.kafka_bootstrap):
+        bare = name.removeprefix(settings.topic_prefix)
+        if not name.startswith(settings.topic_prefix) or bare in NOT_AVRO:
+            continue
+        for _key, value in read_topic(settings, name, timeout=5.0):
+            if value is None:  # a compacted topic's tombstone
+                continue
+            if bare == topics.USAGE and value[:2] != b"\xc3\x01":
+                continue  # a producer's CloudEvents JSON, or its bad input: not ours to publish
+            assert value[:2] == b"\xc3\x01", f"{name}: not single-object Avro"
+            schema = parsed[value[2:10].hex()]
+            body = io.BytesIO(value[10:])
+            avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(body))
+            assert body.tell() == len(value) - 10, f"{name}: bytes left after the record"
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def difference(got: Invoice, want: Invoice) -> str:
