@@ -9,6 +9,7 @@ Salesforce). No broker is needed.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -51,10 +52,18 @@ def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPeer]
         p.stop()
 
 
+ADYEN_PAYMENTS: weakref.WeakKeyDictionary[object, adyen.DeliveredPayments] = (
+    weakref.WeakKeyDictionary()
+)
+"""The pspReferences an Adyen peer's rails made, shared like a runner's store would share them."""
+
+
 def connect(peer: ServerPeer, **overrides: str) -> Rail:
-    rail: Rail = MODULES[peer.rail].create(
-        RailConfig(peer.rail, {**peer.config().values, **overrides})
-    )
+    config = RailConfig(peer.rail, {**peer.config().values, **overrides})
+    if peer.rail == "adyen":
+        payments = ADYEN_PAYMENTS.setdefault(peer.server, adyen.DeliveredPayments())
+        return adyen.AdyenRail(config, payments)
+    rail: Rail = MODULES[peer.rail].create(config)
     return rail
 
 
@@ -121,22 +130,9 @@ def test_delivers_each_currency_once_however_often_it_is_sent(
     clean(peer)
 
 
-@pytest.mark.parametrize("rail_name", ["adyen"])
-def test_a_credit_note_is_refused_by_payment_rails_without_a_request(
-    rail_name: str, tmp_path: Path
-) -> None:
-    peer = start(rail_name, tmp_path)
-    try:
-        with pytest.raises(PermanentRailError, match="credit"):
-            connect(peer).deliver(invoice_for(peer, kind=DocumentKind.CREDIT_NOTE))
-        assert peer.requests() == []
-    finally:
-        peer.stop()
-
-
 # -- credits on the rail that billed ------------------------------------------------
 
-CREDIT_RAILS = ["netsuite", "salesforce", "paypal"]
+CREDIT_RAILS = ["netsuite", "salesforce", "paypal", "adyen"]
 
 
 def paid_invoice_and_its_credit_note(peer: ServerPeer, n: int = 11) -> tuple[Invoice, Invoice]:
@@ -195,6 +191,10 @@ def credit_document(peer: ServerPeer, note: Invoice) -> tuple[Decimal, str]:
         refunds = server.invoices[invoice_id]["refunds"]["transactions"]
         (refund,) = [r for r in refunds if r["refund_id"] == refund_id]
         return Decimal(refund["amount"]["value"]), invoice_id
+    if peer.rail == "adyen":
+        (adyen_refund,) = [r for r in server.refunds if r.idempotency_key == key]
+        value = Decimal(adyen_refund.amount["value"]).scaleb(-(minor_units(note.currency) or 0))
+        return value, adyen_refund.payment
     raise AssertionError(f"no credit document reader for {peer.rail}")
 
 
@@ -209,6 +209,9 @@ def invoice_reference(peer: ServerPeer, invoice: Invoice) -> str:
         return str(record["Id"])
     if peer.rail == "paypal":
         return str(server.request_ids[invoice.idempotency_key])
+    if peer.rail == "adyen":
+        (payment,) = [p for p in server.payments if p.idempotency_key == invoice.idempotency_key]
+        return str(payment.psp_reference)
     raise AssertionError(f"no invoice reader for {peer.rail}")
 
 
@@ -267,6 +270,31 @@ def test_netsuite_itself_refuses_to_apply_more_than_the_invoice_owes(
             connect(peer).deliver(note)
         assert peer.server.violations()
         assert peer.created(note.idempotency_key) == 0
+    finally:
+        peer.stop()
+
+
+def test_adyen_refunds_only_a_payment_it_knows_and_that_was_captured(tmp_path: Path) -> None:
+    peer = start("adyen", tmp_path)
+    try:
+        note = sample_invoice(16, "adyen", kind=DocumentKind.CREDIT_NOTE, account=peer.account)
+        with pytest.raises(PermanentRailError, match="not known") as unknown:
+            connect(peer).deliver(note)  # no payment collected that invoice
+        assert unknown.value.code == "payment_reference_unknown"
+        assert peer.requests() == []
+        invoice, note = paid_invoice_and_its_credit_note(peer, n=17)
+        refunded = connect(peer).deliver(note)
+        (sent,) = [r for r in peer.requests() if r.path.endswith("/refunds")]
+        assert sent.headers["idempotency-key"] == note.idempotency_key
+        assert sent.path == f"/v72/payments/{refunded.references['paymentPspReference']}/refunds"
+        assert sent.json()["amount"] == {"currency": "USD", "value": int(invoice.total * 100)}
+        assert refunded.status == "received"
+        # Adyen itself refuses more than was captured, whatever the rail believes.
+        more = partial(note, Decimal("0.01"), "x")
+        with pytest.raises(PermanentRailError, match="would credit more than") as refused:
+            connect(peer).deliver(more)
+        assert refused.value.code == "credit_exceeds_invoice"
+        assert peer.server.violations() == []
     finally:
         peer.stop()
 
@@ -496,6 +524,123 @@ def test_sap_fetches_a_csrf_token_and_does_not_create_twice(tmp_path: Path) -> N
         assert [r.status for r in posts] == [201, 403, 201]  # one refetch of the token
         assert peer.requests()[0].path.endswith("/$metadata")
         assert peer.created(invoice.idempotency_key) == peer.created(other.idempotency_key) == 1
+    finally:
+        peer.stop()
+
+
+def _sap_documents(peer: ServerPeer, entity_set: str, invoice: Invoice) -> list[dict[str, Any]]:
+    reference = sap.customer_reference(invoice.idempotency_key)
+    documents: list[dict[str, Any]] = peer.server.documents[entity_set]  # type: ignore[attr-defined]
+    return [d for d in documents if d["PurchaseOrderByCustomer"] == reference]
+
+
+def test_sap_invoice_is_one_sales_order_priced_by_conditions(tmp_path: Path) -> None:
+    peer = start("sap", tmp_path)
+    try:
+        invoice = invoice_for(peer, currency="JPY")
+        first = connect(peer).deliver(invoice)
+        assert connect(peer).deliver(invoice).references == first.references
+        (order,) = _sap_documents(peer, "A_SalesOrder", invoice)
+        assert first.references == {"sales_order": order["SalesOrder"]}
+        assert len(order["PurchaseOrderByCustomer"]) <= 35
+        assert order["SalesOrderType"] == "OR" and order["SoldToParty"] == peer.account
+        # One item per line that bills, priced by one PPR0 condition of its amount...
+        billed = [line for line in invoice.lines if line.amount > 0]
+        assert [i["SalesOrderItemText"] for i in order["to_Item"]] == [
+            line.description for line in billed
+        ]
+        prices = [i["to_PricingElement"] for i in order["to_Item"]]
+        assert [[(p["ConditionType"], p["ConditionRateValue"]) for p in ps] for ps in prices] == [
+            [("PPR0", f"{line.amount:f}")] for line in billed
+        ]
+        # ...and what lowers the total (the discount, the prepaid credit) as HB00 on the header.
+        lowered = [line.amount for line in invoice.lines if line.amount < 0]
+        lowered += [-c.amount for c in invoice.credits]
+        assert [
+            (p["ConditionType"], Decimal(p["ConditionRateValue"]))
+            for p in order["to_PricingElement"]
+        ] == [("HB00", amount) for amount in lowered]
+        assert Decimal(order["TotalNetAmount"]) == invoice.total
+        assert len([r for r in peer.requests() if r.method == "POST"]) == 1
+        clean(peer)
+    finally:
+        peer.stop()
+
+
+def test_sap_credit_note_is_a_positive_credit_memo_request_on_its_sales_order(
+    tmp_path: Path,
+) -> None:
+    peer = start("sap", tmp_path)
+    try:
+        invoice, note = paid_invoice_and_its_credit_note(peer)
+        order = connect(peer).deliver(invoice).references["sales_order"]
+        first = connect(peer).deliver(note)
+        assert connect(peer).deliver(note).references == first.references  # once
+        (memo,) = _sap_documents(peer, "A_CreditMemoRequest", note)
+        assert peer.created(note.idempotency_key) == 1
+        assert first.references == {
+            "credit_memo_request": memo["CreditMemoRequest"],
+            "credited_sales_order": order,
+        }
+        assert memo["CreditMemoRequestType"] == "G2" and memo["SDDocumentReason"] == "051"
+        assert (memo["ReferenceSDDocument"], memo["ReferenceSDDocumentCategory"]) == (order, "C")
+        rates = [
+            Decimal(p["ConditionRateValue"])
+            for i in memo["to_Item"]
+            for p in i["to_PricingElement"]
+        ]
+        assert rates and all(rate > 0 for rate in rates)  # positive: the document means credit
+        assert Decimal(memo["TotalNetAmount"]) == -note.total == invoice.total
+        assert connect(peer).status(first) == "A"
+        clean(peer)
+    finally:
+        peer.stop()
+
+
+def test_sap_credits_stay_within_the_order_and_need_it(tmp_path: Path) -> None:
+    peer = start("sap", tmp_path)
+    try:
+        orphan = sample_invoice(13, "sap", kind=DocumentKind.CREDIT_NOTE, account=peer.account)
+        with pytest.raises(PermanentRailError) as missing:
+            connect(peer).deliver(orphan)
+        assert missing.value.code == "credited_invoice_missing"
+        invoice, note = paid_invoice_and_its_credit_note(peer, n=12)
+        connect(peer).deliver(invoice)
+        half = (invoice.total / 2).quantize(Decimal("0.01"))
+        connect(peer).deliver(partial(note, half, "a"))
+        with pytest.raises(PermanentRailError, match="would credit more than") as refused:
+            connect(peer).deliver(note)
+        assert refused.value.code == "credit_exceeds_invoice"
+        connect(peer).deliver(partial(note, invoice.total - half, "b"))  # exactly the rest
+        assert peer.created(note.idempotency_key) == 0
+        assert [r.method for r in peer.requests()].count("POST") == 3  # invoice, a, b
+        clean(peer)
+    finally:
+        peer.stop()
+
+
+def test_sap_stand_in_refuses_what_sap_refuses_in_gateways_error_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer = start("sap", tmp_path)
+    try:
+        build = sap.document
+
+        def without_sold_to(*args: Any) -> dict[str, Any]:
+            body = build(*args)
+            del body["SoldToParty"]
+            body["to_Item"][0]["SalesOrderItemText"] = "x" * 41
+            return body
+
+        monkeypatch.setattr(sap, "document", without_sold_to)
+        invoice = invoice_for(peer)
+        with pytest.raises(PermanentRailError, match="required property SoldToParty") as refused:
+            connect(peer).deliver(invoice)
+        assert "400 /IWBEP/CM_MGW_RT/022 on create" in str(refused.value)  # Gateway's error
+        (post,) = [r for r in peer.requests() if r.method == "POST"]
+        assert post.status == 400
+        assert "to_Item[0]/SalesOrderItemText: longer than MaxLength 40" in post.violations
+        assert peer.created(invoice.idempotency_key) == 0
     finally:
         peer.stop()
 
