@@ -1,4 +1,4 @@
-"""``railyard rails run|list`` and ``railyard invoices --status``."""
+"""``railyard rails run|list|redrive`` and ``railyard invoices --status``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,45 @@ def run(
     console.print(
         f"rail {rail}: {stats.delivered} delivered, {stats.failed} failed, {stats.retries} retries"
     )
+
+
+@rails_app.command("redrive")
+def redrive(
+    rail: Annotated[str | None, typer.Option(help="Only dead letters of this rail.")] = None,
+    invoice: Annotated[
+        str | None, typer.Option(help="Only this invoice (its id or its number).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be redriven, publish nothing.")
+    ] = False,
+) -> None:
+    """Re-publish dead letters from invoices.dlq to invoices.<rail>, once the cause is fixed.
+
+    Each invoice's original bytes go back with its customer as the key; the rail's
+    idempotency key keeps it to one document at the rail however often it is redriven.
+    Invoices delivered since their dead letter are skipped.
+    """
+    from connectors.rails.redrive import redrive as redrive_dead_letters
+
+    done = redrive_dead_letters(Settings().validate(), rail=rail, invoice=invoice, dry_run=dry_run)
+    title = "Dead letters (dry run: nothing published)" if dry_run else "Dead letters redriven"
+    table = Table(
+        "dlq offset", "invoice", "number", "to rail", "reason", "error", "action", title=title
+    )
+    for r in done:
+        action = "would redrive" if dry_run and r.redriven else r.action
+        table.add_row(
+            str(r.offset),
+            r.invoice_id or "-",
+            r.number or "-",
+            r.rail,
+            r.reason,
+            r.error[:80],
+            action,
+        )
+    console.print(table)
+    verb = "would be redriven" if dry_run else "redriven"
+    console.print(f"{sum(r.redriven for r in done)} of {len(done)} dead letter(s) {verb}")
 
 
 @rails_app.command("list")
