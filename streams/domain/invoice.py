@@ -129,3 +129,20 @@ def invoice_identity(
     prefix = "CN" if kind is DocumentKind.CREDIT_NOTE else "INV"
     number = f"{prefix}-{period_start:%Y%m%d}-{digest[:8].upper()}"
     return f"{prefix.lower()}_{digest[:24]}", number, f"railyard-{digest[:40]}"
+
+
+def credited_invoices(note: Invoice) -> tuple[str, ...]:
+    """The numbers of the invoices a credit note corrects, in period order.
+
+    Each adjustment line corrects the invoice of the period it covers
+    (``service_start`` is that period's start), so the number is derived the way
+    the invoice's own was: no lookup, and the same on every replay.
+    """
+    starts = sorted(
+        {
+            ln.service_start
+            for ln in note.lines
+            if ln.kind is LineKind.ADJUSTMENT and ln.service_start
+        }
+    )
+    return tuple(invoice_identity(note.customer, start, note.currency)[1] for start in starts)

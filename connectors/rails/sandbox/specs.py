@@ -9,20 +9,19 @@ for one by its path under ``shared/rails`` and gets, in this order:
    ``~/.cache/railyard/rails``), downloaded once from the file's official repository at
    the pinned commit and kept only if its SHA-256 matches.
 
-When none works, :class:`SpecNotFound` says what was tried and how to fix it.
+When none works, :class:`SpecNotFound` says what was tried and how to fix it. The
+lookup itself is :mod:`connectors.shared_files`, shared with the e-invoice material.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.shared_files import Pinned, SharedFileNotFound, SharedFolder
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OFFICIAL_BASE = "https://raw.githubusercontent.com"
-DOWNLOAD_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -63,47 +62,17 @@ PUBLISHED: dict[str, PublishedSpec] = {
 """The specs the stand-ins validate against (``shared/rails/SOURCES.md`` lists them)."""
 
 
-class SpecNotFound(FileNotFoundError):
-    """No copy of a spec could be found or fetched."""
+SpecNotFound = SharedFileNotFound
+"""No copy of a spec could be found or fetched."""
+FOLDER = SharedFolder("rails", "RAILYARD_RAIL_SPECS", "rail spec")
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "railyard" / "rails"
+    return FOLDER.cache_dir()
 
 
 def spec_file(name: str, *, base_url: str = OFFICIAL_BASE) -> Path:
     """The local path of spec ``name`` (e.g. ``paypal/invoicing_v2.json``)."""
-    tried: list[str] = []
-    configured = os.environ.get("RAILYARD_RAIL_SPECS")
-    folders = [Path(configured)] if configured else []
-    folders.append(REPO_ROOT.parent / "shared" / "rails")
-    for folder in folders:
-        if (folder / name).is_file():
-            return folder / name
-        tried.append(str(folder / name))
-    cached = cache_dir() / name
-    if cached.is_file():
-        return cached
     published = PUBLISHED.get(name)
-    if published is None:
-        raise SpecNotFound(f"no pinned source for rail spec {name!r}; tried {', '.join(tried)}")
-    url = published.url(base_url)
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as reply:  # noqa: S310
-            body = reply.read()
-    except OSError as exc:
-        raise SpecNotFound(
-            f"rail spec {name} not found (tried {', '.join(tried)}) and the download from "
-            f"{url} failed: {exc}. Set RAILYARD_RAIL_SPECS to a folder holding it."
-        ) from exc
-    digest = hashlib.sha256(body).hexdigest()
-    if digest != published.sha256:
-        raise SpecNotFound(
-            f"{url} has SHA-256 {digest}, not the pinned {published.sha256}: not used"
-        )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".part")
-    partial.write_bytes(body)
-    partial.replace(cached)  # a reader never sees half a file
-    return cached
+    pinned = published and Pinned(published.url(base_url), published.sha256)
+    return FOLDER.file(name, pinned or None, repo_root=REPO_ROOT)
