@@ -123,3 +123,16 @@ def _json(body: dict[str, Any]) -> dict[str, Any]:
 
     result: dict[str, Any] = convert(body)
     return result
+
+
+def test_without_a_sold_to_party_nothing_is_sent() -> None:
+    # Port 9 (discard) is closed here: any request would be a TransientRailError instead.
+    rail = sap.create(
+        RailConfig(
+            "sap",
+            {**CONFIG.values, "base_url": "http://127.0.0.1:9", "username": "U", "password": "P"},
+        )
+    )
+    invoice = sample_invoice(3, "sap", "USD", account=None)
+    with pytest.raises(PermanentRailError, match="no sold-to party"):
+        rail.deliver(invoice)

@@ -320,9 +320,11 @@ class SapRail:
         return body, str(order.SalesOrder)
 
     def deliver(self, invoice: Invoice) -> Delivery:
+        if not invoice.account:
+            raise PermanentRailError(f"SAP: invoice {invoice.id} has no sold-to party (account)")
         credit = invoice.kind is DocumentKind.CREDIT_NOTE
         entity_set = CREDIT_MEMO_REQUEST if credit else SALES_ORDER
-        sold_to = invoice.account or ""
+        sold_to = invoice.account
         existing = self._find(entity_set, invoice.idempotency_key, sold_to)
         if existing is None:
             if credit:
@@ -349,6 +351,12 @@ class SapRail:
 
     def status(self, delivery: Delivery) -> str:
         credit = "credit_memo_request" in delivery.references
+        if not credit and "sales_order" not in delivery.references:
+            raise PermanentRailError(
+                f"SAP: delivery of {delivery.invoice_id} names no sales order or credit memo "
+                f"request ({sorted(delivery.references)})",
+                code="unknown_reference",
+            )
         entity_set = CREDIT_MEMO_REQUEST if credit else SALES_ORDER
         number = delivery.references["credit_memo_request" if credit else "sales_order"]
         entities = self._entities(entity_set)
