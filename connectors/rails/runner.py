@@ -387,7 +387,8 @@ class RailRunner:
             error=(code, message),
             retry_at=self.now() + timedelta(seconds=wait),
         )
-        self._inflight.retry_at(entry, self.clock() + wait)
+        # Due exactly at the probe, so this invoice is the probe (not one read after it).
+        self._inflight.retry_at(entry, self.breaker.probe_at())
 
     def _transient(
         self, entry: Pending, code: str | None, message: str, retry_after: float | None
