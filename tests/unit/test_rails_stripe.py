@@ -8,7 +8,7 @@ import pytest
 import stripe
 
 from connectors.rails.base import PermanentRailError, TransientRailError
-from connectors.rails.providers.stripe import classify, step_key, to_minor
+from connectors.rails.providers.stripe import classify, from_minor, step_key, to_minor
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,12 @@ def test_invalid_requests_and_card_errors_are_permanent_with_stripes_message() -
     assert isinstance(classify(card), PermanentRailError)
     reused = error(stripe.IdempotencyError, 400)
     assert isinstance(classify(reused), PermanentRailError), "same key, other parameters"
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "amount"),
+    [(1234, "USD", "12.34"), (1500, "JPY", "1500"), (1230, "KWD", "1.230"), (99000, "ISK", "990")],
+)
+def test_minor_units_back_to_the_currency_unit(minor: int, currency: str, amount: str) -> None:
+    assert from_minor(minor, currency) == Decimal(amount)
+    assert to_minor(from_minor(minor, currency), currency) == minor

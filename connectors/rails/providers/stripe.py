@@ -19,6 +19,16 @@ answers instead of creating anything twice:
    the currency's minor unit as Stripe counts it.
 5. Finalize (``auto_advance``: Stripe then charges or emails it).
 
+A credit note becomes a Stripe Credit Note (``POST /v1/credit_notes``) on the
+Stripe invoice of the invoice it credits, for the positive amount, key
+``<note key>:credit_note``. That invoice is found in its customer's invoice list
+(strongly consistent, unlike search) by metadata ``railyard_invoice``; a credit
+note already issued for this note (metadata ``railyard_credit_note``) is returned
+as it is, so a redelivery after Stripe forgot the key creates nothing. A credit
+above what the invoice has left to credit (its total less the pre- and
+post-payment credit notes) is refused before anything is sent; on a paid invoice
+the amount is refunded (``refund_amount``).
+
 Config (``RAILYARD_RAIL_STRIPE_*``): ``API_KEY`` (secret, or ``API_KEY_FILE``),
 ``API_BASE`` (e.g. stripe-mock's address), ``DAYS_UNTIL_DUE`` (30), ``TIMEOUT`` (30 s).
 """
@@ -34,6 +44,7 @@ import stripe
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import check_within, credit_amount, credited_invoice, is_credit
 from connectors.rails.registry import register
 from streams.domain.invoice import Invoice
 
@@ -66,6 +77,13 @@ def to_minor(amount: Decimal, currency: str) -> int:
             f"{amount} {code}: Stripe takes whole units only", code="amount_precision"
         )
     return minor
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """An amount Stripe counts in minor units, as a Decimal in the currency's unit."""
+    code = currency.upper()
+    places = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    return Decimal(minor).scaleb(-places)
 
 
 def step_key(idempotency_key: str, step: str) -> str:
@@ -141,6 +159,8 @@ class StripeRail:
     # -- steps -------------------------------------------------------------------------
 
     def _deliver(self, invoice: Invoice) -> Delivery:
+        if is_credit(invoice):
+            return self._credit(invoice)
         existing = self._existing(invoice)
         if existing is not None:
             return self._delivery(invoice, existing)
@@ -226,6 +246,80 @@ class StripeRail:
         if period is not None:
             params["period"] = period
         self.client.v1.invoice_items.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
+
+    def _credit(self, note: Invoice) -> Delivery:
+        credited = credited_invoice(note)
+        original = self._credited_invoice(note)
+        if original is None:
+            raise PermanentRailError(
+                f"Stripe: {note.number} credits {credited.number}, which Stripe does not hold "
+                f"(no finalized invoice with metadata railyard_invoice {credited.id})",
+                code="credited_invoice_missing",
+            )
+        refs = {"invoice": str(original.id), "customer": str(original.customer)}
+        for issued in self.client.v1.credit_notes.list(
+            params={"invoice": original.id, "limit": 100}
+        ).auto_paging_iter():
+            if _metadata(issued).get("railyard_credit_note") == note.id:
+                return Delivery(
+                    self.name, note.id, {**refs, "credit_note": str(issued.id)}, str(issued.status)
+                )
+        amount = to_minor(credit_amount(note), note.currency)
+        data = original.to_dict()
+        credited_minor = int(data.get("pre_payment_credit_notes_amount") or 0) + int(
+            data.get("post_payment_credit_notes_amount") or 0
+        )
+        check_within(
+            note,
+            from_minor(amount, note.currency),
+            from_minor(credited_minor, note.currency),
+            from_minor(int(data.get("total") or 0), note.currency),
+        )
+        params: dict[str, Any] = {
+            "invoice": original.id,
+            "amount": amount,
+            "memo": f"{note.number}: credit for {credited.number}",
+            "metadata": {
+                "railyard_credit_note": note.id,
+                "railyard_number": note.number,
+                "railyard_invoice": credited.id,
+            },
+        }
+        if original.status == "paid":
+            params["refund_amount"] = amount  # money back on the rail that collected it
+        issued = self.client.v1.credit_notes.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": step_key(note.idempotency_key, "credit_note")},
+        )
+        return Delivery(
+            self.name, note.id, {**refs, "credit_note": str(issued.id)}, str(issued.status)
+        )
+
+    def _credited_invoice(self, note: Invoice) -> stripe.Invoice | None:
+        """The finalized Stripe invoice of the invoice ``note`` credits, from its customer's list."""
+        credited = credited_invoice(note)
+        customer = self._known_customer(note)
+        if customer is None:
+            return None
+        for candidate in self.client.v1.invoices.list(
+            params={"customer": customer, "limit": 100}
+        ).auto_paging_iter():
+            if _metadata(candidate).get("railyard_invoice") == credited.id:
+                if candidate.status not in ("draft", "void"):
+                    return candidate
+        return None
+
+    def _known_customer(self, invoice: Invoice) -> str | None:
+        """The Stripe customer id of ``invoice``'s customer, never creating one."""
+        if invoice.account and invoice.account.startswith("cus_"):
+            return invoice.account
+        found = self.client.v1.customers.search(
+            params={"query": f"metadata['railyard_customer']:{_quoted(invoice.customer)}"}
+        )
+        for candidate in found.data:
+            if _metadata(candidate).get("railyard_customer") == invoice.customer:
+                return str(candidate.id)
+        return None
 
     def _existing(self, invoice: Invoice) -> stripe.Invoice | None:
         found = self.client.v1.invoices.search(
