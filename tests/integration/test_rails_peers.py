@@ -19,7 +19,8 @@ import pytest
 
 from connectors.rails.base import PermanentRailError, Rail, RailError, TransientRailError
 from connectors.rails.config import RailConfig
-from connectors.rails.providers import adyen, netsuite, paypal, salesforce, sap
+from connectors.rails.providers import adyen, netsuite, paypal, salesforce, sap, webhook
+from connectors.rails.sandbox import peer_webhook
 from connectors.rails.sandbox.servers import salesforce as sf_server
 from connectors.rails.sandbox.servers.peer import ServerPeer
 from streams.domain.catalog.currency import minor_units
@@ -295,6 +296,24 @@ def test_adyen_refunds_only_a_payment_it_knows_and_that_was_captured(tmp_path: P
             connect(peer).deliver(more)
         assert refused.value.code == "credit_exceeds_invoice"
         assert peer.server.violations() == []
+    finally:
+        peer.stop()
+
+
+def test_a_webhook_credit_note_says_so_and_names_its_invoice_once(tmp_path: Path) -> None:
+    peer = peer_webhook.start_peer(tmp_path)
+    try:
+        invoice = sample_invoice(18, "webhook")
+        note = sample_invoice(18, "webhook", kind=DocumentKind.CREDIT_NOTE)
+        rail = webhook.WebhookRail(peer.config())
+        rail.deliver(invoice)
+        first = rail.deliver(note)
+        assert webhook.WebhookRail(peer.config()).deliver(note).references == first.references
+        assert peer.created(note.idempotency_key) == 1
+        document = peer.receiver.documents[note.idempotency_key]
+        assert document["kind"] == "credit_note"
+        assert document["credited_invoice"]["idempotency_key"] == invoice.idempotency_key
+        assert invoice.idempotency_key in peer.receiver.documents  # the invoice it names
     finally:
         peer.stop()
 

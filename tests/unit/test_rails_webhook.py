@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +16,7 @@ from connectors.rails.base import PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
 from connectors.rails.providers.webhook import WebhookRail, payload, sign, verify
 from streams.domain.errors import ConfigError
+from streams.domain.invoice import DocumentKind
 from tests.fixtures.kafka import free_ports
 from tests.fixtures.rails.invoices import sample_invoice
 
@@ -65,6 +65,21 @@ def test_payload_is_the_same_bytes_for_the_same_invoice() -> None:
     doc = json.loads(payload(invoice))
     assert doc["id"] == invoice.id and doc["total"] == str(invoice.total)
     assert doc["idempotency_key"] == invoice.idempotency_key
+    assert doc["kind"] == "invoice" and "credited_invoice" not in doc
+
+
+def test_a_credit_note_says_so_and_names_the_invoice_it_credits() -> None:
+    invoice = sample_invoice(4, "webhook")
+    note = sample_invoice(4, "webhook", kind=DocumentKind.CREDIT_NOTE)
+    doc = json.loads(payload(note))
+    assert doc["kind"] == "credit_note"
+    assert doc["total"] == str(note.total) == str(-invoice.total)  # as Railyard issued it
+    assert doc["credited_invoice"] == {
+        "id": invoice.id,
+        "number": invoice.number,
+        "idempotency_key": invoice.idempotency_key,
+    }
+    assert doc["idempotency_key"] == note.idempotency_key != invoice.idempotency_key
 
 
 class Receiver:
@@ -111,11 +126,15 @@ def rail(url: str) -> WebhookRail:
 
 def test_delivery_is_signed_and_keyed(receiver: Receiver) -> None:
     invoice = sample_invoice(2, "webhook")
-    delivery = rail(receiver.url()).deliver(invoice)
+    sender = rail(receiver.url())
+    sender.clock = lambda: 1_738_400_000.0  # a fixed instant, not the wall clock
+    delivery = sender.deliver(invoice)
     assert delivery.references == {"http_status": "200", "receipt": "rcpt_1"}
     (seen,) = receiver.seen
     assert seen["headers"]["Idempotency-Key"] == invoice.idempotency_key
-    assert verify(SECRET, seen["body"], seen["headers"]["Railyard-Signature"], now=time.time())
+    signature = seen["headers"]["Railyard-Signature"]
+    assert signature.startswith("t=1738400000,")
+    assert verify(SECRET, seen["body"], signature, now=1_738_400_060)
 
 
 @pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503])

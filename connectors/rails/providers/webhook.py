@@ -8,6 +8,12 @@ its ``Idempotency-Key`` (the invoice's key: the same on every redelivery):
   refuses timestamps older than a few minutes (:func:`verify` does all three).
 * ``Idempotency-Key: <invoice.idempotency_key>``.
 
+A credit note is sent the same way, as Railyard issued it: ``kind`` is
+``credit_note``, its amounts are negative (the correction as the billing book
+sees it), and ``credited_invoice`` names the invoice it credits (``id``,
+``number``, ``idempotency_key``: the invoice of the same customer, period and
+currency, as the receiver got it earlier).
+
 Answers: 2xx delivered (a JSON body's ``id`` is kept as the ``receipt``
 reference); 408, 425, 429 and 5xx, timeouts and refused connections are retried;
 any other status is a permanent refusal, dead-lettered with the receiver's text.
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit
 
 from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import credited_invoice, is_credit
 from connectors.rails.registry import register
 from streams.domain.errors import ConfigError
 from streams.domain.invoice import Invoice
@@ -62,7 +69,15 @@ def payload(invoice: Invoice) -> bytes:
 
     The same invoice always gives the same bytes, so a receiver may also compare bodies.
     """
-    return json.dumps(invoice_to_json(invoice), sort_keys=True, separators=(",", ":")).encode()
+    doc = invoice_to_json(invoice)
+    if is_credit(invoice):
+        credited = credited_invoice(invoice)
+        doc["credited_invoice"] = {
+            "id": credited.id,
+            "number": credited.number,
+            "idempotency_key": credited.idempotency_key,
+        }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
 @register("webhook")
