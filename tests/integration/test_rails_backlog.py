@@ -171,3 +171,41 @@ def test_a_backlog_through_a_slow_rail_and_an_outage_leaves_one_document_per_key
     # Twenty minutes of the runner's clock, seconds of the test's (generous for a shared machine).
     assert clock.monotonic() > BACKLOG * CALL + OUTAGE_FOR
     assert took < 180, took
+
+
+class SleepyRail:
+    """A rail that really takes ``seconds`` per invoice (the wall clock, on purpose)."""
+
+    name: ClassVar[str] = "sleepy"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.documents: Counter[str] = Counter()
+
+    def deliver(self, invoice: Invoice) -> Delivery:
+        time.sleep(self.seconds)
+        self.documents[invoice.idempotency_key] += 1
+        return Delivery(self.name, invoice.id, {"document": invoice.idempotency_key[:12]}, "open")
+
+    def status(self, delivery: Delivery) -> str:
+        return delivery.status
+
+
+def test_a_backlog_longer_than_the_poll_interval_keeps_the_consumer_in_its_group(
+    stack: Settings,
+) -> None:
+    # 300 invoices at 50 ms is 15 s of delivery, past an 11 s max.poll.interval.ms: a
+    # runner that delivered a whole consume() batch between polls would leave its group
+    # and fail its commit; this one polls between any two deliveries.
+    rail = SleepyRail(0.05)
+    invoices = [sample_invoice(n, rail.name) for n in range(300)]
+    publish(stack, invoices)
+    runner = RailRunner(
+        stack, rail, RailConfig(rail.name, {"max_poll_interval": "11s"}), commit_interval=1.0
+    )
+    assert runner.max_poll_interval == 11.0
+    stats = runner.run(max_invoices=len(invoices))
+    assert stats.delivered == len(invoices) and stats.failed == 0
+    assert set(rail.documents.values()) == {1} and len(rail.documents) == len(invoices)
+    topic = topics.topic_name(stack, topics.rail_topic(rail.name))
+    assert committed(stack, runner.group_id, topic) == len(invoices)
