@@ -39,7 +39,8 @@ def run(
     )
     stats = run_rail(Settings().validate(), rail, max_invoices=max_invoices, idle_exit=idle_exit)
     console.print(
-        f"rail {rail}: {stats.delivered} delivered, {stats.failed} failed, {stats.retries} retries"
+        f"rail {rail}: {stats.delivered} delivered, {stats.failed} failed, {stats.retries} retries, "
+        f"circuit opened {stats.outages} time(s)"
     )
 
 
