@@ -33,6 +33,7 @@ from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
 from streams.cli.demo_rails import deliver_invoices, invoices_on_rail_topics
 from streams.cli.demo_state import DEMO_PROCESSES, start_fresh
+from streams.cli.explain import explain, print_explanation
 from streams.domain.catalog import Catalog, SubjectAssignment
 from streams.domain.cloudevents import to_json
 from streams.domain.errors import RailyardError
@@ -415,7 +416,37 @@ def _show_billing(
     console.print(f"stream vs railyard simulate: {verdict} ({len(streamed)} invoices)")
     if differ:
         raise RailyardError("the stream's invoices differ from railyard simulate's")
+    _explain_all(settings, console, procs, everything)
     return {i.rail for i in streamed.values()}
+
+
+def _explain_all(
+    settings: Settings, console: Console, procs: list[ManagedProcess], issued: dict[str, Invoice]
+) -> None:
+    """``railyard explain`` of the largest invoice, and every usage line of every invoice
+    recomputed from its stored events: the demo fails if one disagrees."""
+    ids = ", ".join(f"'{k}'" for k in issued)
+    landed = f"SELECT count() FROM invoices WHERE id IN ({ids})"
+    _wait(procs, lambda: query(settings, landed).rows[0][0] >= len(issued), "invoices landed")
+    largest = max(issued.values(), key=lambda i: (i.total, i.number))
+    mismatches: list[str] = []
+    lines = 0
+    for invoice in sorted(issued.values(), key=lambda i: i.number):
+        found = explain(settings, invoice.id)
+        if found is None:
+            raise RailyardError(f"{invoice.number} is not in the store to explain")
+        stored, catalog, explained = found
+        if invoice is largest:
+            console.print(f"railyard explain {invoice.number} (the largest invoice):")
+            print_explanation(console, stored, catalog, explained)
+        lines += sum(e.evidence is not None for e in explained)
+        mismatches += [
+            f"{stored.number} line {e.line.line_no}" for e in explained if e.verdict == "MISMATCH"
+        ]
+    verdict = "every one equal" if not mismatches else "DIFFERENT: " + ", ".join(mismatches)
+    console.print(f"usage lines recomputed from their stored events: {verdict} ({lines} lines)")
+    if mismatches:
+        raise RailyardError("invoice lines disagree with the events behind them")
 
 
 def _starts_in(invoice: Invoice, month: str) -> bool:

@@ -243,6 +243,48 @@ def generate(
     console.print(f"wrote {written} events to {out}")
 
 
+@app.command(name="explain")
+def explain_command(
+    invoice: Annotated[str | None, typer.Argument(help="Invoice number or id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every invoice in the store.")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Exit 1 when a line's quantity or arithmetic disagrees.")
+    ] = False,
+) -> None:
+    """Why each line of an invoice says what it says, recomputed from the stored events."""
+    from connectors.clickhouse.explain import invoice_numbers
+    from streams.cli.explain import explain, print_explanation
+
+    current = settings()
+    keys = invoice_numbers(current) if all_ else [invoice] if invoice else []
+    if not keys:
+        raise typer.BadParameter("name an invoice, or --all")
+    mismatches: list[str] = []
+    lines = checked = 0
+    for key in keys:
+        found = explain(current, key)
+        if found is None:
+            err_console.print(f"no invoice {key} (or its catalog version) in the store")
+            raise SystemExit(1)
+        stored, catalog, explained = found
+        if not all_:
+            print_explanation(console, stored, catalog, explained)
+        for e in explained:
+            lines += 1
+            checked += e.verdict == "ok"
+            if e.verdict == "MISMATCH":
+                mismatches.append(f"{stored.number} line {e.line.line_no} ({e.line.description})")
+    if all_:
+        console.print(
+            f"{len(keys)} invoices, {lines} lines: {checked} usage lines recomputed from their"
+            f" events and equal; {len(mismatches)} disagree"
+        )
+    for m in mismatches:
+        err_console.print(f"disagrees: {m}")
+    if check and mismatches:
+        raise SystemExit(1)
+
+
 @app.command()
 def schemas(
     directory: Annotated[Path, typer.Argument(help="Folder to write the bundle into.")],

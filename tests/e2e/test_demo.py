@@ -96,6 +96,8 @@ def _assert_billed_exactly(out: str, today: date) -> None:
     when = DemoDate(today)
     customers = len(catalog_population(EXAMPLE, SEED, when.first_day, when.now).customers)
     assert f"Railyard demo on {today:%Y-%m-%d}" in out
+    # railyard explain recomputed every usage line of every invoice from its stored events.
+    assert "usage lines recomputed from their stored events: every one equal" in out
     assert (
         f"for the catalog's {customers} customers from {when.first_day:%Y-%m-%d} "
         f"to {when.last_day:%Y-%m-%d}"

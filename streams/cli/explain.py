@@ -1,0 +1,129 @@
+"""``railyard explain``: why each line of an invoice says what it says.
+
+For every usage line: the meter and group, how the meter aggregates, the quantity
+recomputed from the stored events (and whether it equals the billed one), how many
+events, their first and last time, where they sit on ``usage.accepted``, how many came
+late; then the price arithmetic tier by tier. ``--check`` makes a disagreement an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.clickhouse.explain import (
+    Evidence,
+    StoredInvoice,
+    StoredLine,
+    catalog_version,
+    stored_invoice,
+    usage_evidence,
+)
+from streams.domain.catalog import Catalog
+from streams.domain.rating.explain import tier_arithmetic, unit_arithmetic
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Explained:
+    line: StoredLine
+    evidence: Evidence | None
+    verdict: str
+    """``ok``, ``corrected later`` (a later invoice carries its correction), ``not usage``
+    (a fee or credit line) or ``MISMATCH``."""
+    arithmetic: tuple[str, ...]
+
+
+_INCLUDED = re.compile(r", (\d+(?:\.\d+)?) included$")
+
+
+def _included(description: str) -> Decimal:
+    """The free units a usage line states it took off (``…, 15780 included``)."""
+    found = _INCLUDED.search(description)
+    return Decimal(found.group(1)) if found else Decimal(0)
+
+
+def explain_lines(settings: Settings, invoice: StoredInvoice, catalog: Catalog) -> list[Explained]:
+    meters = {m.key: m for m in catalog.meters}
+    out: list[Explained] = []
+    for line in invoice.lines:
+        if line.tiers or line.quantity is None or line.unit_amount is None:
+            maths = tier_arithmetic(line.tiers, line.amount, invoice.currency)
+        else:
+            maths = unit_arithmetic(line.quantity, line.unit_amount, line.amount, invoice.currency)
+        meter = meters.get(line.meter) if line.meter else None
+        if meter is None or line.quantity is None:
+            out.append(Explained(line, None, "not usage", maths.steps))
+            continue
+        evidence = usage_evidence(
+            settings,
+            meter,
+            invoice.customer,
+            line.dimensions,
+            invoice.period_start,
+            invoice.period_end,
+        )
+        included = _included(line.description)
+        expected = max((evidence.quantity or Decimal(0)) - included, Decimal(0))
+        agrees = expected == line.quantity and (maths.holds or not maths.steps)
+        verdict = "ok" if agrees else "corrected later" if invoice.corrected_by else "MISMATCH"
+        out.append(Explained(line, evidence, verdict, maths.steps))
+    return out
+
+
+def print_explanation(
+    console: Console, invoice: StoredInvoice, catalog: Catalog, explained: list[Explained]
+) -> None:
+    meters = {m.key: m for m in catalog.meters}
+    table = Table(
+        "#",
+        "line",
+        "quantity: billed, from events",
+        "events (late), first .. last",
+        "on usage.accepted",
+        "amount",
+        "check",
+        title=(
+            f"{invoice.number} for {invoice.customer}, {invoice.period_start:%Y-%m-%d} .."
+            f" {invoice.period_end:%Y-%m-%d}, catalog {invoice.catalog_version}:"
+            f" {invoice.total} {invoice.currency}"
+        ),
+    )
+    for e in explained:
+        ln, ev = e.line, e.evidence
+        quantity = events = offsets = ""
+        if ev is not None and ln.quantity is not None:
+            meter = meters.get(ln.meter or "")
+            recomputed = "none" if ev.quantity is None else f"{ev.quantity.normalize():f}"
+            quantity = f"{ln.quantity.normalize():f}, {recomputed}"
+            if meter is not None:
+                quantity += f"\n{meter.aggregation} of {meter.value_property or 'events'}"
+            events = f"{ev.events:,} ({ev.late} late)"
+            if ev.first is not None and ev.last is not None:
+                events += f"\n{ev.first:%m-%d %H:%M} .. {ev.last:%m-%d %H:%M}"
+            offsets = "\n".join(f"p{p} {a}-{b}" for p, a, b in ev.offsets)
+        table.add_row(
+            str(ln.line_no), ln.description, quantity, events, offsets, f"{ln.amount:f}", e.verdict
+        )
+    console.print(table)
+    for e in explained:
+        if e.arithmetic:
+            console.print(f"  line {e.line.line_no}, {e.line.price_key}:")
+            for step in e.arithmetic:
+                console.print(f"    {step}")
+    if invoice.corrected_by:
+        console.print(f"  corrected by {', '.join(invoice.corrected_by)} (late usage)")
+
+
+def explain(settings: Settings, key: str) -> tuple[StoredInvoice, Catalog, list[Explained]] | None:
+    invoice = stored_invoice(settings, key)
+    if invoice is None:
+        return None
+    catalog = catalog_version(settings, invoice.catalog_version)
+    if catalog is None:
+        return None
+    return invoice, catalog, explain_lines(settings, invoice, catalog)
