@@ -259,6 +259,55 @@ def test_credits_on_one_invoice_never_exceed_its_total(rail_name: str, tmp_path:
         peer.stop()
 
 
+def _doubled_sign_netsuite(monkeypatch: pytest.MonkeyPatch) -> None:
+    build = netsuite.record_body
+
+    def negative(invoice: Invoice, config: RailConfig, applies_to: str | None = None) -> Any:
+        body: dict[str, Any] = build(invoice, config, applies_to)
+        for line in body["item"]["items"]:
+            line["amount"] = -line["amount"]
+        return body
+
+    monkeypatch.setattr(netsuite, "record_body", negative)
+
+
+def _doubled_sign_salesforce(monkeypatch: pytest.MonkeyPatch) -> None:
+    build = salesforce.invoice_record
+
+    def negative(invoice: Invoice, credited: str | None = None) -> Any:
+        record: dict[str, Any] = build(invoice, credited)
+        record["Total__c"] = -record["Total__c"]
+        return record
+
+    monkeypatch.setattr(salesforce, "invoice_record", negative)
+
+
+@pytest.mark.parametrize(
+    ("rail_name", "doubled", "expected"),
+    [
+        ("netsuite", _doubled_sign_netsuite, "Transaction total can not be negative"),
+        ("salesforce", _doubled_sign_salesforce, "total may not be negative"),
+    ],
+)
+def test_the_stand_ins_refuse_a_credit_document_with_the_sign_doubled(
+    rail_name: str,
+    doubled: Callable[[pytest.MonkeyPatch], None],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    peer = start(rail_name, tmp_path)
+    try:
+        _, note = paid_invoice_and_its_credit_note(peer, n=19)
+        doubled(monkeypatch)
+        with pytest.raises(PermanentRailError, match=expected):
+            connect(peer).deliver(note)
+        assert peer.server.violations()
+        assert peer.created(note.idempotency_key) == 0
+    finally:
+        peer.stop()
+
+
 def test_netsuite_itself_refuses_to_apply_more_than_the_invoice_owes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
