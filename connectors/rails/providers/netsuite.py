@@ -46,6 +46,7 @@ from connectors.rails.config import RailConfig
 from connectors.rails.credit import check_within, credit_amount, credited_invoice, is_credit
 from connectors.rails.http import classify
 from connectors.rails.registry import register
+from streams.domain.catalog.currency import minor_units
 from streams.domain.invoice import DocumentKind, Invoice
 
 RECORD_PATH = "/services/rest/record/v1"
@@ -201,8 +202,10 @@ class NetSuiteRail:
             )
         memo = self._find(f"/creditMemo/eid:{note.idempotency_key}", "read", "id")
         if memo is None:  # a redelivery's own application is already in amountRemaining
-            total = Decimal(str(invoice["total"]))
-            remaining = Decimal(str(invoice["amountRemaining"]))
+            # JSON numbers: back to the currency's minor unit before comparing money.
+            unit = Decimal(1).scaleb(-(minor_units(note.currency) or 0))
+            total = Decimal(str(invoice["total"])).quantize(unit)
+            remaining = Decimal(str(invoice["amountRemaining"])).quantize(unit)
             check_within(note, credit_amount(note), total - remaining, total)
         return str(invoice["id"])
 
