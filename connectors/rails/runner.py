@@ -366,10 +366,12 @@ class RailRunner:
         """The rail refuses our credentials: wrong for every invoice, so pause, never dead-letter.
 
         The invoice waits for the breaker's next probe, however long that takes: it is
-        not the invoice's fault, and the retry horizon does not apply.
+        not the invoice's fault, and the retry horizon does not apply (it counts again
+        from the first attempt after the credentials work).
         """
         assert entry.invoice is not None
         entry.last_error = (code, message)
+        entry.first_attempt_at = None
         self.breaker.failed(self.clock(), message, outage=True)
         self.stats.outages += 1
         wait = max(0.0, self.breaker.probe_at() - self.clock())

@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka import topics
-from connectors.rails.base import Delivery, TransientRailError
+from connectors.rails.base import Delivery, PermanentRailError, TransientRailError
 from connectors.rails.config import RailConfig
 from connectors.rails.runner import RailRunner
 from streams.domain.invoice import Invoice
@@ -209,3 +209,54 @@ def test_a_backlog_longer_than_the_poll_interval_keeps_the_consumer_in_its_group
     assert set(rail.documents.values()) == {1} and len(rail.documents) == len(invoices)
     topic = topics.topic_name(stack, topics.rail_topic(rail.name))
     assert committed(stack, runner.group_id, topic) == len(invoices)
+
+
+class LockedOutRail:
+    """Refuses our credentials (401) for ``locked`` seconds of the injected clock, then
+    answers one 503, then takes every invoice."""
+
+    name: ClassVar[str] = "lockedout"
+
+    def __init__(self, clock: FakeClock, locked: float) -> None:
+        self.clock, self.locked = clock, locked
+        self.start: float | None = None
+        self.flaked = False
+        self.documents: Counter[str] = Counter()
+
+    def deliver(self, invoice: Invoice) -> Delivery:
+        now = self.clock.monotonic()
+        self.start = now if self.start is None else self.start
+        if now < self.start + self.locked:
+            raise PermanentRailError("lockedout 401: invalid token", status=401)
+        if not self.flaked:
+            self.flaked = True
+            raise TransientRailError("lockedout 503: warming up", status=503)
+        self.documents[invoice.idempotency_key] += 1
+        return Delivery(self.name, invoice.id, {}, "open")
+
+    def status(self, delivery: Delivery) -> str:
+        return delivery.status
+
+
+def test_time_paused_for_credentials_does_not_count_toward_the_retry_horizon(
+    stack: Settings,
+) -> None:
+    clock = FakeClock()
+    rail = LockedOutRail(clock, locked=25 * 3600.0)  # longer than the 24 h horizon
+    invoices = [sample_invoice(n, rail.name) for n in range(3)]
+    publish(stack, invoices)
+    runner = RailRunner(
+        stack,
+        rail,
+        RailConfig(rail.name, {}),
+        idle_wait=60.0,
+        clock=clock.monotonic,
+        now=clock.now,
+        sleep=clock.idle,
+        rand=random.Random(16).random,
+    )
+    stats = runner.run(max_invoices=len(invoices))
+    assert clock.monotonic() > 25 * 3600.0
+    assert stats.outages > 100 and stats.failed == 0, stats
+    assert dead_letters(stack) == []
+    assert set(rail.documents.values()) == {1} and len(rail.documents) == len(invoices)
