@@ -107,7 +107,9 @@ def why_not_compliant(invoice: Invoice, parties: Parties | None) -> list[str]:
     tax = buyer.tax
     if tax is not None:
         if tax.category is TaxCategory.NOT_SUBJECT:
-            pass  # no VAT identifier may appear (BR-O-02); a company id identifies the seller
+            # no VAT identifier may appear (BR-O-02), so the seller needs another (BR-CO-26)
+            if seller.company_id is None:
+                out.append("seller has no company_id, its only identifier under category O")
         elif seller.vat_id is None:
             out.append(f"seller has no vat_id, which VAT category {tax.category.value} needs")
         if tax.category in _BUYER_VAT and buyer.vat_id is None:

@@ -193,3 +193,13 @@ def test_vat_is_the_rate_times_the_amount_rounded_half_up_to_the_minor_unit() ->
         "-1.91"
     )
     assert Tax(TaxCategory.REVERSE_CHARGE).vat(Decimal("1000.00"), "EUR") == Decimal("0.00")
+
+
+def test_category_o_needs_the_sellers_trade_register_number() -> None:
+    found = problems(doc(BUYER + "      tax: {category: O}\n"))
+    assert found == [
+        "seller.company_id: required: customers[0].billing (line 8) is not subject to VAT (O), "
+        "where the seller's VAT id may not appear, so its trade register number identifies it"
+    ]
+    with_id = SELLER + "  company_id: HRB 1 B\n"
+    assert problems(doc(BUYER + "      tax: {category: O}\n", seller=with_id)) == []

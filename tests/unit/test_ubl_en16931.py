@@ -304,3 +304,12 @@ def test_the_validators_catch_a_broken_document() -> None:
     moved.append(note)  # after the lines: not where UBL 2.1 puts it
     errors = fatal(ET.tostring(moved, encoding="utf-8"))
     assert errors and "Note" in errors[0]
+
+
+def test_category_o_needs_the_sellers_company_id() -> None:
+    """Under O no VAT id may appear (BR-O-02), so the seller is identified otherwise (BR-CO-26)."""
+    invoice = sample_invoice(1, "outbox", "EUR")
+    parties = Parties(replace(SELLER, company_id=None), buyer(Tax(TaxCategory.NOT_SUBJECT)))
+    assert why_not_compliant(invoice, parties) == [
+        "seller has no company_id, its only identifier under category O"
+    ]

@@ -94,6 +94,13 @@ def check_seller(
         if seller is None:
             r.add(("seller",), f"required: {r.where(path)} bills on the {rail} rail (e-invoices)")
             return
+        if tax and tax.category is TaxCategory.NOT_SUBJECT and seller.company_id is None:
+            r.add(
+                ("seller", "company_id"),
+                f"required: {r.where(path)} is not subject to VAT (O), where the seller's "
+                "VAT id may not appear, so its trade register number identifies it",
+            )
+            return
         if tax and tax.category is not TaxCategory.NOT_SUBJECT and seller.vat_id is None:
             r.add(
                 ("seller", "vat_id"),
