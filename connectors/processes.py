@@ -10,10 +10,13 @@ and never a stranger that reused the pid.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +134,52 @@ def stop_recorded(run_dir: Path, names: list[str], timeout: float = 30.0) -> lis
             stopped.append(name)
         path.unlink(missing_ok=True)
     return stopped
+
+
+SHUTDOWN_GRACE_S = 10.0
+"""How long a stopping process may take (flush, commit, leave its group) before it ends
+anyway. Nothing is lost by the cut: offsets are committed only past delivered work, so
+what was not committed is redone by the next run."""
+
+
+def arm_shutdown_deadline(grace_s: float = SHUTDOWN_GRACE_S) -> None:
+    """On the first SIGTERM or SIGINT, the process has ``grace_s`` to stop on its own; then
+    it exits. With the broker away, a clean stop waits for commits and group leaves that
+    cannot happen (it took 61 s, measured); an operator's SIGTERM must mean seconds.
+
+    Call it after the process installed its own handlers: each goes on being called.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def on_signal(number: int, frame: object, previous: object = previous) -> None:
+            _exit_after(grace_s, number)
+            if callable(previous):
+                previous(number, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(number, signal.SIG_DFL)
+                os.kill(os.getpid(), number)
+
+        signal.signal(signum, on_signal)
+
+
+_deadline_armed = threading.Event()
+
+
+def _exit_after(grace_s: float, signum: int) -> None:
+    if _deadline_armed.is_set():
+        return
+    _deadline_armed.set()
+
+    def cut() -> None:
+        time.sleep(grace_s)
+        logging.getLogger("railyard").warning(
+            "still stopping %.0f s after signal %d (is the broker away?): exiting now;"
+            " uncommitted work is redone on the next start",
+            grace_s,
+            signum,
+        )
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=cut, name="shutdown-deadline", daemon=True).start()

@@ -13,6 +13,7 @@ from connectors.clickhouse.client import connect
 from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.query_server import QueryServer
 from connectors.clickhouse.sink import ClickHouseSink, SinkStats
+from connectors.processes import arm_shutdown_deadline
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.sink")
@@ -43,6 +44,7 @@ def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    arm_shutdown_deadline()
     try:
         sink.run()
     finally:

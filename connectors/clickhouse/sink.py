@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from connectors.kafka import topics
+from connectors.kafka.client_logs import quiet_client_config
 from connectors.kafka.consumed import position_of, value_of
 from streams.settings import Settings
 from streams.wire.codec import (
@@ -294,6 +295,7 @@ class ClickHouseSink:
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
+                **quiet_client_config(),
                 "bootstrap.servers": settings.kafka_bootstrap,
                 "group.id": group_id or f"{settings.topic_prefix}railyard-sink",
                 "enable.auto.commit": False,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from connectors.kafka import topics
+from connectors.kafka.client_logs import quiet_client_config
 from streams.domain.catalog import Catalog
 from streams.domain.errors import ConfigError
 from streams.settings import Settings
@@ -82,6 +83,7 @@ class CatalogFeed:
     def _run(self) -> None:
         consumer = Consumer(
             {
+                **quiet_client_config(),
                 "bootstrap.servers": self.settings.kafka_bootstrap,
                 "group.id": "railyard-catalog-feed",  # never commits: reads from the start
                 "enable.auto.commit": False,

@@ -94,4 +94,12 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
     if Stage.ROUTE in stages:
         register_route(app, settings)
     fail_fast(app)
+    app.task(_arm_shutdown_deadline)
     return app
+
+
+async def _arm_shutdown_deadline() -> None:
+    """Once the worker runs (its signal handlers in place), a SIGTERM means seconds."""
+    from connectors.processes import arm_shutdown_deadline
+
+    arm_shutdown_deadline()
