@@ -52,6 +52,8 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
+from connectors.kafka.client_logs import quiet_client_config
+from connectors.processes import arm_shutdown_deadline
 from connectors.rails.backoff import RetryPolicy
 from connectors.rails.base import Delivery, Rail, RailError, TransientRailError
 from connectors.rails.breaker import BreakerState, CircuitBreaker
@@ -153,6 +155,7 @@ class RailRunner:
         create_topics(self.settings, specs)
         self._producer = Producer(
             {
+                **quiet_client_config(),
                 "bootstrap.servers": self.settings.kafka_bootstrap,
                 "enable.idempotence": True,
                 "acks": "all",
@@ -161,6 +164,7 @@ class RailRunner:
         )
         self._consumer = KafkaConsumer(
             {
+                **quiet_client_config(),
                 "bootstrap.servers": self.settings.kafka_bootstrap,
                 "group.id": self.group_id,
                 "enable.auto.commit": False,
@@ -576,4 +580,5 @@ def run_rail(
     runner = RailRunner(settings, create(name, config), config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runner.stop())
+    arm_shutdown_deadline()
     return runner.run(max_invoices=max_invoices, idle_exit=idle_exit)
