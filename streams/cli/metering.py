@@ -87,30 +87,18 @@ def usage(
     last = date.fromisoformat(to) if to else today
     settings = Settings().validate()
     daily = query(settings, usage_daily_sql(customer, first, last))
-    table = Table(
-        "day",
-        "meter",
-        "aggregation",
-        "dimensions",
-        "quantity",
-        "events",
-        "late",
-        title=f"Usage of {customer} per day, {first} to {last}",
-    )
-    for row in daily.rows:
-        table.add_row(*(str(v) for v in row))
-    console.print(table)
+    _print_rows(f"Usage of {customer} per day, {first} to {last}", ["day", *_USAGE], daily.rows)
     span = query(settings, usage_span_sql(customer, first, last))
-    table = Table(
-        "meter",
-        "aggregation",
-        "dimensions",
-        "quantity",
-        "events",
-        "late",
-        title=f"Usage of {customer} over {first} to {last} (what an invoice bills)",
-    )
-    for row in span.rows:
+    title = f"Usage of {customer} over {first} to {last} (what an invoice bills)"
+    _print_rows(title, _USAGE, span.rows)
+
+
+_USAGE = ["meter", "aggregation", "dimensions", "quantity", "events", "late"]
+
+
+def _print_rows(title: str, columns: list[str], rows: list[list[object]]) -> None:
+    table = Table(*columns, title=title)
+    for row in rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,10 @@ import pytest
 from connectors.files import load_catalog
 from connectors.kafka.admin import create_topics
 from connectors.kafka.catalog_feed import publish_catalog
+from connectors.rails.sandbox import RailPeer, start_peer
 from streams.settings import Settings
 from tests.integration.harness import Pipeline, free_port
+from tests.integration.rails_harness import InProcess, start_runners
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +64,17 @@ def pipeline(stack: Settings) -> Iterator[Pipeline]:
         yield p
     finally:
         p.stop()
+
+
+@pytest.fixture
+def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
+    """Start rail runners in this process (``running("webhook", ...)``); stopped after."""
+    yield from start_runners(stack)
+
+
+@pytest.fixture
+def webhook(tmp_path: Path) -> Iterator[RailPeer]:
+    """The webhook rail's stand-in, on a port of its own."""
+    peer = start_peer("webhook", tmp_path)
+    yield peer
+    peer.stop()

@@ -18,7 +18,6 @@ from tests.integration.rails_harness import (
     InProcess,
     dead_letters,
     has,
-    start_runners,
     statuses,
     wait_for,
 )
@@ -30,11 +29,6 @@ pytestmark = pytest.mark.integration
 def peer(tmp_path: Path) -> Iterator[LedgerPeer]:
     with ledger_running(tmp_path) as p:
         yield p
-
-
-@pytest.fixture
-def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
-    yield from start_runners(stack)
 
 
 def test_the_ninth_rail_runs_on_the_shared_runner(

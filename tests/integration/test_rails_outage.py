@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from connectors.rails.sandbox import RailPeer, start_peer
+from connectors.rails.sandbox import RailPeer
 from streams.settings import Settings
 from tests.fixtures.rails.invoices import publish, sample_invoice
 from tests.integration.rails_harness import (
     InProcess,
     dead_letters,
     has,
-    start_runners,
     statuses,
     wait_for,
 )
@@ -30,18 +28,6 @@ from tests.integration.rails_harness import (
 pytestmark = pytest.mark.integration
 
 WRONG = "whsec_rotated_away_0000"
-
-
-@pytest.fixture
-def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
-    yield from start_runners(stack)
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[RailPeer]:
-    peer = start_peer("webhook", tmp_path)
-    yield peer
-    peer.stop()
 
 
 def test_an_auth_failure_pauses_the_rail_and_dead_letters_nothing(

@@ -5,37 +5,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from connectors.rails.redrive import redrive
-from connectors.rails.sandbox import RailPeer, start_peer
+from connectors.rails.sandbox import RailPeer
 from streams.settings import Settings
 from tests.fixtures.rails.invoices import publish, sample_invoice
 from tests.integration.rails_harness import (
     InProcess,
     dead_letters,
     has,
-    start_runners,
     statuses,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
-    yield from start_runners(stack)
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[RailPeer]:
-    peer = start_peer("webhook", tmp_path)
-    yield peer
-    peer.stop()
 
 
 def test_a_redriven_dead_letter_is_delivered_once(

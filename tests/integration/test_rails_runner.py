@@ -29,7 +29,6 @@ from tests.integration.rails_harness import (
     InProcess,
     dead_letters,
     has,
-    start_runners,
     statuses,
     wait_for,
 )
@@ -46,11 +45,6 @@ def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RailPeer]:
         yield p
     finally:
         p.stop()
-
-
-@pytest.fixture
-def running(stack: Settings) -> Iterator[Callable[..., InProcess]]:
-    yield from start_runners(stack)
 
 
 def invoice_for(peer: RailPeer, n: int) -> Invoice:
