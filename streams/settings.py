@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     query_port: int = 8124
     """Port on which the sink that owns an embedded ClickHouse answers analysts' queries."""
 
+    metrics_port: int = 0
+    """Port of each long-running process's Prometheus endpoint (``connectors/metrics.py``):
+    0 picks a free one, written to ``<run dir>/<process>.metrics-port``; -1 serves none."""
+
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint listens on (``0.0.0.0`` in a container)."""
+
     schema_registry_url: SecretStr = SecretStr("")
     """When set, usage events use Confluent Schema Registry framing instead of single-object.
     Secret, since it may carry basic-auth credentials."""

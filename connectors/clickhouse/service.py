@@ -13,6 +13,7 @@ from connectors.clickhouse.client import connect
 from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.query_server import QueryServer
 from connectors.clickhouse.sink import ClickHouseSink, SinkStats
+from connectors.metrics import serve as serve_metrics
 from connectors.processes import arm_shutdown_deadline
 from streams.settings import Settings
 
@@ -37,6 +38,7 @@ def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
         server.start()
         log.info("answering analysts' queries on 127.0.0.1:%d", server.port)
     sink = ClickHouseSink(settings, client, lock=lock, **sink_options)
+    serve_metrics(settings, "sink")
 
     def stop(signum: int, frame: Any) -> None:
         log.info("signal %d: flushing and stopping", signum)

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from connectors.kafka import topics
 from connectors.kafka.client_logs import quiet_client_config
 from connectors.kafka.consumed import position_of, value_of
+from connectors.metrics import INSERT_SECONDS, ROWS_LANDED, report_consumer_lag
 from streams.settings import Settings
 from streams.wire.codec import (
     CURRENT_VERSION,
@@ -290,6 +291,8 @@ class ClickHouseSink:
                 if isinstance(w, AvroLanding)
             }
         self._offsets: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._lag_at = 0.0
         self._spool = (settings.run_dir / "sink-spool").resolve()
         self._spool.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
@@ -326,6 +329,9 @@ class ClickHouseSink:
                     self.flush()
                 elif due:
                     self.flush(due)
+                if now - self._lag_at >= 1.0:
+                    self._lag_at = now
+                    report_consumer_lag(self._consumer, self._committed)
             self.flush()
         finally:
             self._consumer.close()
@@ -427,15 +433,17 @@ class ClickHouseSink:
         with self.lock:
             for table, landing in self._landings.items():
                 if table in tables and landing.messages:
-                    self._land(landing)
+                    with INSERT_SECONDS.labels(table).time():
+                        self._land(landing)
             for table, buffer in self._buffers.items():
                 if table in tables and buffer.rows:
-                    self.client.insert(
-                        buffer.writer.table,
-                        buffer.columns,
-                        column_names=list(buffer.writer.columns),
-                        column_oriented=True,
-                    )
+                    with INSERT_SECONDS.labels(table).time():
+                        self.client.insert(
+                            buffer.writer.table,
+                            buffer.columns,
+                            column_names=list(buffer.writer.columns),
+                            column_oriented=True,
+                        )
         committed = [(t, p) for (t, p) in self._offsets if t in flushed]
         if committed:
             self._consumer.commit(
@@ -446,14 +454,16 @@ class ClickHouseSink:
             buffer = self._buffers[table]
             if buffer.rows:
                 self.stats.rows[table] = self.stats.rows.get(table, 0) + buffer.rows
+                ROWS_LANDED.labels(table).inc(buffer.rows)
             self._buffers[table] = _Buffer(buffer.writer)
             landed = self._landings.get(table)
             if landed is not None:
                 if landed.rows:
                     self.stats.rows[table] = self.stats.rows.get(table, 0) + landed.rows
+                    ROWS_LANDED.labels(table).inc(landed.rows)
                 self._landings[table] = _Landing(landed.writer)
         for key in committed:
-            del self._offsets[key]
+            self._committed[key] = self._offsets.pop(key)
         for t in flushed:
             self._since.pop(t, None)
         self.stats.batches += 1

@@ -53,6 +53,14 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 from connectors.kafka import topics
 from connectors.kafka.admin import create_topics
 from connectors.kafka.client_logs import quiet_client_config
+from connectors.metrics import (
+    CIRCUIT_STATE,
+    INVOICES_DEAD_LETTERED,
+    INVOICES_DELIVERED,
+    INVOICES_RETRIED,
+    report_consumer_lag,
+)
+from connectors.metrics import serve as serve_metrics
 from connectors.processes import arm_shutdown_deadline
 from connectors.rails.backoff import RetryPolicy
 from connectors.rails.base import Delivery, Rail, RailError, TransientRailError
@@ -195,6 +203,7 @@ class RailRunner:
                 if self.clock() - last_commit >= self.commit_interval:
                     self._commit()
                     last_commit = self.clock()
+                    report_consumer_lag(self._consumer, self._committed)
                 if self.clock() - last_report >= 30:
                     self._report()
                     last_report = self.clock()
@@ -218,6 +227,7 @@ class RailRunner:
                     room = min(room, max_invoices - self.stats.settled - len(self._inflight))
                     full = full or room <= 0
                 self._pause(full or self.breaker.state is not BreakerState.CLOSED)
+                CIRCUIT_STATE.labels(self.name).state(self.breaker.state.value)
                 read = 0
                 for msg in self._consumer.consume(max(1, min(room, FETCH_BATCH)), 0):
                     read += self._read(msg)
@@ -329,6 +339,7 @@ class RailRunner:
             if self.breaker.succeeded():
                 log.warning("rail %s: the rail answers again; circuit closed, resuming", self.name)
             self.stats.delivered += 1
+            INVOICES_DELIVERED.labels(self.name).inc()
             refs = ", ".join(f"{k}={v}" for k, v in sorted(delivery.references.items()))
             log.info(
                 "rail %s: delivered %s (attempt %d) %s",
@@ -425,6 +436,7 @@ class RailRunner:
             self._give_up(entry, DeadLetterReason.EXHAUSTED, code, message)
             return
         self.stats.retries += 1
+        INVOICES_RETRIED.labels(self.name).inc()
         log.warning(
             "rail %s: %s attempt %d failed (%s), retrying in %.2fs",
             self.name,
@@ -445,6 +457,7 @@ class RailRunner:
         self, entry: Pending, reason: DeadLetterReason, code: str | None, message: str
     ) -> None:
         self.stats.failed += 1
+        INVOICES_DEAD_LETTERED.labels(self.name, reason).inc()
         record = dead_letter_record(
             self.name,
             reason,
@@ -581,4 +594,5 @@ def run_rail(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runner.stop())
     arm_shutdown_deadline()
+    serve_metrics(settings, f"rail-{name}")
     return runner.run(max_invoices=max_invoices, idle_exit=idle_exit)

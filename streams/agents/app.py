@@ -95,7 +95,32 @@ def build_worker_app(settings: Settings, wait_for_catalog_s: float | None = None
         register_route(app, settings)
     fail_fast(app)
     app.task(_arm_shutdown_deadline)
+    serve_metrics(app, settings)
     return app
+
+
+def serve_metrics(app: faust.App, settings: Settings) -> None:
+    """The worker's Prometheus endpoint (``connectors/metrics.py``), and its consumer lag
+    every 2 s: each assigned partition's high watermark minus the offset Faust committed."""
+    from faust.types import TP
+
+    from connectors.metrics import CONSUMER_LAG, serve
+    from streams.agents.batching import every
+
+    every_stage = settings.stages == frozenset(Stage)
+    name = "worker" if every_stage else "-".join(["worker", *sorted(settings.stages)])
+    serve(settings, name)
+
+    async def report_consumer_lag() -> None:
+        consumer = app.consumer
+        # Faust's own record of what it committed (not in its ConsumerT interface)
+        committed: dict[TP, int | None] = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            high, done = consumer.highwater(tp), committed.get(tp)
+            if high is not None and done is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+
+    every(app, 2.0, report_consumer_lag)
 
 
 async def _arm_shutdown_deadline() -> None:

@@ -25,6 +25,7 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
+from connectors.metrics import EVENTS_PARKED
 from streams.agents.batching import every, on_partitions
 from streams.domain.attribution import MICROSECOND, Columns, route
 from streams.domain.catalog import Catalog
@@ -117,6 +118,7 @@ class Attributor:
                 self._progress[partition] = latest
         routed = route(events, digests, catalog, self._target)
         sends: list[Awaitable[Any]] = []
+        EVENTS_PARKED.inc(len(routed.parked))
         for i in routed.parked:
             key = digests[i].hex()
             parked[key] = events[i]._asdict()

@@ -26,6 +26,7 @@ from faust.types import TP, EventT
 from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.dedup_log import load_seen
+from connectors.metrics import export_ingest_counts
 from streams.agents.attribute import Attributor, register_attribute
 from streams.agents.batching import batch_agent, by_partition, every
 from streams.agents.ingest_rules import screen
@@ -70,6 +71,7 @@ class IngestStage:
         self.attributor: Attributor | None = None
         """Set when this worker also attributes (the ``attribute`` stage)."""
         self._last_report = time.monotonic()
+        self._exported: dict[str, int] = {}
 
     async def seen_for(self, partition: int) -> SeenEvents:
         if partition not in self.seen:
@@ -117,6 +119,7 @@ class IngestStage:
             if self.feed.current is not catalog:  # changed mid-batch: look at the parked again
                 self.attributor.catalog_changed.set()
         await asyncio.gather(*pending)
+        export_ingest_counts(self.counts, self._exported)  # once the batch is delivered
         self._report()
 
     async def _process_partition(

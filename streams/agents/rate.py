@@ -44,7 +44,9 @@ from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.consumed import position_of, value_of
 from connectors.kafka.partitioner import partition_for
 from connectors.kafka.replay import read_partition
+from connectors.metrics import EVENTS_DEAD_LETTERED, INVOICES_ISSUED, StageProgress
 from streams.agents.batching import batch_agent, by_partition, every
+from streams.agents.runtime import process_clock
 from streams.domain.billing_book import BillingBook, JournalEntry
 from streams.domain.catalog import Catalog
 from streams.domain.errors import RailyardError
@@ -96,6 +98,8 @@ class RateStage:
         self.credit_events = app.topic(name(topics.CREDIT_EVENTS))
         self.partitions = settings.usage_partitions
         self.books: dict[int, BillingBook] = {}
+        self.progress = StageProgress("rate", process_clock(settings.clock_origin))
+        """The book's watermark: its freshness is how old the newest usage an invoice can see is."""
         self.dirty: dict[int, set[str]] = defaultdict(set)
         self.spent_at: dict[int, float] = {}
         self.sealed_on: dict[int, date] = {}
@@ -188,6 +192,7 @@ class RateStage:
             if tp.topic == self.windows_name:
                 self.books.pop(tp.partition, None)
                 self.dirty.pop(tp.partition, None)
+                self.progress.forget(tp.partition)
                 self.pending.pop(tp.partition, None)  # the next owner replays from the mark
                 self.positions.pop(tp.partition, None)
 
@@ -231,6 +236,7 @@ class RateStage:
                     )
             sends += await self.issue(partition, book, catalog, closing)
             self.seal(partition, book, catalog)
+            self.progress.advance(partition, book.watermark)
             self._journaled(partition, book, batch)
             sends += await self.checkpoint(partition, book)
             sends += await self.report_spend(partition, book, catalog, force=bool(closing))
@@ -296,6 +302,7 @@ class RateStage:
         subject: str | None = None,
     ) -> Awaitable[Any]:
         log.error("dead-lettered %s[%d]@%d: %s: %s", topic, partition, offset, reason, detail)
+        EVENTS_DEAD_LETTERED.labels("rate", reason).inc()
         record = encode_dead_letter(
             Rejection(reason, detail, subject=subject),
             stage="rate",
@@ -373,6 +380,7 @@ class RateStage:
             invoice.currency,
             invoice.rail,
         )
+        INVOICES_ISSUED.labels(invoice.rail).inc()
         return await self.invoices.send(
             key=invoice.customer.encode(), value=encode_invoice(invoice), partition=partition
         )

@@ -30,7 +30,9 @@ from connectors.kafka import topics
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.consumed import value_of
 from connectors.kafka.replay import read_partition
+from connectors.metrics import StageProgress
 from streams.agents.batching import batch_agent, by_partition, event_value
+from streams.agents.runtime import process_clock
 from streams.domain.accumulators import quantity
 from streams.domain.catalog import Catalog
 from streams.domain.dedup import event_digest
@@ -137,6 +139,7 @@ class WindowStage:
         self.late_out = app.topic(topics.topic_name(settings, topics.USAGE_LATE))
         self.partitions: dict[int, PartitionWindows[Catalog]] = {}
         self.announced: dict[int, datetime] = {}
+        self.progress = StageProgress("window", process_clock(settings.clock_origin))
         """The watermark last sent per partition: a batch goes out when it advances."""
 
     async def partition_state(
@@ -176,6 +179,7 @@ class WindowStage:
             if tp.topic == self.source_name:
                 self.partitions.pop(tp.partition, None)
                 self.announced.pop(tp.partition, None)
+                self.progress.forget(tp.partition)
 
     async def process(self, events: list[EventT[bytes]]) -> None:
         catalog = self.feed.current
@@ -201,6 +205,7 @@ class WindowStage:
                 payload = WINDOWS.encode({"updates": chunk, "watermark": state.watermark})
                 sends.append(await self.windows_out.send(value=payload, partition=partition))
             self.announced[partition] = state.watermark
+            self.progress.advance(partition, state.watermark)
             for chunk in chunked([_late(item, meters) for item in late], RECORDS_PER_MESSAGE):
                 payload = LATE.encode({"items": chunk})
                 sends.append(await self.late_out.send(value=payload, partition=partition))
