@@ -133,6 +133,18 @@ def test_worker_and_sink_metrics_match_the_run(kafka: Settings, tmp_path: Path) 
             return bool(lag) and not any(lag.values())
 
         pipeline.wait_for(caught_up, timeout=30, what="the sink's lag on usage.accepted to be 0")
+        usage_topic = topics.topic_name(s, topics.USAGE)
+
+        def worker_caught_up() -> bool:
+            lag = by_label(
+                scrape(s, "worker"),
+                "railyard_consumer_lag_messages",
+                "partition",
+                topic=usage_topic,
+            )
+            return len(lag) == s.usage_partitions and not any(lag.values())
+
+        pipeline.wait_for(worker_caught_up, timeout=30, what="the worker's lag on usage to be 0")
 
         # Event-time progress: no stage is ahead of the newest event, and freshness is the
         # process clock (CLOCK and on) minus the watermark, so at least CLOCK - newest.
