@@ -49,6 +49,14 @@ EVENTS_DEAD_LETTERED = Counter(
     ["stage", "reason"],
 )
 
+# -- the broker (connectors/kafka/client_logs.py) ----------------------------------------
+
+BROKER_CONNECTION_FAILURES = Counter(
+    "railyard_broker_connection_failures",
+    "Failed connections to a Kafka broker reported by this process's clients, each retry "
+    "counted (the log says the first one, then once a minute).",
+)
+
 # -- progress of each stage -----------------------------------------------------------
 
 CONSUMER_LAG = Gauge(

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from connectors.metrics import BROKER_CONNECTION_FAILURES
+
 KAFKA_LOG = logging.getLogger("railyard.kafka")
 REPEAT_EVERY_S = 60.0
 """While the broker stays away, one summary line this often."""
@@ -42,6 +44,7 @@ class OnceWhileDown(logging.Filter):
         text = record.getMessage()
         now = self.clock()
         if any(marker in text for marker in _DOWN_MARKERS):
+            BROKER_CONNECTION_FAILURES.inc()  # every one, held back from the log or not
             if self.since is None:
                 self.since, self.said_at, self.held = now, now, 0
                 record.msg, record.args = "broker unreachable, retrying with backoff: %s", (text,)

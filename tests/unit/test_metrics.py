@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_serve_writes_the_port_it_listens_on_and_answers_every_metric(tmp_path: 
         "railyard_invoices_retried",
         "railyard_invoices_dead_lettered",
         "railyard_rail_circuit",
+        "railyard_broker_connection_failures",
     }
     assert declared <= names, declared - names
 
@@ -106,3 +108,22 @@ def test_freshness_is_the_clock_at_scrape_time_minus_the_watermark() -> None:
     progress.forget(3)
     assert REGISTRY.get_sample_value("railyard_freshness_seconds", labels) is None
     assert REGISTRY.get_sample_value("railyard_watermark_timestamp_seconds", labels) is None
+
+
+def test_every_broker_connection_failure_is_counted_though_the_log_says_one() -> None:
+    from connectors.kafka.client_logs import OnceWhileDown
+
+    before = value("railyard_broker_connection_failures_total")
+    t = [0.0]
+    quiet = OnceWhileDown(clock=lambda: t[0])
+    shown = []
+    for i in range(5):
+        t[0] = float(i)
+        record = logging.LogRecord(
+            "k", logging.ERROR, "", 0, "Connect to ipv4#1 failed: Connection refused", None, None
+        )
+        shown.append(quiet.filter(record))
+    ok = logging.LogRecord("k", logging.INFO, "", 0, "joined the group", None, None)
+    quiet.filter(ok)
+    assert shown == [True, False, False, False, False]
+    assert value("railyard_broker_connection_failures_total") - before == 5
