@@ -92,6 +92,8 @@ def _rail_filter(column: str, rail: str | None) -> str:
 def status_sql(rail: str | None = None, limit: int = 50) -> str:
     """Every issued or delivered invoice and where it stands, newest first.
 
+    ``status`` is the delivery's; ``payment`` the latest the rail notified (paid,
+    payment_failed, refunded, disputed, voided), NULL before any notification.
     Issued invoices no connector has reported on yet are ``pending``; statuses of
     invoices the store has not seen issued (published straight to a rail topic)
     are shown too.
@@ -105,7 +107,8 @@ SELECT if(i.id = '', d.rail, i.rail) AS rail,
        d.attempts AS attempts,
        d.rail_refs AS rail_refs,
        d.error_message AS error,
-       if(d.invoice_id = '', i.issued_at, d.updated_at) AS updated_at
+       if(d.invoice_id = '', i.issued_at, d.updated_at) AS updated_at,
+       d.payment_status AS payment
 FROM invoices AS i
 FULL OUTER JOIN invoice_delivery AS d ON i.id = d.invoice_id
 {_rail_filter("if(i.id = '', d.rail, i.rail)", rail)}

@@ -1,4 +1,4 @@
-"""``railyard rails run|list|redrive`` and ``railyard invoices --status``."""
+"""``railyard rails run|listen|list|redrive`` and ``railyard invoices --status``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,47 @@ def run(
         f"rail {rail}: {stats.delivered} delivered, {stats.failed} failed, {stats.retries} retries, "
         f"circuit opened {stats.outages} time(s)"
     )
+
+
+@rails_app.command("listen")
+def listen(
+    rail: Annotated[str, typer.Argument(help="The rail whose notifications to receive.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free one).")] = 8790,
+    loglevel: str = "INFO",
+) -> None:
+    """Receive RAIL's payment notifications (stripe, adyen, paypal) and publish each
+    invoice's payment status to invoices.status.
+
+    Each notification's signature is verified with the rail's secret from
+    RAILYARD_RAIL_<RAIL>_<KEY> (Stripe: WEBHOOK_SECRET; Adyen: HMAC_KEY; PayPal:
+    WEBHOOK_ID with CLIENT_ID/CLIENT_SECRET/BASE_URL); forged or stale ones get 401.
+    A notification already recorded (same event id) changes nothing.
+    """
+    import signal
+    import threading
+    from datetime import UTC, datetime
+
+    from connectors.rails.config import RailConfig
+    from connectors.rails.notifications.receiver import NotificationReceiver, serve
+
+    logging.basicConfig(
+        level=getattr(logging, loglevel.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    receiver = NotificationReceiver(
+        Settings().validate(), RailConfig.from_env(rail), lambda: datetime.now(UTC)
+    )
+    server = serve(receiver, port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    host, bound = server.server_address[:2]
+    console.print(f"rail {rail}: listening on http://{host!s}:{bound}/", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        receiver.close()
 
 
 @rails_app.command("redrive")
