@@ -1,5 +1,6 @@
-"""With the broker gone: one clear warning, not a line per retry, and SIGTERM ends the
-worker and the sink within seconds (issue 17). A private broker, so the session's stays."""
+"""With the broker gone: one clear warning, not a line per retry, a metric counting the
+failed connections, and SIGTERM ends the worker and the sink within seconds (issue 17).
+A private broker, so the session's stays."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from connectors.kafka.catalog_feed import publish_catalog
 from connectors.processes import SHUTDOWN_GRACE_S
 from tests.fixtures.kafka import start_broker, stop_broker
 from tests.integration.harness import Pipeline, free_port
+from tests.integration.test_metrics import scrape
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +44,9 @@ def test_an_outage_is_said_once_and_sigterm_still_means_seconds(tmp_path: Path) 
             warnings = [line for line in during if "broker unreachable" in line]
             assert warnings, f"{name} said nothing of the outage:\n" + "\n".join(during[-20:])
             assert len(during) < 60, f"{name}: {len(during)} lines in {OUTAGE_S:.0f} s"
+            # ... and a metric that counts every retry the log held back
+            failures = scrape(settings, name).get(("railyard_broker_connection_failures_total", ()))
+            assert failures is not None and failures >= len(warnings), (name, failures)
         started = time.monotonic()
         for proc in pipeline.procs.values():
             proc.popen.terminate()
