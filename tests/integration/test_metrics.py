@@ -19,11 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.files import load_meters
 from connectors.kafka import topics
+from connectors.kafka.billing_commands import request_close
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.metrics import port_file
 from streams.domain.validation import Limits
 from streams.domain.workload import WorkloadSpec, generate
 from streams.settings import Settings
+from streams.wire.invoices import decode_invoice
 from tests.integration.conftest import namespace
 from tests.integration.harness import Pipeline, read_topic
 from tests.integration.test_ingest import EXPECTED_REASON
@@ -167,5 +169,16 @@ def test_worker_and_sink_metrics_match_the_run(kafka: Settings, tmp_path: Path) 
             for partition, mark in marks.items():
                 assert mark <= newest.timestamp(), (stage, partition)
                 assert fresh[partition] >= CLOCK.timestamp() - mark, (stage, partition)
+
+        # Closing the month issues invoices: the counter per rail equals the invoices topic.
+        request_close(s, CLOCK.strftime("%Y-%m"))
+        invoices_topic = topics.topic_name(s, topics.INVOICES)
+
+        def issued_as_counted() -> bool:
+            on_topic = Counter(decode_invoice(v).rail for _, v in read_topic(s, invoices_topic))
+            counted = by_label(scrape(s, "worker"), "railyard_invoices_issued_total", "rail")
+            return bool(on_topic) and Counter({r: int(n) for r, n in counted.items()}) == on_topic
+
+        pipeline.wait_for(issued_as_counted, timeout=60, what="issued invoices, counted per rail")
     finally:
         pipeline.stop()
