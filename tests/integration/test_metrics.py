@@ -150,15 +150,16 @@ def test_worker_and_sink_metrics_match_the_run(kafka: Settings, tmp_path: Path) 
 
         # Event-time progress: no stage is ahead of the newest event, and freshness is the
         # process clock (CLOCK and on) minus the watermark, so at least CLOCK - newest.
-        def window_progress() -> dict[str, float]:
+        def progress(stage: str) -> dict[str, float]:
+            samples = scrape(s, "worker")
             return by_label(
-                scrape(s, "worker"),
-                "railyard_watermark_timestamp_seconds",
-                "partition",
-                stage="window",
+                samples, "railyard_watermark_timestamp_seconds", "partition", stage=stage
             )
 
-        pipeline.wait_for(lambda: bool(window_progress()), timeout=30, what="a window watermark")
+        for stage in ("window", "rate"):
+            pipeline.wait_for(
+                lambda stage=stage: bool(progress(stage)), timeout=30, what=f"{stage} watermark"
+            )
         worker = scrape(s, "worker")
         for stage in ("window", "rate"):
             marks = by_label(
