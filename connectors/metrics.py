@@ -177,14 +177,28 @@ def export_ingest_counts(counts: Mapping[str, int], exported: dict[str, int]) ->
         EVENTS_RECEIVED.inc(delta)
 
 
-def report_consumer_lag(consumer: Consumer, committed: Mapping[tuple[str, int], int]) -> None:
+def report_consumer_lag(
+    consumer: Consumer,
+    committed: Mapping[tuple[str, int], int],
+    reported: set[tuple[str, str]],
+) -> None:
     """Set the lag of each partition ``consumer`` is assigned: its high watermark as of the
     last fetch (no broker round trip) minus the offset committed, or before the first
-    commit, the offset consumed to. Call it from the consumer's own thread."""
-    for tp in consumer.assignment():
+    commit, the offset consumed to. Call it from the consumer's own thread.
+
+    ``reported`` (kept by the caller, one per consumer) holds the series set last time:
+    those of partitions revoked since are removed, their new owner reports them.
+    """
+    assigned = consumer.assignment()
+    now = {(tp.topic, str(tp.partition)) for tp in assigned}
+    for gone in reported - now:
+        CONSUMER_LAG.remove(*gone)
+    reported.clear()
+    for tp in assigned:
         _, high = consumer.get_watermark_offsets(tp, cached=True)
         done = committed.get((tp.topic, tp.partition))
         if done is None:
             done = consumer.position([tp])[0].offset
         if high >= 0 and done >= 0:
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(high - done)
+            reported.add((tp.topic, str(tp.partition)))

@@ -293,6 +293,7 @@ class ClickHouseSink:
         self._offsets: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._lag_at = 0.0
+        self._lag_reported: set[tuple[str, str]] = set()
         self._spool = (settings.run_dir / "sink-spool").resolve()
         self._spool.mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
@@ -331,7 +332,7 @@ class ClickHouseSink:
                     self.flush(due)
                 if now - self._lag_at >= 1.0:
                     self._lag_at = now
-                    report_consumer_lag(self._consumer, self._committed)
+                    report_consumer_lag(self._consumer, self._committed, self._lag_reported)
             self.flush()
         finally:
             self._consumer.close()
@@ -418,6 +419,8 @@ class ClickHouseSink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.flush()
+        for tp in partitions:  # another sink commits them now
+            self._committed.pop((tp.topic, tp.partition), None)
 
     def flush(self, due: Sequence[str] | None = None) -> None:
         """Insert the buffered rows of ``due`` topics (all by default), then commit their

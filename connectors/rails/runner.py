@@ -142,6 +142,7 @@ class RailRunner:
         self.stats = RunStats()
         self._inflight = InFlight()
         self._committed: dict[tuple[str, int], int] = {}
+        self._lag_reported: set[tuple[str, str]] = set()
         self._stopping = False
         self._paused = False
         self._fatal: str | None = None
@@ -203,7 +204,7 @@ class RailRunner:
                 if self.clock() - last_commit >= self.commit_interval:
                     self._commit()
                     last_commit = self.clock()
-                    report_consumer_lag(self._consumer, self._committed)
+                    report_consumer_lag(self._consumer, self._committed, self._lag_reported)
                 if self.clock() - last_report >= 30:
                     self._report()
                     last_report = self.clock()

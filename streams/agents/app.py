@@ -111,14 +111,21 @@ def serve_metrics(app: faust.App, settings: Settings) -> None:
     name = "worker" if every_stage else "-".join(["worker", *sorted(settings.stages)])
     serve(settings, name)
 
+    reported: set[tuple[str, str]] = set()
+
     async def report_consumer_lag() -> None:
         consumer = app.consumer
         # Faust's own record of what it committed (not in its ConsumerT interface)
         committed: dict[TP, int | None] = getattr(consumer, "_committed_offset", {})
-        for tp in consumer.assignment():
+        assigned = consumer.assignment()
+        for gone in reported - {(tp.topic, str(tp.partition)) for tp in assigned}:
+            CONSUMER_LAG.remove(*gone)  # revoked: its new owner reports it
+            reported.discard(gone)
+        for tp in assigned:
             high, done = consumer.highwater(tp), committed.get(tp)
             if high is not None and done is not None:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+                reported.add((tp.topic, str(tp.partition)))
 
     every(app, 2.0, report_consumer_lag)
 
