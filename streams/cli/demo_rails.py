@@ -6,7 +6,9 @@ the machine. Each rail's connector is the real one, ``railyard rails run RAIL
 --idle-exit 5`` in a process of its own with the peer's settings in its
 environment, so what the demo shows is what the runner does in production: the
 outcome lands on ``invoices.status`` (and ``invoices.dlq``), the sink writes it to
-ClickHouse, and the tables are read back from ``invoice_delivery``.
+ClickHouse, and the tables are read back from ``invoice_delivery``. Then the
+stand-ins of the rails that notify send payment notifications to ``railyard rails
+listen`` (:mod:`streams.cli.demo_payments`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from connectors.clickhouse.analyst import query
 from connectors.clickhouse.sql import literal
 from connectors.processes import ManagedProcess, spawn
 from connectors.rails.config import RailConfig
+from streams.cli.demo_payments import notify_payments
 from streams.domain.errors import RailyardError
 from streams.domain.invoice import Invoice
 from streams.settings import Settings
@@ -74,6 +77,7 @@ def deliver_invoices(
         return
     with ExitStack() as stack:
         configs: dict[str, RailConfig] = {}
+        peers: dict[str, object] = {}
         for rail in sorted(invoices):
             directory = settings.home / "sandbox" / rail
             shutil.rmtree(directory, ignore_errors=True)
@@ -81,6 +85,7 @@ def deliver_invoices(
             peer = start_peer(rail, directory)
             stack.callback(peer.stop)
             configs[rail] = peer.config()
+            peers[rail] = peer
         console.print(
             "sandbox peers (local stand-ins, not the rails): "
             + ", ".join(f"{rail} at {_address(config)}" for rail, config in configs.items())
@@ -93,6 +98,8 @@ def deliver_invoices(
         )
         outcomes = _wait_settled(settings, console, invoices, procs or [], connectors)
         _show_delivery(console, invoices, outcomes)
+        refs = {i: o.refs for i, o in outcomes.items() if o.status == "delivered"}
+        notify_payments(settings, console, peers, invoices, refs)
 
 
 def invoices_on_rail_topics(

@@ -159,6 +159,12 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     assert re.search(r"stripe\s*│.*│ .*invoice=in_\w+", delivery), delivery
     per_invoice = out.split("Delivery per invoice", 1)[1]
     assert "failed" not in per_invoice.split("invoices delivered to")[0], per_invoice
+    # payment status: the stand-ins' signed notifications, through railyard rails listen
+    assert "Rail status per invoice (invoice_delivery)" in out
+    payments = out.split("Rail status per invoice (invoice_delivery)", 1)[1]
+    payments = payments.split("payment statuses:", 1)[0]
+    for status in ("paid", "payment_failed", "refunded"):
+        assert re.search(rf"│ {status}\s*│", payments), (status, payments)
     assert "stopped worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
 
