@@ -14,6 +14,8 @@ from typing import Any
 
 from connectors.clickhouse.client import connect
 from connectors.clickhouse.query_server import remote_query, run_query
+from connectors.clickhouse.sql import literal
+from streams.domain.catalog import Catalog
 from streams.domain.errors import StoreError
 from streams.settings import Settings
 
@@ -64,3 +66,10 @@ def query(settings: Settings, sql: str) -> QueryResult:
     if "error" in body:
         raise StoreError(body["error"])
     return QueryResult(body["columns"], body["types"], body["rows"])
+
+
+def stored_catalog(settings: Settings, version: str) -> Catalog | None:
+    """The catalog ``version`` as the sink landed it (``catalog_versions``), None if absent."""
+    sql = f"SELECT document FROM catalog_versions FINAL WHERE version = {literal(version)}"
+    rows = query(settings, sql).rows
+    return Catalog.from_json(rows[0][0]) if rows else None

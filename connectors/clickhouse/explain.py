@@ -17,7 +17,6 @@ from typing import Any
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.sql import literal
-from streams.domain.catalog import Catalog
 from streams.domain.invoice import TierSlice
 from streams.domain.meters import Aggregation, Meter
 from streams.domain.rating.money import rating_context
@@ -174,13 +173,6 @@ def _offsets(
         f" WHERE (source, id) IN ({pairs}) GROUP BY kafka_partition ORDER BY kafka_partition",
     ).rows
     return tuple((int(p), int(a), int(b)) for p, a, b in rows)
-
-
-def catalog_version(settings: Settings, version: str) -> Catalog | None:
-    rows = query(
-        settings, f"SELECT document FROM catalog_versions FINAL WHERE version = {literal(version)}"
-    ).rows
-    return Catalog.from_json(rows[0][0]) if rows else None
 
 
 def stored_invoice(settings: Settings, key: str) -> StoredInvoice | None:

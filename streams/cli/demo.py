@@ -26,14 +26,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.clickhouse.analyst import query, query_port_file
+from connectors.clickhouse.analyst import query, query_port_file, stored_catalog
+from connectors.clickhouse.sql import literal
 from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
 from streams.cli.demo_rails import deliver_invoices, invoices_on_rail_topics
 from streams.cli.demo_state import DEMO_PROCESSES, start_fresh
-from streams.cli.explain import explain, print_explanation
+from streams.cli.explain import check_invoices
 from streams.domain.catalog import Catalog, SubjectAssignment
 from streams.domain.cloudevents import to_json
 from streams.domain.errors import RailyardError
@@ -400,12 +401,11 @@ def _show_billing(
     # that event time closed before the demo's catalog change were priced by the first one.
     differ: list[str] = []
     for version in sorted({i.catalog_version for i in streamed.values()}):
-        doc = query(settings, f"SELECT document FROM catalog_versions WHERE version = '{version}'")
+        rated_under = stored_catalog(settings, version)
+        if rated_under is None:
+            raise RailyardError(f"catalog {version} is not in the store")
         oracle = {
-            i.id: i
-            for i in simulate(
-                Catalog.from_json(doc.rows[0][0]), lines, month, when.now, limits=limits
-            ).invoices
+            i.id: i for i in simulate(rated_under, lines, month, when.now, limits=limits).invoices
         }
         differ += [
             f"{i.number} ({i.total} vs {oracle[k].total if k in oracle else 'none'})"
@@ -425,24 +425,17 @@ def _explain_all(
 ) -> None:
     """``railyard explain`` of the largest invoice, and every usage line of every invoice
     recomputed from its stored events: the demo fails if one disagrees."""
-    ids = ", ".join(f"'{k}'" for k in issued)
+    ids = ", ".join(map(literal, issued))
     landed = f"SELECT count() FROM invoices WHERE id IN ({ids})"
     _wait(procs, lambda: query(settings, landed).rows[0][0] >= len(issued), "invoices landed")
     largest = max(issued.values(), key=lambda i: (i.total, i.number))
-    mismatches: list[str] = []
-    lines = 0
-    for invoice in sorted(issued.values(), key=lambda i: i.number):
-        found = explain(settings, invoice.id)
-        if found is None:
-            raise RailyardError(f"{invoice.number} is not in the store to explain")
-        stored, catalog, explained = found
-        if invoice is largest:
-            console.print(f"railyard explain {invoice.number} (the largest invoice):")
-            print_explanation(console, stored, catalog, explained)
-        lines += sum(e.evidence is not None for e in explained)
-        mismatches += [
-            f"{stored.number} line {e.line.line_no}" for e in explained if e.verdict == "MISMATCH"
-        ]
+    header = f"railyard explain {largest.number} (the largest invoice):"
+    numbers = {i.id: i.number for i in issued.values()}
+    checked = check_invoices(
+        settings, sorted(issued, key=numbers.__getitem__), console, {largest.id: header}
+    )
+    lines = checked.usage_lines
+    mismatches = [f"{s.number} line {e.line.line_no}" for s, e in checked.mismatched]
     verdict = "every one equal" if not mismatches else "DIFFERENT: " + ", ".join(mismatches)
     console.print(f"usage lines recomputed from their stored events: {verdict} ({lines} lines)")
     if mismatches:

@@ -9,21 +9,23 @@ late; then the price arithmetic tier by tier. ``--check`` makes a disagreement a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
+from connectors.clickhouse.analyst import stored_catalog
 from connectors.clickhouse.explain import (
     Evidence,
     StoredInvoice,
     StoredLine,
-    catalog_version,
     stored_invoice,
     usage_evidence,
 )
 from streams.domain.catalog import Catalog
+from streams.domain.errors import RailyardError
 from streams.domain.rating.explain import tier_arithmetic, unit_arithmetic
 from streams.settings import Settings
 
@@ -123,7 +125,45 @@ def explain(settings: Settings, key: str) -> tuple[StoredInvoice, Catalog, list[
     invoice = stored_invoice(settings, key)
     if invoice is None:
         return None
-    catalog = catalog_version(settings, invoice.catalog_version)
+    catalog = stored_catalog(settings, invoice.catalog_version)
     if catalog is None:
         return None
     return invoice, catalog, explain_lines(settings, invoice, catalog)
+
+
+class NotInStore(RailyardError):
+    """An invoice, or the catalog version it was rated under, the store does not hold."""
+
+
+@dataclass
+class Checked:
+    """What checking a set of invoices found."""
+
+    lines: int = 0
+    usage_lines: int = 0
+    """Lines recomputed from their events."""
+    equal: int = 0
+    mismatched: list[tuple[StoredInvoice, Explained]] = field(default_factory=list)
+
+
+def check_invoices(
+    settings: Settings, keys: Iterable[str], console: Console, shown: Mapping[str, str]
+) -> Checked:
+    """Explain every invoice in ``keys``; print those in ``shown`` under their header."""
+    checked = Checked()
+    for key in keys:
+        found = explain(settings, key)
+        if found is None:
+            raise NotInStore(f"no invoice {key} (or its catalog version) in the store")
+        stored, catalog, explained = found
+        if key in shown:
+            if shown[key]:
+                console.print(shown[key])
+            print_explanation(console, stored, catalog, explained)
+        for e in explained:
+            checked.lines += 1
+            checked.usage_lines += e.evidence is not None
+            checked.equal += e.verdict == "ok"
+            if e.verdict == "MISMATCH":
+                checked.mismatched.append((stored, e))
+    return checked

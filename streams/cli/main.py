@@ -253,31 +253,24 @@ def explain_command(
 ) -> None:
     """Why each line of an invoice says what it says, recomputed from the stored events."""
     from connectors.clickhouse.explain import invoice_numbers
-    from streams.cli.explain import explain, print_explanation
+    from streams.cli.explain import NotInStore, check_invoices
 
     current = settings()
     keys = invoice_numbers(current) if all_ else [invoice] if invoice else []
     if not keys:
         raise typer.BadParameter("name an invoice, or --all")
-    mismatches: list[str] = []
-    lines = checked = 0
-    for key in keys:
-        found = explain(current, key)
-        if found is None:
-            err_console.print(f"no invoice {key} (or its catalog version) in the store")
-            raise SystemExit(1)
-        stored, catalog, explained = found
-        if not all_:
-            print_explanation(console, stored, catalog, explained)
-        for e in explained:
-            lines += 1
-            checked += e.verdict == "ok"
-            if e.verdict == "MISMATCH":
-                mismatches.append(f"{stored.number} line {e.line.line_no} ({e.line.description})")
+    try:
+        checked = check_invoices(current, keys, console, {} if all_ else {keys[0]: ""})
+    except NotInStore as exc:
+        err_console.print(str(exc))
+        raise SystemExit(1) from None
+    mismatches = [
+        f"{s.number} line {e.line.line_no} ({e.line.description})" for s, e in checked.mismatched
+    ]
     if all_:
         console.print(
-            f"{len(keys)} invoices, {lines} lines: {checked} usage lines recomputed from their"
-            f" events and equal; {len(mismatches)} disagree"
+            f"{len(keys)} invoices, {checked.lines} lines: {checked.equal} usage lines recomputed"
+            f" from their events and equal; {len(mismatches)} disagree"
         )
     for m in mismatches:
         err_console.print(f"disagrees: {m}")

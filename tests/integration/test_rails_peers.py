@@ -24,8 +24,8 @@ from connectors.rails.sandbox import peer_webhook
 from connectors.rails.sandbox.servers import salesforce as sf_server
 from connectors.rails.sandbox.servers.peer import ServerPeer
 from streams.domain.catalog.currency import minor_units
-from streams.domain.invoice import DocumentKind, Invoice, InvoiceLine, LineKind
-from tests.fixtures.rails.invoices import sample_invoice
+from streams.domain.invoice import DocumentKind, Invoice
+from tests.fixtures.rails.invoices import partial_credit, sample_invoice
 
 RAILS = ["adyen", "paypal", "netsuite", "sap", "salesforce"]
 MODULES: dict[str, Any] = {
@@ -147,23 +147,6 @@ def paid_invoice_and_its_credit_note(peer: ServerPeer, n: int = 11) -> tuple[Inv
     return invoice, note
 
 
-def partial(note: Invoice, amount: Decimal, tag: str) -> Invoice:
-    """Another credit note on the same invoice, for ``amount`` (a later correction)."""
-    line = InvoiceLine(LineKind.ADJUSTMENT, f"Partial credit {tag}", -amount)
-    return dataclasses.replace(
-        note,
-        id=f"{note.id}-{tag}",
-        number=f"{note.number}-{tag}",
-        idempotency_key=f"{note.idempotency_key}-{tag}",
-        lines=(line,),
-        credits=(),
-        subtotal=-amount,
-        discount_total=Decimal(0),
-        credits_total=Decimal(0),
-        total=-amount,
-    )
-
-
 def credit_document(peer: ServerPeer, note: Invoice) -> tuple[Decimal, str]:
     """(amount, the credited invoice's reference) of the rail's credit document for ``note``."""
     server: Any = peer.server
@@ -242,18 +225,18 @@ def test_credits_on_one_invoice_never_exceed_its_total(rail_name: str, tmp_path:
     try:
         invoice, note = paid_invoice_and_its_credit_note(peer, n=12)
         half = (invoice.total / 2).quantize(Decimal("0.01"))
-        first = partial(note, half, "a")
+        first = partial_credit(note, half, "a")
         connect(peer).deliver(first)
         connect(peer).deliver(first)  # a redelivery is not a second credit
         with pytest.raises(PermanentRailError, match="would credit more than") as refused:
             connect(peer).deliver(note)  # the rest and then some
         assert refused.value.code == "credit_exceeds_invoice"
         assert peer.created(note.idempotency_key) == 0
-        rest = partial(note, invoice.total - half, "b")
+        rest = partial_credit(note, invoice.total - half, "b")
         connect(peer).deliver(rest)  # exactly the rest fits
         assert credit_document(peer, first)[0] + credit_document(peer, rest)[0] == invoice.total
         with pytest.raises(PermanentRailError, match="would credit more than"):
-            connect(peer).deliver(partial(note, Decimal("0.01"), "c"))
+            connect(peer).deliver(partial_credit(note, Decimal("0.01"), "c"))
         clean(peer)
     finally:
         peer.stop()
@@ -314,7 +297,7 @@ def test_netsuite_itself_refuses_to_apply_more_than_the_invoice_owes(
     peer = start("netsuite", tmp_path)
     try:
         invoice, note = paid_invoice_and_its_credit_note(peer, n=14)
-        connect(peer).deliver(partial(note, Decimal("1.00"), "a"))
+        connect(peer).deliver(partial_credit(note, Decimal("1.00"), "a"))
         monkeypatch.setattr(netsuite, "check_within", lambda *_: None)  # skip the rail's check
         with pytest.raises(PermanentRailError, match="exceeds the amount due"):
             connect(peer).deliver(note)
@@ -340,7 +323,7 @@ def test_adyen_refunds_only_a_payment_it_knows_and_that_was_captured(tmp_path: P
         assert sent.json()["amount"] == {"currency": "USD", "value": int(invoice.total * 100)}
         assert refunded.status == "received"
         # Adyen itself refuses more than was captured, whatever the rail believes.
-        more = partial(note, Decimal("0.01"), "x")
+        more = partial_credit(note, Decimal("0.01"), "x")
         with pytest.raises(PermanentRailError, match="would credit more than") as refused:
             connect(peer).deliver(more)
         assert refused.value.code == "credit_exceeds_invoice"
@@ -675,11 +658,11 @@ def test_sap_credits_stay_within_the_order_and_need_it(tmp_path: Path) -> None:
         invoice, note = paid_invoice_and_its_credit_note(peer, n=12)
         connect(peer).deliver(invoice)
         half = (invoice.total / 2).quantize(Decimal("0.01"))
-        connect(peer).deliver(partial(note, half, "a"))
+        connect(peer).deliver(partial_credit(note, half, "a"))
         with pytest.raises(PermanentRailError, match="would credit more than") as refused:
             connect(peer).deliver(note)
         assert refused.value.code == "credit_exceeds_invoice"
-        connect(peer).deliver(partial(note, invoice.total - half, "b"))  # exactly the rest
+        connect(peer).deliver(partial_credit(note, invoice.total - half, "b"))  # exactly the rest
         assert peer.created(note.idempotency_key) == 0
         assert [r.method for r in peer.requests()].count("POST") == 3  # invoice, a, b
         clean(peer)

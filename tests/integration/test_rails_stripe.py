@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 from connectors.rails.base import PermanentRailError
 from connectors.rails.registry import create
 from connectors.rails.sandbox.peer_stripe import StripePeer, StripeRules, start_peer
-from streams.domain.invoice import DocumentKind, Invoice, InvoiceLine, LineKind
-from tests.fixtures.rails.invoices import sample_invoice
+from streams.domain.invoice import DocumentKind, Invoice
+from tests.fixtures.rails.invoices import partial_credit, sample_invoice
 
 pytestmark = pytest.mark.integration
 
@@ -98,21 +97,6 @@ def credit_note_for(n: int) -> tuple[Invoice, Invoice]:
     return invoice, note
 
 
-def partial(note: Invoice, amount: Decimal, tag: str) -> Invoice:
-    """Another credit note on the same invoice, for ``amount`` (a later correction)."""
-    line = InvoiceLine(LineKind.ADJUSTMENT, f"Partial credit {tag}", -amount)
-    return dataclasses.replace(
-        note,
-        id=f"{note.id}-{tag}",
-        number=f"{note.number}-{tag}",
-        idempotency_key=f"{note.idempotency_key}-{tag}",
-        lines=(line,),
-        subtotal=-amount,
-        discount_total=Decimal(0),
-        total=-amount,
-    )
-
-
 def rules(peer: StripePeer) -> StripeRules:
     assert isinstance(peer.proxy.rules, StripeRules)
     return peer.proxy.rules
@@ -151,16 +135,16 @@ def test_credit_notes_on_one_invoice_never_exceed_its_total(peer: StripePeer) ->
     deliver(peer, invoice)
     rail = create("stripe", peer.config())
     half = (invoice.total / 2).quantize(Decimal("0.01"))
-    rail.deliver(partial(note, half, "a"))
+    rail.deliver(partial_credit(note, half, "a"))
     with pytest.raises(PermanentRailError, match="would credit more than") as refused:
         rail.deliver(note)
     assert refused.value.code == "credit_exceeds_invoice"
     assert peer.created(note.idempotency_key) == 0
-    rail.deliver(partial(note, invoice.total - half, "b"))
+    rail.deliver(partial_credit(note, invoice.total - half, "b"))
     (stripe_invoice,) = rules(peer).invoices.values()
     assert stripe_invoice["pre_payment_credit_notes_amount"] == int(invoice.total * 100)
     with pytest.raises(PermanentRailError, match="would credit more than"):
-        rail.deliver(partial(note, Decimal("0.01"), "c"))
+        rail.deliver(partial_credit(note, Decimal("0.01"), "c"))
 
 
 def test_a_paid_invoice_is_credited_by_a_refund(peer: StripePeer) -> None:
