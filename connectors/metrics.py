@@ -102,6 +102,12 @@ INVOICES_DEAD_LETTERED = Counter(
     "Invoices sent to invoices.dlq: rejected, retries exhausted or undecodable.",
     ["rail", "reason"],
 )
+INVOICE_PAYMENTS = Counter(
+    "railyard_invoice_payments",
+    "Payment steps a rail reported and Railyard recorded (paid, payment_failed, refunded, "
+    "disputed, voided), by rail; a rail's redelivery of the same event is not counted again.",
+    ["rail", "status"],
+)
 CIRCUIT_STATE = Enum(
     "railyard_rail_circuit",
     "The rail's circuit breaker: closed, open (no attempts) or half-open (one probe).",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.delivery import status_sql
@@ -103,6 +104,8 @@ def test_a_notification_updates_the_status_once_and_a_replay_changes_nothing(
     running(rail_peer)
     paid, failed = delivered(stack, rail_peer, 1), delivered(stack, rail_peer, 2)
     receiver = listening(rail_peer)
+    counted = ("paid", "refunded", "payment_failed")
+    before = {s: payments_metric(rail_peer.rail, s) for s in counted}
 
     signed = notification(rail_peer, "paid", paid)
     code, body = send(receiver.url, signed)
@@ -124,6 +127,17 @@ def test_a_notification_updates_the_status_once_and_a_replay_changes_nothing(
     assert send(receiver.url, notification(rail_peer, "payment_failed", failed))[0] == 200
     assert [s["status"] for s in payment_steps(stack, paid["invoice_id"])] == ["paid", "refunded"]
     assert [s["status"] for s in payment_steps(stack, failed["invoice_id"])] == ["payment_failed"]
+    # the rail's redelivery was not counted again: one of each, as recorded
+    assert {s: payments_metric(rail_peer.rail, s) - before[s] for s in counted} == {
+        "paid": 1,
+        "refunded": 1,
+        "payment_failed": 1,
+    }
+
+
+def payments_metric(rail: str, status: str) -> float:
+    labels = {"rail": rail, "status": status}
+    return REGISTRY.get_sample_value("railyard_invoice_payments_total", labels) or 0.0
 
 
 def forged(peer: RailPeer, signed: Signed) -> Signed:

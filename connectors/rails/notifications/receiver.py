@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from connectors.kafka import topics
 from connectors.kafka.consumed import value_of
 from connectors.kafka.replay import read_partition
+from connectors.metrics import INVOICE_PAYMENTS
 from connectors.rails.config import RailConfig
 from connectors.rails.notifications.ledger import Ledger, notification_record
 from connectors.rails.notifications.mapping import MAPPERS, NotificationError
@@ -154,6 +155,7 @@ class NotificationReceiver:
                 outcome.code = 503
                 return outcome
             self.ledger.add(record)
+            INVOICE_PAYMENTS.labels(self.rail, str(note.status)).inc()
             outcome.published += 1
             log.info("%s %s: invoice %s is %s", self.rail, note.event_id, known.number, note.status)
         return outcome
