@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +124,48 @@ class UsageProducer:
                 raise
             return False
         return True
+
+    def send_now(
+        self,
+        events: Sequence[UsageEvent],
+        on_delivery: Callable[[int, str | None], None],
+    ) -> int:
+        """Publish ``events`` at once, one ``UsageBatch`` per partition (of up to
+        ``batch_events``), bypassing the linger; ``on_delivery(count, error)`` is called
+        once per message, from whichever thread polls. Returns the messages produced.
+
+        For a caller that must know when *these* events are acknowledged (the HTTP API
+        answers only then). Raises ``BufferError`` when the client's queue is full, maybe
+        after some messages went out: the caller refuses the request and the producer's
+        retry re-sends them with the same ids, which the stream de-duplicates."""
+        by_partition: dict[int, list[UsageEvent]] = defaultdict(list)
+        for event in events:
+            by_partition[self.partition(event.subject)].append(event)
+        messages = 0
+        for partition, group in by_partition.items():
+            for start in range(0, len(group), self.batch_events):
+                chunk = group[start : start + self.batch_events]
+                count = len(chunk)
+
+                def done(err: KafkaError | None, msg: Message, count: int = count) -> None:
+                    on_delivery(count, None if err is None else str(err))
+
+                if count == 1:  # a lone event travels as a plain keyed UsageEvent
+                    payload = self.codec.encode_event(chunk[0])
+                    key = chunk[0].subject.encode()
+                    self._producer.produce(self.topic, payload, key, on_delivery=done)
+                else:
+                    payload = self.codec.encode_batch(chunk)
+                    self._producer.produce(
+                        self.topic, payload, None, partition=partition, on_delivery=done
+                    )
+                messages += 1
+        self._producer.poll(0)
+        return messages
+
+    def poll(self, timeout: float) -> int:
+        """Serve delivery callbacks for up to ``timeout`` seconds."""
+        return int(self._producer.poll(timeout))
 
     def _send_partition(self, partition: int) -> None:
         events = self._pending.pop(partition)
