@@ -208,6 +208,23 @@ class Settings(BaseSettings):
     The clock judges event age and skew at ingest; ``railyard demo --today`` runs its
     worker on one, so a demo dated in the past or the future accepts its own events."""
 
+    api_port: int = 8888
+    """Port of ``railyard api``, the OpenMeter-compatible ingest and usage API
+    (``docs/api.md``); 0 picks a free one, written to ``<run dir>/api.port``."""
+    api_host: str = "127.0.0.1"
+    """Address ``railyard api`` listens on (``0.0.0.0`` in a container)."""
+    api_max_body_bytes: int = 1 << 20
+    """Largest request body ``railyard api`` reads; a bigger one is refused with 413."""
+    api_max_inflight: int = 50_000
+    """Events ``railyard api`` may have sent and not yet seen acknowledged; above it a
+    request is refused with 429 and ``Retry-After`` (backpressure)."""
+    api_rate: float = 20_000.0
+    """Events per second each API key may ingest, on average (a token bucket)."""
+    api_burst: int = 40_000
+    """Events an API key may send at once before its rate applies (the bucket's size)."""
+    api_anonymous_loopback: bool = False
+    """Let requests from 127.0.0.1/::1 in without a key while no key exists (the demo)."""
+
     @model_validator(mode="wrap")
     @classmethod
     def _one_error_for_every_problem(
@@ -355,6 +372,11 @@ class Settings(BaseSettings):
             )
         if self.max_event_bytes < 256:
             out.append((("max_event_bytes",), "RAILYARD_MAX_EVENT_BYTES must be >= 256"))
+        if not 0 <= self.api_port < 65536:
+            out.append((("api_port",), "RAILYARD_API_PORT must be 0 to 65535"))
+        for name in ("api_max_body_bytes", "api_max_inflight", "api_rate", "api_burst"):
+            if getattr(self, name) <= 0:
+                out.append(((name,), f"{env_name(name)} must be more than 0"))
         for name in ("sink_linger", "sink_derived_linger"):
             if not timedelta(0) < getattr(self, name) <= timedelta(minutes=1):
                 out.append(((name,), f"{env_name(name)} must be more than 0 and at most 1m"))
