@@ -224,6 +224,10 @@ class Settings(BaseSettings):
     """Events an API key may send at once before its rate applies (the bucket's size)."""
     api_anonymous_loopback: bool = False
     """Let requests from 127.0.0.1/::1 in without a key while no key exists (the demo)."""
+    console_secret: SecretStr = SecretStr("")
+    """The HMAC key that signs the console's customer portal links (``railyard console
+    link``, ``docs/console.md``); empty: no link can be made or opened. Changing it
+    revokes every link given out."""
 
     @model_validator(mode="wrap")
     @classmethod
