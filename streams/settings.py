@@ -9,6 +9,7 @@ the whole picture instead of one error per restart.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -143,7 +144,17 @@ class Settings(BaseSettings):
     ``http(s)://user:pass@host:port/db``: secret, since it carries the password."""
 
     query_port: int = 8124
-    """Port on which the sink that owns an embedded ClickHouse answers analysts' queries."""
+    """Port on which the sink that owns an embedded ClickHouse answers analysts' queries
+    (Railyard's ``POST /query`` and ClickHouse's own HTTP interface)."""
+
+    query_host: str = "127.0.0.1"
+    """Address the query port listens on: loopback by default, so only this machine's
+    analysts reach it; ``0.0.0.0`` exposes it (then set :attr:`analyst_users`)."""
+
+    analyst_users: SecretStr = SecretStr("")
+    """Who may query over ClickHouse's HTTP interface: ``name:sha256hex`` pairs separated by
+    commas, each password stored as its SHA-256 (``printf %s pw | sha256sum``). Empty means
+    ClickHouse's ``default`` user with an empty password. Every analyst is read-only."""
 
     metrics_port: int = 0
     """Port of each long-running process's Prometheus endpoint (``connectors/metrics.py``):
@@ -342,6 +353,13 @@ class Settings(BaseSettings):
                     f"RAILYARD_CLICKHOUSE_DSN must be chdb:// or http(s)://, got {self.redacted_dsn}",
                 )
             )
+        if not _analyst_users_ok(self.analyst_users.get_secret_value()):
+            out.append(
+                (
+                    ("analyst_users",),
+                    "RAILYARD_ANALYST_USERS must be name:sha256hex pairs separated by commas",
+                )
+            )
         if ":" not in self.kafka_bootstrap:
             out.append(
                 (("kafka_bootstrap",), "RAILYARD_KAFKA_BOOTSTRAP must be host:port[,host:port]")
@@ -413,6 +431,12 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             out[name] = _shown(value) if isinstance(value, SecretStr) else _env_text(value)
         return out
+
+
+def _analyst_users_ok(text: str) -> bool:
+    """Each entry ``name:<64 hex digits>`` (connectors/clickhouse/http_protocol.py reads them)."""
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    return all(re.fullmatch(r"[^:\s]+:[0-9a-fA-F]{64}", entry) for entry in entries)
 
 
 def env_name(field: str) -> str:
