@@ -8,73 +8,24 @@ late; then the price arithmetic tier by tier. ``--check`` makes a disagreement a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
-from connectors.clickhouse.analyst import stored_catalog
 from connectors.clickhouse.explain import (
-    Evidence,
+    Explained,
     StoredInvoice,
-    StoredLine,
-    stored_invoice,
-    usage_evidence,
+    _included,
+    explain,
+    explain_lines,
 )
 from streams.domain.catalog import Catalog
 from streams.domain.errors import RailyardError
-from streams.domain.rating.explain import tier_arithmetic, unit_arithmetic
 from streams.settings import Settings
 
-
-@dataclass(frozen=True)
-class Explained:
-    line: StoredLine
-    evidence: Evidence | None
-    verdict: str
-    """``ok``, ``corrected later`` (a later invoice carries its correction), ``not usage``
-    (a fee or credit line) or ``MISMATCH``."""
-    arithmetic: tuple[str, ...]
-
-
-_INCLUDED = re.compile(r", (\d+(?:\.\d+)?) included$")
-
-
-def _included(description: str) -> Decimal:
-    """The free units a usage line states it took off (``…, 15780 included``)."""
-    found = _INCLUDED.search(description)
-    return Decimal(found.group(1)) if found else Decimal(0)
-
-
-def explain_lines(settings: Settings, invoice: StoredInvoice, catalog: Catalog) -> list[Explained]:
-    meters = {m.key: m for m in catalog.meters}
-    out: list[Explained] = []
-    for line in invoice.lines:
-        if line.tiers or line.quantity is None or line.unit_amount is None:
-            maths = tier_arithmetic(line.tiers, line.amount, invoice.currency)
-        else:
-            maths = unit_arithmetic(line.quantity, line.unit_amount, line.amount, invoice.currency)
-        meter = meters.get(line.meter) if line.meter else None
-        if meter is None or line.quantity is None:
-            out.append(Explained(line, None, "not usage", maths.steps))
-            continue
-        evidence = usage_evidence(
-            settings,
-            meter,
-            invoice.customer,
-            line.dimensions,
-            invoice.period_start,
-            invoice.period_end,
-        )
-        included = _included(line.description)
-        expected = max((evidence.quantity or Decimal(0)) - included, Decimal(0))
-        agrees = expected == line.quantity and (maths.holds or not maths.steps)
-        verdict = "ok" if agrees else "corrected later" if invoice.corrected_by else "MISMATCH"
-        out.append(Explained(line, evidence, verdict, maths.steps))
-    return out
+__all__ = ["Explained", "_included", "explain", "explain_lines"]
 
 
 def print_explanation(
@@ -119,16 +70,6 @@ def print_explanation(
                 console.print(f"    {step}")
     if invoice.corrected_by:
         console.print(f"  corrected by {', '.join(invoice.corrected_by)} (late usage)")
-
-
-def explain(settings: Settings, key: str) -> tuple[StoredInvoice, Catalog, list[Explained]] | None:
-    invoice = stored_invoice(settings, key)
-    if invoice is None:
-        return None
-    catalog = stored_catalog(settings, invoice.catalog_version)
-    if catalog is None:
-        return None
-    return invoice, catalog, explain_lines(settings, invoice, catalog)
 
 
 class NotInStore(RailyardError):
