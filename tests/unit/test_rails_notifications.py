@@ -187,6 +187,8 @@ def test_every_mapped_rail_has_a_mapper_and_every_status_a_value() -> None:
         "issued",
         "delivered",
         "paid",
+        "partially_paid",
+        "overdue",
         "payment_failed",
         "refunded",
         "disputed",

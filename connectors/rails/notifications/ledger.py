@@ -77,16 +77,21 @@ class Ledger:
         return None
 
 
-def notification_record(note: Notification, known: Known, at: datetime) -> dict[str, Any]:
+def notification_record(
+    note: Notification, known: Known, at: datetime, extra: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The ``invoice_status.v1`` step a notification publishes, keyed by ``known.invoice_id``.
 
     ``status`` is the payment status, ``rail_status`` the rail's event type, and
     ``references`` holds the event id (what makes a replay a no-op) and the ids the
-    notification named. ``attempt`` is 0: no delivery attempt made it.
+    notification named, plus ``extra`` (a polled rail's ``amount_paid``). ``attempt`` is 0:
+    no delivery attempt made it.
     """
     references = {EVENT_ID: note.event_id}
     for ref in note.refs:
         references.setdefault(ref.kind.value, ref.value)
+    for key, value in (extra or {}).items():
+        references.setdefault(key, value)
     return {
         "invoice_id": known.invoice_id,
         "number": known.number,
