@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams.cli.api import api, api_keys_app
 from streams.cli.billing import close_period, credits, simulate, spend
 from streams.cli.metering import catalog_app, unattributed, usage
 from streams.cli.rails import invoices, rails_app
@@ -46,6 +47,8 @@ app.command("credits")(credits)
 app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
 app.add_typer(rails_app, name="rails")
 app.command("invoices")(invoices)
+app.command("api")(api)
+app.add_typer(api_keys_app, name="api-keys")
 
 
 def settings() -> Settings:
