@@ -18,6 +18,7 @@ from rich.table import Table
 
 from streams.cli.api import api, api_keys_app
 from streams.cli.billing import close_period, credits, simulate, spend
+from streams.cli.console import console_app
 from streams.cli.metering import catalog_app, unattributed, usage
 from streams.cli.rails import invoices, rails_app
 from streams.cli.stack import stack_app, topics_app
@@ -47,6 +48,7 @@ app.command("credits")(credits)
 app.add_typer(topics_app, name="topics", help="Create and list Railyard's topics.")
 app.add_typer(rails_app, name="rails")
 app.command("invoices")(invoices)
+app.add_typer(console_app, name="console")
 app.command("api")(api)
 app.add_typer(api_keys_app, name="api-keys")
 
