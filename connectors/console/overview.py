@@ -1,0 +1,167 @@
+"""Overview, for finance and operators: revenue per rail and currency, dead letters, ingest.
+
+Revenue per invoice state: *issued* is every invoice's total; *collected* the ones a rail
+reported ``paid``; *failed* the ones whose delivery failed for good or whose payment
+failed, was disputed, refunded or voided; *outstanding* the rest (issued less collected
+less failed). Currencies are never added together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connectors.clickhouse.sql import literal
+from connectors.console.html import e, table
+from connectors.console.svg import Series, bar_chart, line_chart, number
+
+FAILED = ("payment_failed", "disputed", "refunded", "voided")
+STATES = ("issued", "collected", "outstanding", "failed")
+
+
+def months(today: date) -> tuple[str, str]:
+    """The current and the last month, as ``YYYY-MM-01`` (invoices group by period start)."""
+    first = today.replace(day=1)
+    last = (
+        first.replace(year=first.year - 1, month=12)
+        if first.month == 1
+        else first.replace(month=first.month - 1)
+    )
+    return first.isoformat(), last.isoformat()
+
+
+def revenue_sql(month_starts: Sequence[str]) -> str:
+    failed = ", ".join(literal(s) for s in FAILED)
+    wanted = ", ".join(f"toDate({literal(m)})" for m in month_starts)
+    return (
+        "SELECT toString(toStartOfMonth(i.period_start)) AS month, i.rail, i.currency,"
+        " toString(sum(i.total)), toString(sumIf(i.total, d.payment_status = 'paid')),"
+        f" toString(sumIf(i.total, d.status = 'failed' OR d.payment_status IN ({failed}))),"
+        " count()"
+        " FROM invoices AS i LEFT JOIN invoice_delivery AS d ON d.invoice_id = i.id"
+        f" WHERE toStartOfMonth(i.period_start) IN ({wanted})"
+        " GROUP BY month, i.rail, i.currency ORDER BY month, i.rail, i.currency"
+    )
+
+
+DEAD_LETTERS_SQL = (
+    "SELECT stage, reason, records FROM dead_letters_by_reason ORDER BY records DESC, reason"
+)
+
+# The newest hour of ingest, by minute: anchored on the store's newest row, not a clock.
+EVENTS_PER_MINUTE_SQL = (
+    "SELECT toString(toStartOfMinute(ingested_at)) AS minute, count() FROM usage_events"
+    " WHERE ingested_at > (SELECT max(ingested_at) FROM usage_events) - INTERVAL 1 HOUR"
+    " GROUP BY minute ORDER BY minute"
+)
+
+
+@dataclass(frozen=True)
+class Revenue:
+    month: str
+    rail: str
+    currency: str
+    invoices: int
+    issued: Decimal
+    collected: Decimal
+    failed: Decimal
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.issued - self.collected - self.failed
+
+    def state(self, name: str) -> Decimal:
+        return {
+            "issued": self.issued,
+            "collected": self.collected,
+            "outstanding": self.outstanding,
+            "failed": self.failed,
+        }[name]
+
+
+@dataclass(frozen=True)
+class Overview:
+    months: tuple[str, str]
+    revenue: tuple[Revenue, ...]
+    dead_letters: tuple[tuple[str, str, int], ...]
+    per_minute: tuple[tuple[str, int], ...]
+
+
+def overview(
+    month_starts: tuple[str, str],
+    revenue_rows: Sequence[Sequence[Any]],
+    dead_rows: Sequence[Sequence[Any]],
+    minute_rows: Sequence[Sequence[Any]],
+) -> Overview:
+    revenue = tuple(
+        Revenue(str(m)[:7], str(r), str(c), int(n), Decimal(i), Decimal(col), Decimal(f))
+        for m, r, c, i, col, f, n in revenue_rows
+    )
+    return Overview(
+        (month_starts[0][:7], month_starts[1][:7]),
+        revenue,
+        tuple((str(s), str(r), int(n)) for s, r, n in dead_rows),
+        tuple((str(m), int(n)) for m, n in minute_rows),
+    )
+
+
+def revenue_chart(model: Overview, month: str) -> str:
+    rows = [r for r in model.revenue if r.month == month]
+    if not rows:
+        return f'<p class="muted">No invoices for periods starting in {e(month)}.</p>'
+    categories = [f"{r.rail} {r.currency}" for r in rows]
+    series = [Series(s, tuple(r.state(s) for r in rows)) for s in STATES]
+    return bar_chart(f"Revenue for periods starting {month}", categories, series)
+
+
+def render(model: Overview, invoices_href: str) -> str:
+    parts: list[str] = []
+    for month in model.months:
+        label = "This month" if month == model.months[0] else "Last month"
+        parts.append(f"<h2>{label}: periods starting {e(month)}</h2>{revenue_chart(model, month)}")
+        rows = [
+            [
+                e(r.rail),
+                e(r.currency),
+                f'<a href="{e(invoices_href)}?period={e(r.month)}&amp;rail={e(r.rail)}">'
+                f"{r.invoices}</a>",
+            ]
+            + [e(number(r.state(s))) for s in STATES]
+            for r in model.revenue
+            if r.month == month
+        ]
+        if rows:
+            parts.append(table(["rail", "currency", "invoices", *STATES], rows, (2, 3, 4, 5, 6)))
+    parts.append("<h2>Dead letters by reason</h2>")
+    if model.dead_letters:
+        parts.append(
+            bar_chart(
+                "Dead letters by reason",
+                [f"{s}: {r}" for s, r, _ in model.dead_letters],
+                [Series("records", tuple(Decimal(n) for _, _, n in model.dead_letters))],
+            )
+        )
+        parts.append(
+            table(
+                ["stage", "reason", "records"],
+                [[e(s), e(r), str(n)] for s, r, n in model.dead_letters],
+                (2,),
+            )
+        )
+    else:
+        parts.append('<p class="muted">No dead letters.</p>')
+    parts.append("<h2>Events ingested per minute (the newest hour)</h2>")
+    if model.per_minute:
+        parts.append(
+            line_chart(
+                "Accepted events per minute",
+                [m[11:16] for m, _ in model.per_minute],
+                [Series("events", tuple(Decimal(n) for _, n in model.per_minute))],
+            )
+        )
+    else:
+        parts.append('<p class="muted">No events yet.</p>')
+    return "".join(parts)
