@@ -185,7 +185,7 @@ def render_explanation(invoice: StoredInvoice, explained: Sequence[Explained] | 
         css = "ok" if x.verdict in ("ok", "not usage") else "bad"
         maths = "".join(f"<br><code>{e(step)}</code>" for step in x.arithmetic)
         out.append(
-            f"<li><b>{x.line.line_no}. {e(x.line.description)}</b>"
+            f"<li><b>{e(x.line.description)}</b>"
             f' <span class="{css}">{e(x.verdict)}</span>{facts}{maths}</li>'
         )
     note = ""

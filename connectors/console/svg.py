@@ -86,9 +86,11 @@ def bar_chart(label: str, categories: Sequence[str], series: Sequence[Series]) -
                 f' height="{h:.1f}" fill="{PALETTE[s_no % len(PALETTE)]}">'
                 f"<title>{escape(category)} {escape(s.name)}: {number(value)}</title></rect>"
             )
+        fits = max(int(group / 6.5), 3)
+        shown = category if len(category) <= fits else category[: fits - 1] + "…"
         body.append(
             f'<text x="{x0 + group * 0.4:.1f}" y="{base + 14}" text-anchor="middle"'
-            f' font-size="11">{escape(category)}</text>'
+            f' font-size="11">{escape(shown)}<title>{escape(category)}</title></text>'
         )
     return _frame("bar", label, sum(values, Decimal(0)), body, [s.name for s in series])
 

@@ -202,7 +202,7 @@ def visit(driver: Any, console: Console, path: str, shot: str) -> None:
     driver.get(console.base + path)
     severe = [x for x in driver.get_log("browser") if x["level"] == "SEVERE"]
     assert not severe, f"{path}: {severe}"
-    height = driver.execute_script("return document.body.scrollHeight")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1200, min(max(height + 40, 800), 6000))
     target = console.shots / f"{shot}.png"
     driver.save_screenshot(str(target))
