@@ -127,3 +127,13 @@ SELECT rail,
 FROM ({status_sql(rail, limit=1_000_000_000)})
 GROUP BY rail
 ORDER BY rail""".strip()
+
+
+def revenue_sql(rail: str | None = None) -> str:
+    """Per rail and currency: issued, collected, outstanding, failed and refunded
+    (the ``revenue_status`` view, migration 0009; the rule is in ``docs/rails.md``)."""
+    return f"""
+SELECT rail, currency, invoices, issued, collected, outstanding, failed, refunded
+FROM revenue_status
+{_rail_filter("rail", rail)}
+ORDER BY rail, currency""".strip()

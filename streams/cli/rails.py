@@ -1,4 +1,4 @@
-"""``railyard rails run|listen|list|redrive`` and ``railyard invoices --status``."""
+"""``railyard rails run|listen|poll|list|redrive`` and ``railyard invoices --status``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,57 @@ def listen(
         receiver.close()
 
 
+@rails_app.command("poll")
+def poll(
+    rail: Annotated[str, typer.Argument(help="The rail to poll: netsuite, sap or salesforce.")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll every document due now, then exit (for cron).")
+    ] = False,
+    loglevel: str = "INFO",
+) -> None:
+    """Read RAIL's payment state of every delivered invoice and publish changes
+    (paid, partially_paid, overdue, voided) to invoices.status.
+
+    For the rails that send no notifications. Runs beside `railyard rails run RAIL`,
+    with the same RAILYARD_RAIL_<RAIL>_* settings, plus POLL_INTERVAL [5m] (doubling
+    per poll that finds nothing new), POLL_MAX_INTERVAL [6h] and PAYMENT_TERMS [30d]
+    (when the rail gives no due date). SIGTERM stops it between two polls.
+    """
+    import signal
+    import threading
+    from datetime import UTC, datetime
+
+    from connectors.rails.config import RailConfig
+    from connectors.rails.polling.poller import start_poller
+
+    logging.basicConfig(
+        level=getattr(logging, loglevel.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    poller = start_poller(
+        Settings().validate(), RailConfig.from_env(rail), lambda: datetime.now(UTC)
+    )
+    try:
+        if once:
+            stats = poller.poll_once()
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print(f"rail {rail}: polling payment state", highlight=False)
+            try:
+                stats = poller.run(stop)
+            except KeyboardInterrupt:
+                stats = None
+    finally:
+        poller.close()
+    if stats is not None:
+        console.print(
+            f"rail {rail}: {stats.polled} polled, {stats.published} changed, "
+            f"{stats.errors} error(s)",
+            highlight=False,
+        )
+
+
 @rails_app.command("redrive")
 def redrive(
     rail: Annotated[str | None, typer.Option(help="Only dead letters of this rail.")] = None,
@@ -145,9 +196,11 @@ def invoices(
     rail: Annotated[str | None, typer.Option(help="Only this rail.")] = None,
     limit: Annotated[int, typer.Option(help="Invoices listed, newest first.")] = 50,
 ) -> None:
-    """Invoices and their delivery: pending, delivered (with the rail's ids), retrying, failed."""
+    """Invoices and their delivery: pending, delivered (with the rail's ids), retrying, failed;
+    their payment status; and per rail and currency what was issued, collected, is
+    outstanding, failed and was refunded."""
     from connectors.clickhouse.analyst import query
-    from connectors.clickhouse.delivery import counts_sql, status_sql
+    from connectors.clickhouse.delivery import counts_sql, revenue_sql, status_sql
 
     if not status:
         console.print("use --status to see where every invoice stands")
@@ -163,3 +216,19 @@ def invoices(
     for row in counts.rows:
         summary.add_row(*(str(v) for v in row))
     console.print(summary)
+    revenue = query(settings, revenue_sql(rail))
+    money = Table(
+        *revenue.columns, title="Revenue per rail and currency (invoices, not credit notes)"
+    )
+    for row in revenue.rows:
+        money.add_row(*(_amount(v) for v in row))
+    console.print(money)
+
+
+def _amount(value: object) -> str:
+    """A Decimal as plain digits (``0E-9`` reads as 0); anything else as it is."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return f"{value.normalize() + 0:f}"
+    return str(value)

@@ -233,6 +233,16 @@ class NetSuiteRail:
         path = f"/{delivery.references['record']}/{delivery.references['id']}"
         return _status_name(self._call("GET", path, "read", params={"fields": "status"}).json())
 
+    def payment_fields(self, delivery: Delivery) -> dict[str, Any] | None:
+        """The invoice's payment fields (``status``, ``total``, ``amountRemaining``,
+        ``dueDate``, ``tranDate``) for the poller; None for a credit memo, which is not paid."""
+        if delivery.references.get("record") != "invoice":
+            return None
+        fields = "status,total,amountRemaining,dueDate,tranDate"
+        path = f"/invoice/{delivery.references['id']}"
+        found: dict[str, Any] = self._call("GET", path, "poll", params={"fields": fields}).json()
+        return found
+
 
 def _status_name(record: dict[str, Any]) -> str:
     status = record.get("status")

@@ -264,6 +264,15 @@ class SalesforceRail:
     def status(self, delivery: Delivery) -> str:
         return self._status(delivery.references[INVOICE])
 
+    def payment_fields(self, delivery: Delivery) -> dict[str, Any] | None:
+        """The ``Invoice__c`` record (``Status__c``, ``Amount_Paid__c``, ``Total__c``,
+        ``Issued_At__c``) for the poller; None for a credit record, which is not paid."""
+        if CREDITED in delivery.references:
+            return None
+        record_id = delivery.references[INVOICE]
+        found: dict[str, Any] = self._call("poll", lambda sf: getattr(sf, INVOICE).get(record_id))
+        return found
+
 
 def _upsert_lines(sf: Salesforce, batch: dict[str, Any]) -> Any:
     return sf.restful(f"composite/sobjects/{LINE}/{KEY}", method="PATCH", json=batch)

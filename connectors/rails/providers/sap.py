@@ -365,6 +365,17 @@ class SapRail:
         )
         return str(found.OverallSDProcessStatus or "")
 
+    def payment_fields(self, delivery: Delivery) -> dict[str, Any] | None:
+        """The sales order's ``OverallSDProcessStatus``, ``SalesOrderDate`` and
+        ``TotalNetAmount`` for the poller; None for a credit memo request, which is not paid."""
+        number = delivery.references.get("sales_order")
+        if number is None:
+            return None
+        names = ("OverallSDProcessStatus", "SalesOrderDate", "TotalNetAmount")
+        entities = self._entities(SALES_ORDER)
+        found = self._guard("poll", entities.get_entity(number).select(",".join(names)).execute)
+        return {name: getattr(found, name) for name in names}
+
 
 @register("sap")
 def create(config: RailConfig) -> SapRail:
