@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from connectors.clickhouse.sql import literal
-from connectors.console.html import e, table
+from connectors.console.html import e, table, when
 from connectors.console.svg import Series, bar_chart, line_chart, number
+from connectors.console.timefmt import instant
 
 FAILED = ("payment_failed", "disputed", "refunded", "voided")
 STATES = ("issued", "collected", "outstanding", "failed")
@@ -59,6 +60,24 @@ EVENTS_PER_MINUTE_SQL = (
 )
 
 
+# How far each stage has got, in event time (from the store: what analysts can see).
+FRESHNESS_SQL = " UNION ALL ".join(
+    f"SELECT {literal(stage)} AS stage, toString(max({column})) FROM {view}"
+    for stage, column, view in (
+        ("ingest: newest accepted event", "time", "usage_events"),
+        ("window: newest window end", "window_end", "usage_windows"),
+        ("rate: newest running spend", "as_of", "billing_spend"),
+        ("invoices: newest issued", "issued_at", "invoices"),
+        ("rails: newest status", "updated_at", "invoice_delivery"),
+    )
+)
+
+PARKED_SQL = (
+    "SELECT subject, type, events, toString(first_event_at), toString(parked_since)"
+    " FROM unattributed_usage ORDER BY parked_since, subject, type LIMIT 50"
+)
+
+
 @dataclass(frozen=True)
 class Revenue:
     month: str
@@ -88,6 +107,8 @@ class Overview:
     revenue: tuple[Revenue, ...]
     dead_letters: tuple[tuple[str, str, int], ...]
     per_minute: tuple[tuple[str, int], ...]
+    freshness: tuple[tuple[str, datetime | None], ...] = ()
+    parked: tuple[tuple[str, str, int, datetime | None, datetime | None], ...] = ()
 
 
 def overview(
@@ -95,6 +116,8 @@ def overview(
     revenue_rows: Sequence[Sequence[Any]],
     dead_rows: Sequence[Sequence[Any]],
     minute_rows: Sequence[Sequence[Any]],
+    freshness_rows: Sequence[Sequence[Any]] = (),
+    parked_rows: Sequence[Sequence[Any]] = (),
 ) -> Overview:
     revenue = tuple(
         Revenue(str(m)[:7], str(r), str(c), int(n), Decimal(i), Decimal(col), Decimal(f))
@@ -105,6 +128,11 @@ def overview(
         revenue,
         tuple((str(s), str(r), int(n)) for s, r, n in dead_rows),
         tuple((str(m), int(n)) for m, n in minute_rows),
+        tuple((str(stage), instant(str(at))) for stage, at in freshness_rows),
+        tuple(
+            (str(sub), str(t), int(n), instant(str(first)), instant(str(since)))
+            for sub, t, n, first, since in parked_rows
+        ),
     )
 
 
@@ -153,6 +181,30 @@ def render(model: Overview, invoices_href: str) -> str:
         )
     else:
         parts.append('<p class="muted">No dead letters.</p>')
+    if model.freshness:
+        parts.append("<h2>How far each stage has got (event time)</h2>")
+        parts.append(
+            table(
+                ["stage", "newest"],
+                [[e(st), when(at) or "nothing yet"] for st, at in model.freshness],
+                id_="freshness",
+            )
+        )
+    parts.append("<h2>Parked usage (no customer owns the subject yet)</h2>")
+    if model.parked:
+        parts.append(
+            table(
+                ["subject", "event type", "events", "first event", "parked since"],
+                [
+                    [e(sub), e(t), str(n), when(first), when(since)]
+                    for sub, t, n, first, since in model.parked
+                ],
+                (2,),
+                id_="parked",
+            )
+        )
+    else:
+        parts.append('<p class="muted">Nothing is parked.</p>')
     parts.append("<h2>Events ingested per minute (the newest hour)</h2>")
     if model.per_minute:
         parts.append(

@@ -120,6 +120,8 @@ def console_router(
                 rows(overview.revenue_sql(months)),
                 rows(overview.DEAD_LETTERS_SQL),
                 rows(overview.EVENTS_PER_MINUTE_SQL),
+                rows(overview.FRESHNESS_SQL),
+                rows(overview.PARKED_SQL),
             )
             return html("Overview", overview.render(model, f"{prefix}/invoices"))
 

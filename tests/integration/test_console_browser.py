@@ -18,7 +18,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,11 +35,13 @@ from connectors.console.links import Purpose, sign
 from connectors.files import load_catalog
 from connectors.kafka.billing_commands import request_close
 from connectors.kafka.catalog_feed import publish_catalog
+from connectors.rails.sandbox import start_peer
 from streams.domain.workload import WorkloadSpec, generate
 from streams.domain.workload.catalog import billing_catalog_yaml
 from streams.settings import Settings
 from tests.integration.conftest import namespace
 from tests.integration.harness import Pipeline, free_port, railyard
+from tests.integration.rails_harness import InProcess
 from tests.integration.test_billing import settled
 from tests.integration.test_ingest import publish
 
@@ -81,6 +83,7 @@ def console(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             duration=timedelta(days=31),
             duplicate_rate=0.03,
             invalid_rate=0.02,
+            unknown_subject_rate=0.01,
         )
     )
     example = (Path(__file__).parents[2] / "deploy" / "catalog.example.yaml").read_text()
@@ -110,6 +113,7 @@ def console(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     events.write_text("\n".join(lines) + "\n")
     pipeline = Pipeline(settings)
     server = None
+    stops: list[Callable[[], None]] = []
     try:
         pipeline.start("sink", "worker")
         publish(settings, lines)
@@ -132,6 +136,17 @@ def console(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             ),
             what="both catalog versions",
         )
+        # Each rail's connector delivers to its local stand-in: the status history.
+        for (rail,) in rows(settings, "SELECT DISTINCT rail FROM invoices"):
+            (tmp / f"peer-{rail}").mkdir()
+            peer = start_peer(str(rail), tmp / f"peer-{rail}")
+            stops.append(peer.stop)
+            runner = InProcess(settings, peer)
+            stops.insert(0, runner.stop)
+        pipeline.wait_for(
+            lambda: pipeline.count("SELECT count() FROM invoice_delivery") >= len(customers),
+            what="every invoice's delivery status",
+        )
         server, base = serve(settings)
         shots = tmp / "screenshots"
         shots.mkdir()
@@ -142,6 +157,8 @@ def console(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         if server is not None:
             server.should_exit = True
+        for stop in stops:
+            stop()
         pipeline.stop()
 
 
@@ -207,10 +224,15 @@ def visit(driver: Any, console: Console, path: str, shot: str) -> None:
     target = console.shots / f"{shot}.png"
     driver.save_screenshot(str(target))
     driver.set_window_size(1200, 1500)
+    keep(console, shot)
+
+
+def keep(console: Console, shot: str) -> None:
+    """Also copy a screenshot to $RAILYARD_CONSOLE_SCREENSHOTS (docs/console.md's)."""
     extra = os.environ.get("RAILYARD_CONSOLE_SCREENSHOTS")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(target, Path(extra) / target.name)
+        shutil.copy(console.shots / f"{shot}.png", Path(extra) / f"{shot}.png")
 
 
 def marks(driver: Any, chart_label: str) -> tuple[list[dict[str, str]], str]:
@@ -230,20 +252,27 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
     s = console.settings
     visit(browser, console, "/", "overview")
     found, total = marks(browser, f"Revenue for periods starting {MONTH}")
-    issued = {
-        f"{r} {c}": Decimal(t)
-        for r, c, t in rows(
+    # The same figures, from each invoice and where its rail says it stands.
+    where = dict(
+        rows(
             s,
-            "SELECT rail, currency, toString(sum(total)) FROM invoices"
-            f" WHERE formatDateTime(period_start, '%Y-%m') = '{MONTH}' GROUP BY rail, currency",
+            "SELECT invoice_id, if(payment_status = 'paid', 'collected',"
+            " if(status = 'failed', 'failed', 'outstanding')) FROM invoice_delivery",
         )
-    }
-    assert {m["category"]: Decimal(m["value"]) for m in found if m["series"] == "issued"} == issued
-    # No rail runs here: nothing is collected or failed, everything issued is outstanding.
-    assert {
-        m["category"]: Decimal(m["value"]) for m in found if m["series"] == "outstanding"
-    } == issued
-    assert Decimal(total) == sum(Decimal(m["value"]) for m in found) == 2 * sum(issued.values())
+    )
+    expected: dict[tuple[str, str], Decimal] = {}
+    for invoice_id, rail, currency, amount in rows(
+        s,
+        "SELECT id, rail, currency, toString(total) FROM invoices"
+        f" WHERE formatDateTime(period_start, '%Y-%m') = '{MONTH}'",
+    ):
+        for state in ("issued", where.get(invoice_id, "outstanding")):
+            key = (f"{rail} {currency}", state)
+            expected[key] = expected.get(key, Decimal(0)) + Decimal(amount)
+    drawn = {(m["category"], m["series"]): Decimal(m["value"]) for m in found}
+    assert {k: v for k, v in drawn.items() if v or k in expected} == expected
+    assert Decimal(total) == sum(drawn.values()) == sum(expected.values())
+    assert any(state == "failed" for state in where.values())  # NetSuite refuses some
 
     found, total = marks(browser, "Dead letters by reason")
     dead = {
@@ -254,9 +283,18 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
     }
     assert dead and {m["category"]: Decimal(m["value"]) for m in found} == dead
     assert Decimal(total) == sum(dead.values())
+    parked = browser.find_elements(By.CSS_SELECTOR, "#parked tbody tr")
+    assert len(parked) == len(rows(s, "SELECT subject FROM unattributed_usage")) > 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#freshness tbody tr")) == 5
     found, total = marks(browser, "Accepted events per minute")
     assert Decimal(total) == sum(Decimal(m["y"]) for m in found) > 0
 
+    browser.set_window_size(390, 844)  # a phone: the page must not need sideways scrolling
+    browser.get(console.base + "/")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    browser.save_screenshot(str(console.shots / "overview-phone.png"))
+    keep(console, "overview-phone")
+    browser.set_window_size(1200, 1500)
     visit(browser, console, "/customers", "customers")
     listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#customers tbody a")]
     assert listed == console.customers
@@ -304,6 +342,15 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
         for td in browser.find_elements(By.CSS_SELECTOR, "#lines tbody td:last-child")
     ]
     assert sum(amounts) == Decimal(biggest[2])
+    steps = [
+        td.text for td in browser.find_elements(By.CSS_SELECTOR, "#history tbody td:nth-child(2)")
+    ]
+    history = rows(
+        s,
+        f"SELECT status FROM invoice_status_raw FINAL WHERE invoice_id = '{biggest[0]}'"
+        " ORDER BY at",
+    )
+    assert steps == [str(r[0]) for r in history] and steps, steps
     verdicts = [
         v.text for v in browser.find_elements(By.CSS_SELECTOR, ".explain .ok, .explain .bad")
     ]
@@ -328,10 +375,11 @@ def test_what_if_equals_railyard_simulate(browser: Any, console: Console) -> Non
     browser.find_element(By.ID, "what-if")
     severe = [x for x in browser.get_log("browser") if x["level"] == "SEVERE"]
     assert not severe
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1200, min(max(height + 40, 800), 6000))
     browser.save_screenshot(str(console.shots / "what-if.png"))
-    extra = os.environ.get("RAILYARD_CONSOLE_SCREENSHOTS")
-    if extra:
-        shutil.copy(console.shots / "what-if.png", Path(extra) / "what-if.png")
+    browser.set_window_size(1200, 1500)
+    keep(console, "what-if")
     page: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
     for tr in browser.find_elements(By.CSS_SELECTOR, "#what-if tbody tr"):
         cells = [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
