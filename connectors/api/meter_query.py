@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +29,9 @@ MAX_BUCKETS = 1000
 """Most buckets one query may ask for (a month of hours is 744)."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CUSTOMER = "customer_id"
+EXACT = Context(prec=80)
+"""Enough digits to add up any number of Decimal(38, 9) quantities without rounding
+(the default context keeps 28, and would round a large one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,11 +235,12 @@ class Row:
 def fold(query: MeterQuery, rows: Sequence[Sequence[Any]]) -> list[Row]:
     """Add up, per bucket, customer and asked group values, the groups' exact quantities."""
     totals: dict[tuple[int, str, tuple[tuple[str, str | None], ...]], Decimal] = {}
-    for bucket, customer, keys, values, quantity in rows:
-        groups = dict(zip(keys, values, strict=True))
-        asked = tuple((k, groups.get(k)) for k in query.group_by)
-        slot = (int(bucket), str(customer), asked)
-        totals[slot] = totals.get(slot, Decimal(0)) + Decimal(quantity)
+    with localcontext(EXACT):
+        for bucket, customer, keys, values, quantity in rows:
+            groups = dict(zip(keys, values, strict=True))
+            asked = tuple((k, groups.get(k)) for k in query.group_by)
+            slot = (int(bucket), str(customer), asked)
+            totals[slot] = totals.get(slot, Decimal(0)) + Decimal(quantity)
     return [
         Row(total, *query.buckets[bucket], customer, asked)
         for (bucket, customer, asked), total in sorted(
@@ -252,7 +256,8 @@ def result_json(query: MeterQuery, rows: Sequence[Row]) -> bytes:
     data = []
     for row in rows:
         token = f"\x00q{len(exact)}\x00"
-        exact[json.dumps(token)] = format(row.value.normalize(), "f")
+        with localcontext(EXACT):
+            exact[json.dumps(token)] = format(row.value.normalize(), "f")
         data.append(
             {
                 "value": token,
