@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,16 +26,12 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     Message,
     Producer,
-    TopicPartition,
 )
 
 from connectors.kafka import topics
-from connectors.kafka.consumed import value_of
 from connectors.metrics import INVOICE_PAYMENTS
 from connectors.rails.base import Delivery, RailError
 from connectors.rails.config import RailConfig
@@ -44,6 +39,7 @@ from connectors.rails.notifications.ledger import Ledger, notification_record
 from connectors.rails.notifications.mapping import Notification, PaymentStatus
 from connectors.rails.polling.schedule import Backoff, Tracked, due, next_poll, polled
 from connectors.rails.polling.states import READERS, StateError, changed, event_id
+from connectors.rails.status_feed import StatusFeed
 from streams.domain.errors import ConfigError
 from streams.settings import Settings, parse_duration
 from streams.wire.records import INVOICE_STATUS
@@ -118,9 +114,6 @@ class Poller:
     ledger: Ledger = field(init=False)
     tracked: dict[str, Tracked] = field(init=False, default_factory=dict)
     recorded: dict[str, _Recorded] = field(init=False, default_factory=dict)
-    offsets: dict[int, int] = field(init=False, default_factory=dict)
-    consumer: Consumer | None = field(init=False, default=None)
-    partitions: list[int] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         _check_polled(self.config.rail)
@@ -128,6 +121,7 @@ class Poller:
         self.read = READERS[self.name]
         self.ledger = Ledger(self.name)
         self.topic = topics.topic_name(self.settings, topics.INVOICES_STATUS)
+        self.feed = StatusFeed(self.settings, "railyard-poll")
         self.producer = Producer(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap,
@@ -138,49 +132,12 @@ class Poller:
 
     # -- what the topic says ----------------------------------------------------------------
 
-    def refresh(self, timeout: float = 30.0) -> int:
-        """Take in the ``invoices.status`` records published since the last refresh.
-
-        One consumer, assigned every partition from its start (never a group member,
-        never committing), read up to the high watermarks of now.
-        """
-        if self.consumer is None:
-            self.consumer = Consumer(
-                {
-                    "bootstrap.servers": self.settings.kafka_bootstrap,
-                    "group.id": "railyard-poll",  # assign() only: never joins or commits
-                    "enable.auto.commit": False,
-                }
-            )
-            meta = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
-            if meta is None or meta.error is not None:
-                raise ConfigError(f"topic {self.topic} not found: run railyard topics create")
-            self.partitions = sorted(meta.partitions)
-            self.consumer.assign(
-                [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self.partitions]
-            )
-        highs = {
-            p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-            for p in self.partitions
-        }
-        pending = {p for p, high in highs.items() if self.offsets.get(p, 0) < high}
-        read, deadline = 0, time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.topic}: not read to its end in {timeout:.0f} s")
-            msg = self.consumer.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error() is not None:
-                log.warning("%s: %s", self.topic, msg.error())
-                continue
-            self.take(INVOICE_STATUS.decode(value_of(msg)))
-            partition, offset = msg.partition() or 0, (msg.offset() or 0) + 1
-            self.offsets[partition] = offset
-            read += 1
-            if offset >= highs[partition]:
-                pending.discard(partition)
-        return read
+    def refresh(self) -> int:
+        """Take in the ``invoices.status`` records published since the last refresh."""
+        records = self.feed.read_new()
+        for record in records:
+            self.take(record)
+        return len(records)
 
     def take(self, step: Mapping[str, Any]) -> None:
         """One ``invoice_status`` record (any rail's: others are ignored)."""
@@ -287,9 +244,7 @@ class Poller:
 
     def close(self) -> None:
         self.producer.flush(10)
-        if self.consumer is not None:
-            self.consumer.close()
-            self.consumer = None
+        self.feed.close()
 
 
 def start_poller(settings: Settings, config: RailConfig, clock: Callable[[], datetime]) -> Poller:
