@@ -588,10 +588,13 @@ def run_rail(
     """Build ``name``'s rail from its config and deliver (stopped by SIGTERM/SIGINT)."""
     import signal
 
+    from connectors.rails.payment_refs import attach_recorded_payments
     from connectors.rails.registry import create
 
     config = config or RailConfig.from_env(name)
-    runner = RailRunner(settings, create(name, config), config)
+    rail = create(name, config)
+    attach_recorded_payments(rail, settings)  # a refund after a restart finds its payment
+    runner = RailRunner(settings, rail, config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runner.stop())
     arm_shutdown_deadline()
