@@ -55,7 +55,10 @@ def store_query(settings: Settings) -> Callable[[str], list[list[object]]]:
 
 def run_api(settings: Settings, clock: Callable[[], datetime]) -> None:
     settings.validate()
-    producer = UsageProducer(settings, extra_config={"message.timeout.ms": ACK_TIMEOUT_MS})
+    # A request is already a batch, and its client waits for the ack: no linger.
+    producer = UsageProducer(
+        settings, extra_config={"message.timeout.ms": ACK_TIMEOUT_MS, "linger.ms": 1}
+    )
     publisher = AckPublisher(producer, settings.api_max_inflight).start()
     feed = CatalogFeed(settings).start()
     fallback = load_catalog(settings.catalog)
