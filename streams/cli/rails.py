@@ -112,13 +112,15 @@ def poll(
         level=getattr(logging, loglevel.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    poller = start_poller(
-        Settings().validate(), RailConfig.from_env(rail), lambda: datetime.now(UTC)
-    )
+    settings = Settings().validate()
+    poller = start_poller(settings, RailConfig.from_env(rail), lambda: datetime.now(UTC))
     try:
         if once:
             stats = poller.poll_once()
         else:
+            from connectors.metrics import serve as serve_metrics
+
+            serve_metrics(settings, f"rail-{rail}-poll")  # railyard_invoice_payments_total
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             console.print(f"rail {rail}: polling payment state", highlight=False)

@@ -184,7 +184,7 @@ def test_polled_payments_land_in_the_store_and_the_revenue_view(
     assert f"{paid.total + later.total + (PARTIAL['salesforce'] or 0):f}" in shown
 
 
-def test_railyard_rails_poll_once_reads_the_rail_from_its_config(
+def test_railyard_rails_poll_reads_the_rail_from_its_config_until_sigterm(
     stack: Settings, peers: dict[str, RailPeer], running: Callable[..., InProcess]
 ) -> None:
     peer = peers["sap"]
@@ -200,12 +200,17 @@ def test_railyard_rails_poll_once_reads_the_rail_from_its_config(
         "RAILYARD_RAIL_SAP_PAYMENT_TERMS": "36500d",
         "COLUMNS": "200",
     }
-    cli = [sys.executable, "-m", "streams.cli", "rails", "poll", "sap", "--once"]
-    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 polled, 1 changed, 0 error(s)" in done.stdout
+    cli = [sys.executable, "-m", "streams.cli", "rails", "poll", "sap"]
+    process = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: payment_steps(stack, invoice) != [], "the paid step", timeout=30)
+    finally:
+        process.terminate()
+        out, err = (b.decode() for b in process.communicate(timeout=30))
+    assert process.returncode == 0, out + err[-3000:]
+    assert "1 polled, 1 changed, 0 error(s)" in out
     assert [s["status"] for s in payment_steps(stack, invoice)] == ["paid"]
-    assert peer.config().values["password"] not in done.stdout + done.stderr
+    assert peer.config().values["password"] not in out + err
 
 
 def test_the_revenue_rule_of_the_docs_example_on_the_engine(tmp_path: Path) -> None:
