@@ -43,7 +43,9 @@ def _key(item: Any) -> str:
     return json.dumps(item, sort_keys=True)
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[SectionChange, ...], str]:
+def diff(
+    old: dict[str, Any], new: dict[str, Any], names: tuple[str, str] = ("older", "newer")
+) -> tuple[tuple[SectionChange, ...], str]:
     """Per section, the keys added, removed and changed; and a unified diff of the two
     documents, pretty-printed with sorted keys so only real changes show."""
     changes = []
@@ -67,8 +69,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[SectionChange,
     lines = difflib.unified_diff(
         json.dumps(old, indent=2, sort_keys=True).splitlines(),
         json.dumps(new, indent=2, sort_keys=True).splitlines(),
-        "older",
-        "newer",
+        *names,
         lineterm="",
         n=2,
     )
@@ -109,7 +110,7 @@ def render_diff(changes: Sequence[SectionChange], text: str) -> str:
     )
     body = "".join(
         f'<span class="{"add" if ln.startswith("+") else "del" if ln.startswith("-") else ""}">'
-        f"{e(ln)}</span>\n"
+        f"{e(ln)}</span>"
         for ln in text.splitlines()
     )
     return summary + f'<pre class="diff">{body}</pre>'

@@ -165,13 +165,17 @@ def spend_chart(s: Spend) -> str:
 def usage_charts(u: Usage) -> str:
     if not u.meters:
         return '<p class="muted">No usage in this window.</p>'
-    return "".join(
-        line_chart(
-            f"{meter} per {WINDOWS[u.window][0]}",
-            [at for at, _ in points],
-            [Series(meter, tuple(q for _, q in points))],
+    return (
+        '<div class="charts">'
+        + "".join(
+            line_chart(
+                f"{meter} per {WINDOWS[u.window][0]}",
+                [at for at, _ in points],
+                [Series(meter, tuple(q for _, q in points))],
+            )
+            for meter, points in u.meters
         )
-        for meter, points in u.meters
+        + "</div>"
     )
 
 
@@ -225,7 +229,7 @@ def render_spend(s: Spend | None) -> str:
         ],
         (1, 2, 3),
     )
-    return spend_chart(s) + facts
+    return f'<div class="charts">{spend_chart(s)}</div>' + facts
 
 
 def render_profile(catalog: Catalog, customer: str) -> str:

@@ -23,13 +23,14 @@ table{border-collapse:collapse;width:100%;background:#fff;font-size:.93em}
 th,td{padding:.35em .55em;border-bottom:1px solid #e2e8f0;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}
 figure.chart{margin:.5em 0;background:#fff;padding:.5em;border:1px solid #e2e8f0}
-figure.chart svg{width:100%;height:auto}figcaption{font-size:.9em;color:#4a5568}
+figure.chart svg{width:100%;height:auto}.charts{display:grid;gap:.6em;
+grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr))}figcaption{font-size:.9em;color:#4a5568}
 .legend .key{margin-left:.8em}.legend i{display:inline-block;width:.8em;height:.8em;
 margin-right:.3em}form.filters{display:flex;flex-wrap:wrap;gap:.5em;margin-bottom:.8em}
 input,select,textarea,button{font:inherit;padding:.3em .5em}textarea{width:100%;
 min-height:12em;font-family:ui-monospace,monospace}.ok{color:#2f855a}.bad{color:#c53030}
 .muted{color:#718096}pre.diff{background:#fff;padding:.6em;overflow-x:auto;font-size:.85em}
-.add{background:#f0fff4}.del{background:#fff5f5}.cards{display:flex;flex-wrap:wrap;gap:.8em}
+pre.diff span{display:block;min-height:1em}.add{background:#f0fff4}.del{background:#fff5f5}.cards{display:flex;flex-wrap:wrap;gap:.8em}
 .card{background:#fff;border:1px solid #e2e8f0;padding:.6em .9em;min-width:10em}
 @media (max-width:640px){main{padding:.5em}th,td{padding:.3em}}
 """

@@ -71,7 +71,13 @@ def history_sql(invoice_id: str) -> str:
     )
 
 
-def render_list(items: Sequence[InvoiceRow], f: Filters, href: str, rails: Sequence[str]) -> str:
+def render_list(
+    items: Sequence[InvoiceRow],
+    f: Filters,
+    href: str,
+    rails: Sequence[str],
+    filters: bool = True,
+) -> str:
     options = "".join(
         f"<option{' selected' if r == f.rail else ''}>{e(r)}</option>" for r in ("", *rails)
     )
@@ -95,7 +101,7 @@ def render_list(items: Sequence[InvoiceRow], f: Filters, href: str, rails: Seque
         for i in items
     ]
     return (
-        form
+        (form if filters else "")
         + table(
             ["number", "customer", "rail", "period", "total", "currency", "status"],
             body,
@@ -110,7 +116,9 @@ def render_invoice(
     invoice: StoredInvoice,
     explained: Sequence[Explained] | None,
     history: Sequence[Sequence[Any]],
+    explanation: bool = True,
 ) -> str:
+    """The invoice's page; ``explanation`` False leaves out the evidence (the portal's)."""
     head = (
         '<div class="cards">'
         f'<div class="card">customer<br><b>{e(invoice.customer)}</b></div>'
@@ -154,15 +162,10 @@ def render_invoice(
         if history
         else '<p class="muted">No status from the rail yet.</p>'
     )
-    return (
-        head
-        + "<h2>Lines</h2>"
-        + lines
-        + "<h2>Rail status history</h2>"
-        + steps
-        + "<h2>Why each line says what it says</h2>"
-        + render_explanation(invoice, explained)
-    )
+    why = ""
+    if explanation:
+        why = "<h2>Why each line says what it says</h2>" + render_explanation(invoice, explained)
+    return head + "<h2>Lines</h2>" + lines + "<h2>Rail status history</h2>" + steps + why
 
 
 def render_explanation(invoice: StoredInvoice, explained: Sequence[Explained] | None) -> str:

@@ -158,7 +158,7 @@ def console_router(
             customers.render_spend(spend),
             customers.render_credits(credit_rows),
             "<h2>Invoices</h2>",
-            invoices.render_list(items, invoices.Filters(), invoice_href, ()),
+            invoices.render_list(items, invoices.Filters(), invoice_href, (), filters=False),
         ]
         if full:
             parts.append(customers.render_profile(catalog, key))
@@ -213,7 +213,7 @@ def console_router(
             docs = {v: rows(catalog_view.document_sql(v)) for v in {old, new} if v}
             if old in docs and new in docs and docs[old] and docs[new]:
                 changes, text = catalog_view.diff(
-                    json.loads(docs[old][0][0]), json.loads(docs[new][0][0])
+                    json.loads(docs[old][0][0]), json.loads(docs[new][0][0]), (old, new)
                 )
                 body += catalog_view.render_diff(changes, text)
             return html("Catalog", body)
@@ -325,7 +325,9 @@ def console_router(
             stored = stored_invoice(settings, invoice_id)
             if stored is None or stored.customer != customer:
                 return html("Forbidden", "<p>Not an invoice of this customer.</p>", 403, ())
-            body = invoices.render_invoice(stored, (), rows(invoices.history_sql(stored.id)))
+            body = invoices.render_invoice(
+                stored, None, rows(invoices.history_sql(stored.id)), explanation=False
+            )
             back = f'<p><a href="{prefix}/portal/{e(customer)}?token={e(token)}">Back</a></p>'
             return html(f"Invoice {stored.number}", back + body, 200, ())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
@@ -95,17 +96,35 @@ def bar_chart(label: str, categories: Sequence[str], series: Sequence[Series]) -
     return _frame("bar", label, sum(values, Decimal(0)), body, [s.name for s in series])
 
 
+def _time_offsets(xs: Sequence[str]) -> list[float]:
+    """Where each x falls between the first and the last (0..1) when every x is an ISO
+    date or time, so gaps in time show as gaps; empty when they are not all times."""
+    try:
+        stamps = [datetime.fromisoformat(x).replace(tzinfo=UTC).timestamp() for x in xs]
+    except ValueError:
+        return []
+    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+        return [0.0] * len(stamps) if len(stamps) == 1 else []
+    return [(t - stamps[0]) / (stamps[-1] - stamps[0]) for t in stamps]
+
+
 def line_chart(label: str, xs: Sequence[str], series: Sequence[Series]) -> str:
     """One polyline per series over the x labels (times, in order), a dot per point."""
     values = [v for s in series for v in s.values]
     top = _scale(values)
     body = _axis(top)
     base = HEIGHT - PAD_BOTTOM
-    step = (WIDTH - PAD_LEFT - 10) / max(len(xs) - 1, 1)
+    span = WIDTH - PAD_LEFT - 10
+    offsets = _time_offsets(xs)
+    step = span / max(len(xs) - 1, 1)
+    place = [
+        PAD_LEFT + 5 + (o * span if offsets else i * step)
+        for i, o in enumerate(offsets or [0.0] * len(xs))
+    ]
     for s_no, s in enumerate(series):
         colour = PALETTE[s_no % len(PALETTE)]
         points = [
-            (PAD_LEFT + 5 + i * step, base - max(float(v), 0.0) / top * (base - PAD_TOP))
+            (place[i], base - max(float(v), 0.0) / top * (base - PAD_TOP))
             for i, v in enumerate(s.values)
         ]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -120,7 +139,7 @@ def line_chart(label: str, xs: Sequence[str], series: Sequence[Series]) -> str:
         for i in sorted({0, len(xs) - 1}):
             anchor = "start" if i == 0 else "end"
             body.append(
-                f'<text x="{PAD_LEFT + 5 + i * step:.1f}" y="{base + 14}" text-anchor="{anchor}"'
+                f'<text x="{place[i]:.1f}" y="{base + 14}" text-anchor="{anchor}"'
                 f' font-size="11">{escape(xs[i])}</text>'
             )
     return _frame("line", label, sum(values, Decimal(0)), body, [s.name for s in series])

@@ -445,6 +445,7 @@ def test_portal_link_shows_its_customer_only(browser: Any, console: Console) -> 
     driver_get = url.removeprefix(console.base)
     visit(browser, console, driver_get, "portal")
     assert f"Usage and invoices of {me}" in browser.title
+    assert "<h2>Subjects</h2>" not in browser.page_source
     own = rows(console.settings, f"SELECT id FROM invoices WHERE customer = '{me}'")
     links = browser.find_elements(By.CSS_SELECTOR, "#invoices tbody a")
     assert len(links) == len(own)
@@ -455,6 +456,7 @@ def test_portal_link_shows_its_customer_only(browser: Any, console: Console) -> 
         "portal-invoice",
     )
     assert "Invoice" in browser.title
+    assert "Why each line" not in browser.page_source  # the evidence is for operators
 
     token = url.split("token=")[1]
     theirs = rows(console.settings, f"SELECT id FROM invoices WHERE customer = '{other}'")[0][0]

@@ -298,3 +298,13 @@ def test_portal_refuses_bad_expired_and_other_customers_links(client: TestClient
     assert client.get(f"/console/portal/acme?token={expired}").status_code == 403
     assert client.get("/console/portal/acme?token=junk").status_code == 403
     assert client.get("/console/portal/acme").status_code == 403
+
+
+def test_what_if_lists_every_problem_of_a_candidate(client: TestClient) -> None:
+    refused = client.post(
+        "/console/what-if",
+        content="candidate=meters%3A+%5B&period=2026",
+        headers={"Authorization": "Bearer k1", "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert refused.status_code == 400
+    assert "period must be YYYY-MM" in refused.text and "candidate.yaml" in refused.text
