@@ -5,11 +5,16 @@ the correction as the billing book sees it. A rail's credit document (a Stripe
 credit note, an Adyen or PayPal refund, a NetSuite credit memo, ...) already
 means "money back", so it takes the same amounts with the sign turned: positive.
 
-The credit note does not name the invoice it credits; it does not need to. The
-rating stage identifies a credit note like the invoice of the same customer,
-billing period and currency (:func:`~streams.domain.invoice.invoice_identity`),
-so that invoice's id, number and idempotency key follow from the note, and every
-rail finds the document it delivered for it through its own mechanism.
+The credit note does not name the invoice it credits by id; it does not need to.
+The billing book issues one when a customer owes nothing for a period (its
+subscription ended) but an earlier period it was invoiced for cost less than
+billed: the note is dated in the later period, and each correction line
+(``adjustment``) covers the period it corrects (``service_start``). Invoices are
+identified by customer, billing period and currency
+(:func:`~streams.domain.invoice.invoice_identity`), so the credited invoice's id,
+number and idempotency key follow from that line, and every rail finds the document
+it delivered for it through its own mechanism. A note without dated corrections
+credits the invoice of its own period.
 
 Consistency with what was paid: a rail refuses (:class:`PermanentRailError`,
 code ``credit_exceeds_invoice``) a credit that would take the invoice's credited
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from connectors.rails.base import PermanentRailError
-from streams.domain.invoice import DocumentKind, Invoice, invoice_identity
+from streams.domain.invoice import DocumentKind, Invoice, LineKind, invoice_identity
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,30 @@ def is_credit(invoice: Invoice) -> bool:
 
 
 def credited_invoice(note: Invoice) -> CreditedInvoice:
-    """The invoice of the note's customer, period and currency."""
+    """The invoice the note's correction lines name (by the period they cover), or, with
+    none dated, the invoice of the note's own period; same customer and currency.
+
+    A rail's credit document credits one invoice, so a note correcting several periods is
+    refused (``credits_several_invoices``).
+    """
     if not is_credit(note):
         raise ValueError(f"{note.number} is not a credit note")
-    return CreditedInvoice(*invoice_identity(note.customer, note.period_start, note.currency))
+    corrected = sorted(
+        {
+            line.service_start
+            for line in note.lines
+            if line.kind is LineKind.ADJUSTMENT and line.service_start is not None
+        }
+    )
+    if len(corrected) > 1:
+        numbers = [invoice_identity(note.customer, s, note.currency)[1] for s in corrected]
+        raise PermanentRailError(
+            f"{note.number} corrects {len(corrected)} invoices ({', '.join(numbers)}); a "
+            "rail's credit document credits one",
+            code="credits_several_invoices",
+        )
+    start = corrected[0] if corrected else note.period_start
+    return CreditedInvoice(*invoice_identity(note.customer, start, note.currency))
 
 
 def credit_amount(note: Invoice) -> Decimal:

@@ -62,10 +62,11 @@ from pyodata.exceptions import HttpError, PyODataException
 
 from connectors.rails.base import Delivery, PermanentRailError, RailError, TransientRailError
 from connectors.rails.config import RailConfig
+from connectors.rails.credit import credited_invoice
 from connectors.rails.http import RailSession, classify
 from connectors.rails.registry import register
 from streams.domain.catalog.currency import minor_units
-from streams.domain.invoice import DocumentKind, Invoice, invoice_identity
+from streams.domain.invoice import DocumentKind, Invoice
 
 SALES_ORDER_SERVICE = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
 CREDIT_MEMO_SERVICE = "/sap/opu/odata/sap/API_CREDIT_MEMO_REQUEST_SRV"
@@ -300,7 +301,8 @@ class SapRail:
         raise AssertionError("unreachable")
 
     def _credit_body(self, note: Invoice) -> tuple[dict[str, Any], str]:
-        _, number, key = invoice_identity(note.customer, note.period_start, note.currency)
+        invoice = credited_invoice(note)
+        number, key = invoice.number, invoice.idempotency_key
         order = self._find(SALES_ORDER, key, note.account or "")
         if order is None:
             raise PermanentRailError(
