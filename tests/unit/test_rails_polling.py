@@ -282,3 +282,29 @@ def test_event_ids_name_the_invoice_the_step_and_the_status() -> None:
     assert event_id("inv-1", 0, paid) == event_id("inv-1", 0, paid)  # two pollers, one id
     assert event_id("inv-1", 1, paid) != event_id("inv-1", 0, paid)
     assert event_id("inv-2", 0, paid) != event_id("inv-1", 0, paid)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_poll_settings_from_the_rails_config_with_their_defaults() -> None:
+    from connectors.rails.config import RailConfig
+    from connectors.rails.polling.poller import PollSettings
+
+    default = PollSettings.from_config(RailConfig("sap", {}))
+    assert default == PollSettings(Backoff(timedelta(minutes=5), timedelta(hours=6)), TERMS)
+    values = {"poll_interval": "90s", "poll_max_interval": "2h", "payment_terms": "14d"}
+    given = PollSettings.from_config(RailConfig("sap", values))
+    assert given == PollSettings(Backoff(timedelta(seconds=90), timedelta(hours=2)), timedelta(14))
+
+
+def test_a_zero_poll_interval_and_a_rail_that_notifies_are_refused_at_start() -> None:
+    from connectors.rails.config import RailConfig
+    from connectors.rails.polling.poller import PollSettings, start_poller
+    from streams.domain.errors import ConfigError
+    from streams.settings import Settings
+
+    with pytest.raises(ConfigError, match="rail sap: poll interval"):
+        PollSettings.from_config(RailConfig("sap", {"poll_interval": "0s"}))
+    with pytest.raises(ConfigError, match="rail stripe: not polled .*railyard rails listen"):
+        start_poller(Settings(), RailConfig("stripe", {}), lambda: T0)
