@@ -308,3 +308,25 @@ def test_what_if_lists_every_problem_of_a_candidate(client: TestClient) -> None:
     )
     assert refused.status_code == 400
     assert "period must be YYYY-MM" in refused.text and "candidate.yaml" in refused.text
+
+
+def test_railyard_console_link_prints_a_link_that_verifies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli.main import app
+
+    monkeypatch.setenv("RAILYARD_CONSOLE_SECRET", "s")
+    done = CliRunner().invoke(
+        app, ["console", "link", "acme", "--days", "3", "--base-url", "https://billing.example/"]
+    )
+    assert done.exit_code == 0, done.output
+    url = done.output.strip()
+    assert url.startswith("https://billing.example/console/portal/acme?token=acme.")
+    found = verify("s", Purpose.PORTAL, url.split("token=")[1], datetime.now(UTC))
+    assert found is not None and found.subject == "acme"
+    assert timedelta(days=2) < found.expires - datetime.now(UTC) <= timedelta(days=3)
+    monkeypatch.setenv("RAILYARD_CONSOLE_SECRET", "")
+    refused = CliRunner().invoke(app, ["console", "link", "acme"])
+    assert refused.exit_code == 2 and "RAILYARD_CONSOLE_SECRET" in refused.output
