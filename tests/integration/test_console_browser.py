@@ -365,10 +365,16 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
 
 def test_what_if_equals_railyard_simulate(browser: Any, console: Console) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     visit(browser, console, "/what-if", "what-if-form")
-    browser.execute_script(
-        "document.getElementById('candidate').value = arguments[0]", console.candidate.read_text()
+    # Uploading the file fills the text area (a few lines of script, no framework).
+    browser.find_element(By.ID, "upload").send_keys(str(console.candidate))
+    WebDriverWait(browser, 10).until(
+        lambda d: (
+            d.find_element(By.ID, "candidate").get_attribute("value")
+            == console.candidate.read_text()
+        )
     )
     browser.find_element(By.NAME, "period").send_keys(MONTH)
     browser.find_element(By.CSS_SELECTOR, "#what-if-form button").click()
