@@ -56,7 +56,7 @@ def console_router(
     """The console under ``prefix``: operator pages behind ``verify_key`` (a Bearer API
     key, or the login form's session cookie), customer portal pages behind signed links."""
     keys = Keys.of(settings.console_secret.get_secret_value())
-    router = APIRouter(prefix=prefix)
+    router = APIRouter(prefix=prefix, include_in_schema=False)  # pages, not the API's schema
     nav = [
         (f"{prefix}/", "Overview"),
         (f"{prefix}/customers", "Customers"),

@@ -330,3 +330,7 @@ def test_railyard_console_link_prints_a_link_that_verifies(
     monkeypatch.setenv("RAILYARD_CONSOLE_SECRET", "")
     refused = CliRunner().invoke(app, ["console", "link", "acme"])
     assert refused.exit_code == 2 and "RAILYARD_CONSOLE_SECRET" in refused.output
+
+
+def test_console_pages_stay_out_of_the_api_schema(client: TestClient) -> None:
+    assert not [p for p in client.get("/openapi.json").json()["paths"] if "console" in p]
