@@ -211,9 +211,20 @@ def test_problems_keys_and_limits(served: tuple[Pipeline, str, str]) -> None:
     time.sleep(1)
     assert ingested(pipeline.settings, "p-%") == 3
 
+    assert requests.get(url + "/api/v1/openapi.json").json()["paths"]["/api/v1/events"]
+
     began = time.monotonic()  # SIGTERM ends it within seconds, cleanly
     assert pipeline.procs.pop("api").stop(timeout=30) == 0
     assert time.monotonic() - began < 10
+
+    # a key's rate: 3 events at once, then one every 100 s
+    pipeline.settings = pipeline.settings.with_(api_rate=0.01, api_burst=3)
+    url = start_api(pipeline)
+    slow = {"Authorization": f"Bearer {right}", "Content-Type": batch}
+    assert requests.post(url + "/api/v1/events", json=good, headers=slow).status_code == 204
+    answer = requests.post(url + "/api/v1/events", json=good[:1], headers=slow)
+    assert answer.status_code == 429 and 90 <= int(answer.headers["Retry-After"]) <= 100
+    assert answer.json()["type"].endswith("rate-limited")
 
 
 def test_kill_during_load_loses_no_acknowledged_event(served: tuple[Pipeline, str, str]) -> None:
