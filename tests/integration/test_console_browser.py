@@ -331,7 +331,11 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
     visit(browser, console, "/invoices", "invoices")
     shown = browser.find_elements(By.CSS_SELECTOR, "#invoices tbody tr")
     assert len(shown) == len(rows(s, "SELECT id FROM invoices"))
-    visit(browser, console, f"/invoices?period={MONTH}&status=pending", "invoices-filtered")
+    visit(browser, console, f"/invoices?period={MONTH}&status=failed", "invoices-filtered")
+    failed = {i for i, state in where.items() if state == "failed"}
+    shown_numbers = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "#invoices tbody a")}
+    numbers = {str(n) for i, n in rows(s, "SELECT id, number FROM invoices") if i in failed}
+    assert shown_numbers == numbers and numbers
     biggest = rows(
         s, "SELECT id, number, toString(total) FROM invoices ORDER BY total DESC LIMIT 1"
     )[0]
