@@ -9,7 +9,9 @@ import threading
 from typing import Any
 
 from connectors.clickhouse.analyst import query_port_file
+from connectors.clickhouse.clickhouse_http import ClickHouseHttp
 from connectors.clickhouse.client import connect
+from connectors.clickhouse.http_protocol import parse_users
 from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.query_server import QueryServer
 from connectors.clickhouse.sink import ClickHouseSink, SinkStats
@@ -34,9 +36,24 @@ def run_sink(settings: Settings, **sink_options: Any) -> SinkStats:
     lock = threading.Lock()
     server: QueryServer | None = None
     if settings.embedded_clickhouse:
-        server = QueryServer(client, lock, settings.query_port, query_port_file(settings))
+        users = parse_users(settings.analyst_users.get_secret_value())
+        clickhouse = ClickHouseHttp(str(settings.embedded_store), lock, users)
+        server = QueryServer(
+            client,
+            lock,
+            settings.query_port,
+            query_port_file(settings),
+            clickhouse=clickhouse,
+            host=settings.query_host,
+        )
         server.start()
-        log.info("answering analysts' queries on 127.0.0.1:%d", server.port)
+        log.info(
+            "answering analysts' queries on %s:%d (POST /query, and ClickHouse's HTTP"
+            " interface for users %s)",
+            settings.query_host,
+            server.port,
+            ", ".join(sorted(users)),
+        )
     sink = ClickHouseSink(settings, client, lock=lock, **sink_options)
     serve_metrics(settings, "sink")
 
