@@ -359,6 +359,8 @@ def test_every_page_loads_and_charts_equal_clickhouse(browser: Any, console: Con
         v.text for v in browser.find_elements(By.CSS_SELECTOR, ".explain .ok, .explain .bad")
     ]
     assert verdicts and set(verdicts) <= {"ok", "not usage"}, verdicts
+    # The same explanation as the command gives (one code path, connectors/clickhouse/explain.py).
+    assert "ok" in railyard(s, "explain", biggest[1])
 
     visit(browser, console, "/catalog", "catalog")
     versions = browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
