@@ -40,6 +40,7 @@ from connectors.clickhouse.http_protocol import (
     request_encoding,
     response_encoding,
     result_format,
+    settings_by_stage,
     split_params,
     summary_header,
 )
@@ -182,11 +183,15 @@ class ClickHouseHttp:
         with self.lock:
             conn = _open_handle(self.path)
             try:
-                # Every analyst is read-only, set before any client value reaches the handle.
+                # Every analyst is read-only, set before any other client value reaches
+                # the handle; only the few settings a read-only profile may change go first.
+                allowed, checked = settings_by_stage(request.settings)
+                for name, value in allowed.items():
+                    conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
                 conn.query("SET readonly = 1", "TabSeparated")
                 if request.database:
                     conn.query(f"USE `{request.database.replace('`', '``')}`", "TabSeparated")
-                for name, value in request.settings.items():
+                for name, value in checked.items():
                     conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
                 result = conn.query(request.sql, request.default_format, params=request.parameters)
                 return EngineResult(

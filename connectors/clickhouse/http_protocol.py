@@ -58,6 +58,21 @@ has no use for."""
 
 QUERY_PARAMETER_PREFIX = "param_"
 
+CHANGEABLE_IN_READONLY = frozenset({"max_execution_time"})
+"""Settings an analyst may still set although read-only, like a ClickHouse profile's
+``<changeable_in_readonly/>`` constraint: Grafana's ClickHouse data source sets
+``max_execution_time`` on every query (its query timeout), and the engine's default is
+no limit, so any value only tightens. Every other setting the client sends meets the
+engine's ``readonly=1`` and is refused with READONLY unless it changes nothing."""
+
+
+def settings_by_stage(settings: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(applied before ``readonly=1``, applied after it): only
+    :data:`CHANGEABLE_IN_READONLY` goes first; ``readonly`` itself always goes after."""
+    first = {k: v for k, v in settings.items() if k in CHANGEABLE_IN_READONLY}
+    return first, {k: v for k, v in settings.items() if k not in first}
+
+
 # Error codes and names as the engine (ClickHouse 26.9 in chDB) numbers them.
 ACCESS_DENIED = 497
 AUTHENTICATION_FAILED = 516

@@ -220,6 +220,13 @@ def test_formats_databases_parameters_and_compression_follow_clickhouse(landed: 
         sql="SELECT getSetting('readonly')",
     )
     assert (status, body) == (200, b"1\n")  # settings the engine already has are no change
+    status, _, body = curl(
+        landed,
+        *auth,
+        url(landed, max_execution_time="7"),
+        sql="SELECT getSetting('max_execution_time'), getSetting('readonly')",
+    )
+    assert (status, body) == (200, b"7\t1\n")  # Grafana's query timeout, still read-only
     status, headers, body = curl(landed, *auth, url(landed, max_result_rows="5"), sql="SELECT 1")
     assert (status, headers["x-clickhouse-exception-code"]) == (500, "164")
     assert b"Cannot modify 'max_result_rows' setting in readonly mode" in body

@@ -33,6 +33,7 @@ from connectors.clickhouse.http_protocol import (
     request_encoding,
     response_encoding,
     result_format,
+    settings_by_stage,
     split_params,
     summary_header,
 )
@@ -85,6 +86,15 @@ def test_settings_and_query_parameters_are_split_as_clickhouse_splits_them() -> 
     assert protocol == {"query": "SELECT {n:UInt8}", "database": "first"}
     assert parameters == {"n": "7", "name_with_underscores": "x"}
     assert settings == {"max_threads": "3", "readonly": "0", "param_": "not a parameter"}
+
+
+def test_only_settings_a_read_only_profile_may_change_go_before_readonly() -> None:
+    first, then = settings_by_stage(
+        {"max_execution_time": "30", "readonly": "0", "max_memory_usage": "0", "x": "1"}
+    )
+    assert first == {"max_execution_time": "30"}
+    assert then == {"readonly": "0", "max_memory_usage": "0", "x": "1"}
+    assert settings_by_stage({}) == ({}, {})
 
 
 @pytest.mark.parametrize(
