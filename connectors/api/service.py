@@ -31,10 +31,13 @@ from connectors.kafka.producer import UsageProducer
 from connectors.metrics import serve as serve_metrics
 from connectors.processes import arm_shutdown_deadline
 from streams.domain.catalog import Catalog
-from streams.domain.errors import StoreError
+from streams.domain.errors import ConfigError, StoreError
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.api")
+CATALOG_WAIT_S = 15.0
+"""How long start-up waits for the ``catalog`` topic; without one, ``RAILYARD_CATALOG``'s
+meters judge events until a catalog is applied."""
 
 
 def port_file(settings: Settings) -> Any:
@@ -62,6 +65,10 @@ def run_api(settings: Settings, clock: Callable[[], datetime]) -> None:
     publisher = AckPublisher(producer, settings.api_max_inflight).start()
     feed = CatalogFeed(settings).start()
     fallback = load_catalog(settings.catalog)
+    try:  # judge events by the catalog in force from the first request
+        feed.wait(CATALOG_WAIT_S)
+    except ConfigError:
+        log.warning("no catalog in force yet: judging events by %s", settings.catalog)
 
     def catalog() -> Catalog | None:
         return feed.current or fallback
