@@ -13,6 +13,7 @@ from rich.table import Table
 from streams.settings import Settings
 
 console = Console()
+err_console = Console(stderr=True)
 api_keys_app = typer.Typer(
     help="Make, list and revoke the API keys of `railyard api`.", no_args_is_help=True
 )
@@ -39,7 +40,7 @@ def create(
         typer.Option(help="An event source the key may send (repeat); none: any source."),
     ] = None,
 ) -> None:
-    """Make a key and print it, once: only its SHA-256 digest is stored."""
+    """Make a key and print it, once, alone on stdout: only its SHA-256 digest is stored."""
     from connectors.api import keys, keystore
 
     path = keystore.key_file(Settings())
@@ -47,8 +48,8 @@ def create(
     key = keys.new_key()
     record = keys.create(name, source or [], key, datetime.now(UTC))
     keystore.save(path, [*stored, record])
-    console.print(f"API key {record.id} ({name}), shown once, keep it now:")
-    print(key)
+    err_console.print(f"API key {record.id} ({name}), shown once, keep it now:")
+    print(key)  # alone on stdout: KEY=$(railyard api-keys create --name ...)
 
 
 @api_keys_app.command("list")

@@ -189,7 +189,15 @@ def test_problems_keys_and_limits(served: tuple[Pipeline, str, str]) -> None:
     assert requests.post(events_url, json=good, headers={"Content-Type": batch}).status_code == 401
     wrong = {"Authorization": "Bearer ryk_nope", "Content-Type": batch}
     assert requests.post(events_url, json=good, headers=wrong).status_code == 401
-    limited = make_key(pipeline.settings, "limited", ("somewhere/else",))
+    limited = railyard(
+        pipeline.settings, "api-keys", "create", "--name", "limited", "--source", "somewhere/else"
+    ).strip()
+    assert (
+        limited.startswith("ryk_")
+        and limited not in keystore.key_file(pipeline.settings).read_text()
+    )
+    listed = railyard(pipeline.settings, "api-keys", "list")
+    assert "limited" in listed and "somewhere/else" in listed
     answer = requests.post(
         events_url, json=good, headers={"Authorization": f"Bearer {limited}", "Content-Type": batch}
     )
