@@ -296,3 +296,41 @@ def test_kill_during_load_loses_no_acknowledged_event(served: tuple[Pipeline, st
     pipeline.wait_for(
         lambda: windowed(pipeline.settings, start) == total, what="the windows to count each once"
     )
+
+
+def test_backpressure_refuses_while_too_many_events_await_their_ack(stack: Settings) -> None:
+    """The publisher on the real broker: a request waits for its own acks, and one that
+    would put more events in flight than allowed is refused at once (429)."""
+    import asyncio
+
+    from connectors.api.publisher import AckPublisher, Backpressure
+    from connectors.kafka.producer import UsageProducer
+    from streams.domain.cloudevents import from_cloudevent
+    from streams.domain.usage import UsageEvent
+
+    start = day()
+    events = []
+    for i in range(300):
+        e = token_event(i, start, "b")
+        e["data"]["tokens"] = 1
+        decoded = from_cloudevent(e)
+        assert isinstance(decoded, UsageEvent)
+        events.append(decoded)
+    producer = UsageProducer(stack)
+    publisher = AckPublisher(producer, max_inflight=250).start()
+
+    async def run() -> None:
+        first = asyncio.create_task(publisher.publish(events[:200]))
+        await asyncio.sleep(0)  # the first request is in flight, not yet acknowledged
+        assert publisher.inflight == 200
+        with pytest.raises(Backpressure):
+            await publisher.publish(events[200:300])
+        await first
+        assert publisher.inflight == 0
+        await publisher.publish(events[200:300])  # acknowledged: room again
+
+    try:
+        asyncio.run(run())
+    finally:
+        publisher.stop()
+        producer.close(10)
