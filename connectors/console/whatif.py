@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.console.html import e, table
-from connectors.console.svg import number
+from connectors.console.svg import Series, bar_chart, number
 from connectors.console.timefmt import instant
 from streams.domain.catalog import Catalog
 from streams.domain.cloudevents import to_json
@@ -115,9 +115,25 @@ def render_result(sides: Sequence[Side], period: str) -> str:
         ]
         for s in sides
     ]
-    return f"<h2>Invoices for periods starting {e(period)}</h2>" + table(
-        ["customer", "currency", "in force", "candidate", "difference"],
-        rows,
-        (2, 3, 4),
-        id_="what-if",
+    charts = "".join(
+        bar_chart(
+            f"Invoice totals in {currency}, in force and candidate",
+            [s.customer for s in group],
+            [
+                Series("in force", tuple(s.in_force or Decimal(0) for s in group)),
+                Series("candidate", tuple(s.candidate or Decimal(0) for s in group)),
+            ],
+        )
+        for currency in sorted({s.currency for s in sides})
+        for group in [[s for s in sides if s.currency == currency]]
+    )
+    return (
+        f"<h2>Invoices for periods starting {e(period)}</h2>"
+        + table(
+            ["customer", "currency", "in force", "candidate", "difference"],
+            rows,
+            (2, 3, 4),
+            id_="what-if",
+        )
+        + f'<div class="charts">{charts}</div>'
     )

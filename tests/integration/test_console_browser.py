@@ -428,6 +428,15 @@ def test_what_if_equals_railyard_simulate(browser: Any, console: Console) -> Non
             after[customer] - before[customer],
         )
     assert any(diff != 0 for _, _, diff in page.values())
+    charted: dict[tuple[str, str], Decimal] = {}
+    for svg in browser.find_elements(By.CSS_SELECTOR, 'svg[aria-label^="Invoice totals in"]'):
+        for m in svg.find_elements(By.CSS_SELECTOR, ".mark"):
+            key = (m.get_attribute("data-category"), m.get_attribute("data-series"))
+            charted[key] = Decimal(m.get_attribute("data-value"))
+    assert charted == {
+        **{(c, "in force"): v for c, v in before.items()},
+        **{(c, "candidate"): v for c, v in after.items()},
+    }
 
 
 def status(url: str, headers: dict[str, str] | None = None) -> int:
