@@ -58,12 +58,22 @@ has no use for."""
 
 QUERY_PARAMETER_PREFIX = "param_"
 
-CHANGEABLE_IN_READONLY = frozenset({"max_execution_time"})
+CHANGEABLE_IN_READONLY = frozenset(
+    {
+        "max_execution_time",
+        "timeout_overflow_mode",
+        "max_result_rows",
+        "max_result_bytes",
+        "result_overflow_mode",
+    }
+)
 """Settings an analyst may still set although read-only, like a ClickHouse profile's
-``<changeable_in_readonly/>`` constraint: Grafana's ClickHouse data source sets
-``max_execution_time`` on every query (its query timeout), and the engine's default is
-no limit, so any value only tightens. Every other setting the client sends meets the
-engine's ``readonly=1`` and is refused with READONLY unless it changes nothing."""
+``<changeable_in_readonly/>`` constraint. Tools set them on every query: Grafana's
+ClickHouse data source its query timeout (``max_execution_time``), SQL editors their
+fetch limit (``max_result_rows``, ``result_overflow_mode=break``). The engine's defaults
+are no limit, so a value only caps a query, or says what to do at the cap. Every other
+setting meets the engine's ``readonly=1`` and is refused (READONLY) unless it changes
+nothing."""
 
 
 def settings_by_stage(settings: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -223,13 +223,20 @@ def test_formats_databases_parameters_and_compression_follow_clickhouse(landed: 
     status, _, body = curl(
         landed,
         *auth,
-        url(landed, max_execution_time="7"),
-        sql="SELECT getSetting('max_execution_time'), getSetting('readonly')",
+        url(landed, max_execution_time="7", result_overflow_mode="break"),
+        sql="SELECT getSetting('max_execution_time'), getSetting('result_overflow_mode'),"
+        " getSetting('readonly')",
     )
-    assert (status, body) == (200, b"7\t1\n")  # Grafana's query timeout, still read-only
-    status, headers, body = curl(landed, *auth, url(landed, max_result_rows="5"), sql="SELECT 1")
+    assert (status, body) == (200, b"7\tbreak\t1\n")  # Grafana's timeout, still read-only
+    status, headers, _ = curl(
+        landed, *auth, url(landed, max_result_rows="3"), sql="SELECT number FROM numbers(10)"
+    )
+    assert (status, headers["x-clickhouse-exception-code"]) == (500, "396")  # the cap holds
+    status, headers, body = curl(
+        landed, *auth, url(landed, max_memory_usage="1000"), sql="SELECT 1"
+    )
     assert (status, headers["x-clickhouse-exception-code"]) == (500, "164")
-    assert b"Cannot modify 'max_result_rows' setting in readonly mode" in body
+    assert b"Cannot modify 'max_memory_usage' setting in readonly mode" in body
     sql = "SELECT number FROM numbers(1000) FORMAT CSV"
     plain = "".join(f"{n}\n" for n in range(1000)).encode()
     for encoding in sorted(DECOMPRESSORS):

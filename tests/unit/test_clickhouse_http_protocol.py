@@ -90,9 +90,20 @@ def test_settings_and_query_parameters_are_split_as_clickhouse_splits_them() -> 
 
 def test_only_settings_a_read_only_profile_may_change_go_before_readonly() -> None:
     first, then = settings_by_stage(
-        {"max_execution_time": "30", "readonly": "0", "max_memory_usage": "0", "x": "1"}
+        {
+            "max_execution_time": "30",
+            "readonly": "0",
+            "max_result_rows": "200",
+            "result_overflow_mode": "break",
+            "max_memory_usage": "0",
+            "x": "1",
+        }
     )
-    assert first == {"max_execution_time": "30"}
+    assert first == {
+        "max_execution_time": "30",
+        "max_result_rows": "200",
+        "result_overflow_mode": "break",
+    }
     assert then == {"readonly": "0", "max_memory_usage": "0", "x": "1"}
     assert settings_by_stage({}) == ({}, {})
 
