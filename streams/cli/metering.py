@@ -22,8 +22,8 @@ def validate(file: Path) -> None:
     from streams.domain.catalog import parse_catalog
 
     catalog, problems = parse_catalog(file.read_text(), str(file))
-    for problem in problems:
-        console.print(f"[red]{problem}[/red]")
+    for problem in problems:  # one line each, never wrapped or read as markup: grep-able
+        console.print(str(problem), style="red", markup=False, soft_wrap=True)
     if problems or catalog is None:
         console.print(f"{len(problems)} problem(s)")
         raise typer.Exit(1)
