@@ -53,7 +53,9 @@ case "${1:-}" in
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
     .venv/bin/mypy streams connectors
-    exec .venv/bin/pytest "$@" ;;
+    # Two workers (RAILYARD_TEST_WORKERS), a test file each at a time: every worker starts
+    # its own broker and every test its own namespace, so they never see each other's data.
+    exec .venv/bin/pytest -n "${RAILYARD_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   *)
     echo "usage: bash deploy/setup.sh demo|test" >&2; exit 2 ;;
 esac
