@@ -243,7 +243,7 @@ def test_kill_during_load_loses_no_acknowledged_event(served: tuple[Pipeline, st
     base = {"url": url}
     acked: set[str] = set()
     lock = threading.Lock()
-    clients, batches, size = 4, 15, 100
+    clients, batches, size = 4, 20, 100
 
     def run(c: int) -> None:
         session = requests.Session()
@@ -272,7 +272,10 @@ def test_kill_during_load_loses_no_acknowledged_event(served: tuple[Pipeline, st
     threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
-    pipeline.wait_for(lambda: len(acked) >= 1000, timeout=60, what="some acknowledged batches")
+    deadline = time.monotonic() + 60
+    while len(acked) < 500:  # polled closely: the load takes a few seconds in all
+        assert time.monotonic() < deadline, "no batch acknowledged"
+        time.sleep(0.005)
     pipeline.kill("api")
     killed_at = len(acked)
     base["url"] = start_api(pipeline)
