@@ -27,7 +27,6 @@ from typing import Any
 import chdb
 
 from connectors.clickhouse.http_protocol import (
-    BAD_ARGUMENTS,
     CANNOT_DECOMPRESS,
     UNKNOWN_EXCEPTION,
     ClickHouseError,
@@ -167,10 +166,9 @@ class ClickHouseHttp:
                 raise ClickHouseError(
                     CANNOT_DECOMPRESS, f"Cannot decompress the {encoding} request body: {exc}"
                 ) from exc
-        try:
-            return body.decode()
-        except UnicodeDecodeError as exc:
-            raise ClickHouseError(BAD_ARGUMENTS, "The query is not valid UTF-8") from exc
+        # Lossless: an INSERT's binary data after the query comes back byte for byte (and
+        # meets the engine's READONLY like any other write).
+        return body.decode("utf-8", "surrogateescape")
 
     def _run(self, request: QueryRequest) -> EngineResult:
         """Run ``request`` on a fresh read-only handle; the engine's error as ClickHouse's."""
@@ -193,7 +191,8 @@ class ClickHouseHttp:
                     conn.query(f"USE `{request.database.replace('`', '``')}`", "TabSeparated")
                 for name, value in checked.items():
                     conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
-                result = conn.query(request.sql, request.default_format, params=request.parameters)
+                sql = request.sql.encode("utf-8", "surrogateescape")
+                result = conn.query(sql, request.default_format, params=request.parameters)
                 return EngineResult(
                     data=result.bytes() or b"",
                     read_rows=int(result.rows_read()),

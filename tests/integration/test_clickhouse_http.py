@@ -287,6 +287,9 @@ def test_writes_and_lifting_readonly_are_refused_by_the_engine(
     assert query(landed, "EXISTS TABLE intruder").rows == [[0]]
 
 
+RAW = "usage_events_raw (id)"
+
+
 def test_clickhouse_connect_commands_are_refused_with_readonly(landed: Settings) -> None:
     http = client(landed)
     with pytest.raises(DatabaseError) as caught:
@@ -295,6 +298,13 @@ def test_clickhouse_connect_commands_are_refused_with_readonly(landed: Settings)
     with pytest.raises(DatabaseError) as caught:
         http.insert("usage_events_raw", [["intruder"]], column_names=["id"])
     assert "Code: 164" in str(caught.value) and "READONLY" in str(caught.value)
+    binary = urllib.request.Request(
+        url(landed, user=USER, password=PASSWORD, query=f"INSERT INTO {RAW} FORMAT RowBinary"),
+        data=b"\x08\xff\xfe\xfd\x00intr",  # not UTF-8: still the engine's READONLY
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(binary, timeout=30)
+    assert refused.value.headers["X-ClickHouse-Exception-Code"] == "164"
 
 
 @pytest.mark.parametrize(
