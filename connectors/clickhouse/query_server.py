@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 from connectors.clickhouse.clickhouse_http import ClickHouseHttp, Reply
 
 OK_REPLY = Reply(200, {"Content-Type": "text/plain; charset=UTF-8"}, b"Ok.\n")
+OK_PATHS = frozenset({"/ping", "/replicas_status"})
+"""Health paths ClickHouse answers with ``Ok.``: there are no replicas to lag here."""
 
 
 def to_json_value(value: Any) -> Any:
@@ -103,7 +105,7 @@ class QueryServer:
                 url = urlsplit(self.path)
                 pairs = parse_qsl(url.query, keep_blank_values=True)
                 asks = any(key == "query" for key, _ in pairs)
-                if url.path == "/ping" or (url.path == "/" and not asks and not body):
+                if url.path in OK_PATHS or (url.path == "/" and not asks and not body):
                     reply = OK_REPLY
                 elif server.clickhouse is None:
                     reply = Reply(404, {"Content-Type": "text/plain"}, b"Not found\n")

@@ -256,7 +256,7 @@ def test_formats_databases_parameters_and_compression_follow_clickhouse(landed: 
     with urllib.request.urlopen(packed, timeout=30) as resp:
         assert "Content-Encoding" not in resp.headers and resp.read() == plain
     assert zlib.decompress(zlib.compress(plain)) == plain
-    for path in ("/ping", "/"):
+    for path in ("/ping", "/replicas_status", "/"):
         status, _, body = curl(landed, f"http://127.0.0.1:{port(landed)}{path}")
         assert (status, body) == (200, b"Ok.\n")
 
