@@ -434,7 +434,7 @@ class Settings(BaseSettings):
 
 
 def _analyst_users_ok(text: str) -> bool:
-    """Each entry ``name:<64 hex digits>`` (connectors/clickhouse/http_protocol.py reads them)."""
+    """Each entry ``name:<64 hex digits>`` (connectors/clickhouse/http_auth.py reads them)."""
     entries = [e.strip() for e in text.split(",") if e.strip()]
     return all(re.fullmatch(r"[^:\s]+:[0-9a-fA-F]{64}", entry) for entry in entries)
 

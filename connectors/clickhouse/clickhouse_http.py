@@ -26,15 +26,15 @@ from typing import Any
 
 import chdb
 
+from connectors.clickhouse.http_auth import authenticate, credentials
 from connectors.clickhouse.http_protocol import (
     CANNOT_DECOMPRESS,
     UNKNOWN_EXCEPTION,
     ClickHouseError,
     QueryRequest,
-    authenticate,
     content_type,
-    credentials,
     engine_error,
+    header,
     parse_request,
     request_encoding,
     response_encoding,
@@ -129,7 +129,7 @@ class ClickHouseHttp:
             protocol, _, _ = split_params(pairs)
             user, password = credentials(headers, protocol)
             authenticate(self.users, user, password)
-            text = self._decoded(body, _get(headers, "Content-Encoding"))
+            text = self._decoded(body, header(headers, "Content-Encoding"))
             request = parse_request(pairs, headers, text)
             query_id = request.query_id or str(uuid.uuid4())
             result = self._run(request)
@@ -150,7 +150,7 @@ class ClickHouseHttp:
         }
         data = result.data
         encoding = response_encoding(
-            request.compress_response, _get(headers, "Accept-Encoding"), COMPRESSORS
+            request.compress_response, header(headers, "Accept-Encoding"), COMPRESSORS
         )
         if encoding is not None:
             data = COMPRESSORS[encoding](data)
@@ -214,8 +214,3 @@ class ClickHouseHttp:
         if query_id:
             headers["X-ClickHouse-Query-Id"] = query_id
         return Reply(exc.status, headers, exc.body(self.version))
-
-
-def _get(headers: Mapping[str, str], name: str) -> str:
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), "")

@@ -1,27 +1,21 @@
 """ClickHouse's HTTP protocol rules, as pure functions: no sockets, no engine, no clock.
 
 The sink answers ClickHouse clients (clickhouse-connect, Grafana, DBeaver, curl) on its
-query port; ``query_server.py`` reads the socket and runs the engine, this module decides
-everything in between the way ClickHouse's own server does (``src/Server/HTTPHandler.cpp``,
+query port; ``query_server.py`` reads the socket, ``clickhouse_http.py`` runs the engine,
+and this module (with ``http_auth.py`` for who is asking) decides everything in between the way ClickHouse's own server does (``src/Server/HTTPHandler.cpp``,
 ``authenticateUserByHTTP.cpp``, ``exceptionCodeToHTTPStatus.cpp``): which URL parameters
 are protocol and which are settings or query parameters, which format a result is in,
-who the caller is, which compression to answer with, and how an error looks.
+which compression to answer with, and how an error looks.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_FORMAT = "TabSeparated"
 """ClickHouse's ``default_format`` when neither the query nor the request names one."""
-
-DEFAULT_USER = "default"
 
 PROTOCOL_PARAMS = frozenset(
     {
@@ -224,7 +218,8 @@ def query_text(url_query: str, body: str) -> str:
     return url_query or body
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A request header by case-insensitive name, empty when absent."""
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted:
@@ -248,7 +243,7 @@ def parse_request(
                 " Railyard's embedded store; use HTTP compression"
                 " (enable_http_compression=1 with Accept-Encoding, or Content-Encoding)",
             )
-    if _header(headers, "Content-Type").lower().startswith("multipart/form-data"):
+    if header(headers, "Content-Type").lower().startswith("multipart/form-data"):
         raise ClickHouseError(
             NOT_IMPLEMENTED,
             "external data (multipart/form-data) is not supported by Railyard's embedded"
@@ -257,8 +252,8 @@ def parse_request(
     sql = query_text(protocol.get("query", ""), body)
     if not sql.strip():
         raise ClickHouseError(SYNTAX_ERROR, "Empty query")
-    database = _header(headers, "X-ClickHouse-Database") or protocol.get("database") or None
-    fmt = _header(headers, "X-ClickHouse-Format") or protocol.get("default_format") or ""
+    database = header(headers, "X-ClickHouse-Database") or protocol.get("database") or None
+    fmt = header(headers, "X-ClickHouse-Format") or protocol.get("default_format") or ""
     return QueryRequest(
         sql=sql,
         default_format=fmt or DEFAULT_FORMAT,
@@ -316,95 +311,6 @@ def content_type(fmt: str) -> str:
     if folded == "markdown":
         return "text/markdown; charset=UTF-8"
     return "text/plain; charset=UTF-8"
-
-
-# --- who is asking ---------------------------------------------------------------------
-
-
-def password_hash(password: str) -> str:
-    """How a password is stored: its SHA-256, hex (the ``RAILYARD_ANALYST_USERS`` form)."""
-    return hashlib.sha256(password.encode()).hexdigest()
-
-
-def parse_users(text: str) -> dict[str, str]:
-    """``name:sha256hex,...`` as {name: hash}; empty means ClickHouse's ``default`` user
-    with an empty password, which is what clients assume when given none."""
-    users: dict[str, str] = {}
-    for entry in text.split(","):
-        name, sep, digest = entry.strip().partition(":")
-        if not name:
-            continue
-        if not sep or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
-            raise ValueError(f"analyst user {name!r}: expected name:sha256hex")
-        users[name] = digest.lower()
-    return users or {DEFAULT_USER: password_hash("")}
-
-
-def _multiple(first: str, second: str) -> ClickHouseError:
-    return ClickHouseError(
-        AUTHENTICATION_FAILED,
-        f"Invalid authentication: it is not allowed to use {first} and {second} simultaneously",
-    )
-
-
-def credentials(headers: Mapping[str, str], protocol: Mapping[str, str]) -> tuple[str, str]:
-    """(user, password) from the request, by ClickHouse's rules: ``X-ClickHouse-User`` /
-    ``X-ClickHouse-Key``, else HTTP basic auth, else the ``user``/``password`` parameters,
-    else ``default``; mixing two of them is refused."""
-    user = _header(headers, "X-ClickHouse-User")
-    key = _header(headers, "X-ClickHouse-Key")
-    authorization = _header(headers, "Authorization")
-    in_params = "user" in protocol or "password" in protocol
-    if user or key:
-        if not user:
-            raise ClickHouseError(
-                AUTHENTICATION_FAILED, "Got an empty user name from X-ClickHouse HTTP headers"
-            )
-        if authorization:
-            raise _multiple("X-ClickHouse HTTP headers", "Authorization HTTP header")
-        if in_params:
-            raise _multiple("X-ClickHouse HTTP headers", "authentication via parameters")
-        return user, key
-    if authorization:
-        if in_params:
-            raise _multiple("Authorization HTTP header", "authentication via parameters")
-        scheme, _, info = authorization.strip().partition(" ")
-        if scheme.lower() != "basic":
-            raise ClickHouseError(
-                AUTHENTICATION_FAILED,
-                f"Invalid authentication: '{scheme}' HTTP Authorization scheme is not supported",
-            )
-        try:
-            decoded = base64.b64decode(info.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise ClickHouseError(
-                AUTHENTICATION_FAILED, "Invalid authentication: malformed Basic credentials"
-            ) from exc
-        name, _, password = decoded.partition(":")
-        if not name:
-            raise ClickHouseError(
-                AUTHENTICATION_FAILED, "Got an empty user name from Authorization HTTP header"
-            )
-        return name, password
-    name = protocol.get("user", DEFAULT_USER)
-    if not name:
-        raise ClickHouseError(
-            AUTHENTICATION_FAILED, "Got an empty user name from authentication via parameters"
-        )
-    return name, protocol.get("password", "")
-
-
-def authenticate(users: Mapping[str, str], user: str, password: str) -> None:
-    """Raise ClickHouse's AUTHENTICATION_FAILED unless ``password`` is ``user``'s; an unknown
-    user gets the same answer, so the reply never tells which names exist."""
-    stored = users.get(user, "")
-    offered = password_hash(password)
-    if not (hmac.compare_digest(stored, offered) and user in users):
-        raise ClickHouseError(
-            AUTHENTICATION_FAILED,
-            f"{user}: Authentication failed: password is incorrect, or there is no user"
-            " with such name.",
-        )
 
 
 # --- compression -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from connectors.clickhouse.analyst import query_port_file
 from connectors.clickhouse.clickhouse_http import ClickHouseHttp
 from connectors.clickhouse.client import connect
-from connectors.clickhouse.http_protocol import parse_users
+from connectors.clickhouse.http_auth import parse_users
 from connectors.clickhouse.migrate import prepare_store
 from connectors.clickhouse.query_server import QueryServer
 from connectors.clickhouse.sink import ClickHouseSink, SinkStats

@@ -32,7 +32,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from connectors.clickhouse.analyst import query
 from connectors.clickhouse.clickhouse_http import DECOMPRESSORS
-from connectors.clickhouse.http_protocol import password_hash
+from connectors.clickhouse.http_auth import password_hash
 from connectors.clickhouse.query_server import to_json_value
 from streams.settings import PROJECT_ROOT, Settings
 from tests.integration.harness import Pipeline

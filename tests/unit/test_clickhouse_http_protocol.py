@@ -1,4 +1,5 @@
-"""ClickHouse's HTTP protocol rules (connectors/clickhouse/http_protocol.py), without sockets.
+"""ClickHouse's HTTP protocol rules (connectors/clickhouse/http_protocol.py, http_auth.py),
+without sockets.
 
 Each expectation is what ClickHouse's own server does (HTTPHandler.cpp,
 authenticateUserByHTTP.cpp, exceptionCodeToHTTPStatus.cpp), so a client that works
@@ -11,6 +12,7 @@ import base64
 
 import pytest
 
+from connectors.clickhouse.http_auth import authenticate, credentials, parse_users, password_hash
 from connectors.clickhouse.http_protocol import (
     AUTHENTICATION_FAILED,
     DEFAULT_FORMAT,
@@ -21,14 +23,10 @@ from connectors.clickhouse.http_protocol import (
     UNKNOWN_COMPRESSION_METHOD,
     UNKNOWN_EXCEPTION,
     ClickHouseError,
-    authenticate,
     content_type,
-    credentials,
     engine_error,
     http_status,
     parse_request,
-    parse_users,
-    password_hash,
     query_text,
     request_encoding,
     response_encoding,
