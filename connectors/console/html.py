@@ -24,7 +24,7 @@ th,td{padding:.35em .55em;border-bottom:1px solid #e2e8f0;text-align:left;vertic
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}
 figure.chart{margin:.5em 0;background:#fff;padding:.5em;border:1px solid #e2e8f0}
 figure.chart svg{width:100%;height:auto}.charts{display:grid;gap:.6em;
-grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr))}figcaption{font-size:.9em;color:#4a5568}
+grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr))}figcaption{font-size:.9em;color:#4a5568}
 .legend .key{margin-left:.8em}.legend i{display:inline-block;width:.8em;height:.8em;
 margin-right:.3em}form.filters{display:flex;flex-wrap:wrap;gap:.5em;margin-bottom:.8em}
 input,select,textarea,button{font:inherit;padding:.3em .5em}textarea{width:100%;

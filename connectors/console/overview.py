@@ -1,9 +1,10 @@
 """Overview, for finance and operators: revenue per rail and currency, dead letters, ingest.
 
-Revenue per invoice state: *issued* is every invoice's total; *collected* the ones a rail
-reported ``paid``; *failed* the ones whose delivery failed for good or whose payment
-failed, was disputed, refunded or voided; *outstanding* the rest (issued less collected
-less failed). Currencies are never added together.
+Revenue by the rules of ``revenue_status`` (docs/rails.md, "Collected and outstanding"),
+read per month from the same per-invoice view, ``invoice_payments``: *issued* the totals,
+*collected* paid less refunded, *outstanding* what is neither paid nor voided, *failed*
+the unpaid part of invoices whose payment failed (a part of outstanding), *refunded*.
+Currencies are never added together.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from connectors.console.html import e, table, when
 from connectors.console.svg import Series, bar_chart, line_chart, number
 from connectors.console.timefmt import instant
 
-FAILED = ("payment_failed", "disputed", "refunded", "voided")
 STATES = ("issued", "collected", "outstanding", "failed")
 
 
@@ -35,16 +35,18 @@ def months(today: date) -> tuple[str, str]:
 
 
 def revenue_sql(month_starts: Sequence[str]) -> str:
-    failed = ", ".join(literal(s) for s in FAILED)
+    """``revenue_status``'s sums, per month of the billing period's start as well."""
     wanted = ", ".join(f"toDate({literal(m)})" for m in month_starts)
     return (
-        "SELECT toString(toStartOfMonth(i.period_start)) AS month, i.rail, i.currency,"
-        " toString(sum(i.total)), toString(sumIf(i.total, d.payment_status = 'paid')),"
-        f" toString(sumIf(i.total, d.status = 'failed' OR d.payment_status IN ({failed}))),"
-        " count()"
-        " FROM invoices AS i LEFT JOIN invoice_delivery AS d ON d.invoice_id = i.id"
+        "SELECT toString(toStartOfMonth(i.period_start)) AS month, p.rail, p.currency,"
+        " count(), toString(sum(p.total)),"
+        " toString(sum(p.paid_amount) - sum(p.refunded_amount)),"
+        " toString(sumIf(p.total - p.paid_amount, p.payment_status != 'voided')),"
+        " toString(sumIf(p.total - p.paid_amount, p.payment_status = 'payment_failed')),"
+        " toString(sum(p.refunded_amount))"
+        " FROM invoice_payments AS p INNER JOIN invoices AS i ON i.id = p.invoice_id"
         f" WHERE toStartOfMonth(i.period_start) IN ({wanted})"
-        " GROUP BY month, i.rail, i.currency ORDER BY month, i.rail, i.currency"
+        " GROUP BY month, p.rail, p.currency ORDER BY month, p.rail, p.currency"
     )
 
 
@@ -61,15 +63,21 @@ EVENTS_PER_MINUTE_SQL = (
 
 
 # How far each stage has got, in event time (from the store: what analysts can see).
-FRESHNESS_SQL = " UNION ALL ".join(
-    f"SELECT {literal(stage)} AS stage, toString(max({column})) FROM {view}"
-    for stage, column, view in (
-        ("ingest: newest accepted event", "time", "usage_events"),
-        ("window: newest window end", "window_end", "usage_windows"),
-        ("rate: newest running spend", "as_of", "billing_spend"),
-        ("invoices: newest issued", "issued_at", "invoices"),
-        ("rails: newest status", "updated_at", "invoice_delivery"),
+FRESHNESS_SQL = (
+    "SELECT stage, newest FROM ("
+    + " UNION ALL ".join(
+        f"SELECT {n} AS n, {literal(stage)} AS stage, toString(max({column})) AS newest FROM {view}"
+        for n, (stage, column, view) in enumerate(
+            (
+                ("ingest: newest accepted event", "time", "usage_events"),
+                ("window: newest window end", "window_end", "usage_windows"),
+                ("rate: newest running spend", "as_of", "billing_spend"),
+                ("invoices: newest issued", "issued_at", "invoices"),
+                ("rails: newest status", "updated_at", "invoice_delivery"),
+            )
+        )
     )
+    + ") ORDER BY n"
 )
 
 PARKED_SQL = (
@@ -86,11 +94,9 @@ class Revenue:
     invoices: int
     issued: Decimal
     collected: Decimal
+    outstanding: Decimal
     failed: Decimal
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.issued - self.collected - self.failed
+    refunded: Decimal
 
     def state(self, name: str) -> Decimal:
         return {
@@ -98,6 +104,7 @@ class Revenue:
             "collected": self.collected,
             "outstanding": self.outstanding,
             "failed": self.failed,
+            "refunded": self.refunded,
         }[name]
 
 
@@ -120,8 +127,8 @@ def overview(
     parked_rows: Sequence[Sequence[Any]] = (),
 ) -> Overview:
     revenue = tuple(
-        Revenue(str(m)[:7], str(r), str(c), int(n), Decimal(i), Decimal(col), Decimal(f))
-        for m, r, c, i, col, f, n in revenue_rows
+        Revenue(str(m)[:7], str(r), str(c), int(n), *(Decimal(x) for x in amounts))
+        for m, r, c, n, *amounts in revenue_rows
     )
     return Overview(
         (month_starts[0][:7], month_starts[1][:7]),
@@ -157,28 +164,29 @@ def render(model: Overview, invoices_href: str) -> str:
                 f'<a href="{e(invoices_href)}?period={e(r.month)}&amp;rail={e(r.rail)}">'
                 f"{r.invoices}</a>",
             ]
-            + [e(number(r.state(s))) for s in STATES]
+            + [e(number(r.state(s))) for s in (*STATES, "refunded")]
             for r in model.revenue
             if r.month == month
         ]
         if rows:
-            parts.append(table(["rail", "currency", "invoices", *STATES], rows, (2, 3, 4, 5, 6)))
+            parts.append(
+                table(
+                    ["rail", "currency", "invoices", *STATES, "refunded"], rows, (2, 3, 4, 5, 6, 7)
+                )
+            )
     parts.append("<h2>Dead letters by reason</h2>")
     if model.dead_letters:
-        parts.append(
-            bar_chart(
-                "Dead letters by reason",
-                [f"{s}: {r}" for s, r, _ in model.dead_letters],
-                [Series("records", tuple(Decimal(n) for _, _, n in model.dead_letters))],
-            )
+        chart = bar_chart(
+            "Dead letters by reason",
+            [f"{s}: {r}" for s, r, _ in model.dead_letters],
+            [Series("records", tuple(Decimal(n) for _, _, n in model.dead_letters))],
         )
-        parts.append(
-            table(
-                ["stage", "reason", "records"],
-                [[e(s), e(r), str(n)] for s, r, n in model.dead_letters],
-                (2,),
-            )
+        listing = table(
+            ["stage", "reason", "records"],
+            [[e(s), e(r), str(n)] for s, r, n in model.dead_letters],
+            (2,),
         )
+        parts.append(f'<div class="charts">{chart}{listing}</div>')
     else:
         parts.append('<p class="muted">No dead letters.</p>')
     if model.freshness:
@@ -207,13 +215,12 @@ def render(model: Overview, invoices_href: str) -> str:
         parts.append('<p class="muted">Nothing is parked.</p>')
     parts.append("<h2>Events ingested per minute (the newest hour)</h2>")
     if model.per_minute:
-        parts.append(
-            line_chart(
-                "Accepted events per minute",
-                [m[11:16] for m, _ in model.per_minute],
-                [Series("events", tuple(Decimal(n) for _, n in model.per_minute))],
-            )
+        chart = line_chart(
+            "Accepted events per minute",
+            [m[11:16] for m, _ in model.per_minute],
+            [Series("events", tuple(Decimal(n) for _, n in model.per_minute))],
         )
+        parts.append(f'<div class="charts">{chart}</div>')
     else:
         parts.append('<p class="muted">No events yet.</p>')
     return "".join(parts)

@@ -124,33 +124,38 @@ def test_charts_of_nothing_render() -> None:
 # -- view models ---------------------------------------------------------------------------
 
 
-def test_overview_months_and_outstanding() -> None:
+def test_overview_months_and_revenue_states() -> None:
     assert overview.months(date(2027, 1, 31)) == ("2027-01-01", "2026-12-01")
     assert overview.months(date(2026, 11, 1)) == ("2026-11-01", "2026-10-01")
+    # docs/rails.md's example: issued 1500, collected 150, outstanding 550, failed 400.
     model = overview.overview(
         ("2026-11-01", "2026-10-01"),
-        [["2026-10-01", "stripe", "EUR", "100.00", "40.00", "10.00", 3]],
+        [["2026-10-01", "stripe", "EUR", 5, "1500", "150", "550", "400", "300"]],
         [["ingest", "negative_value", 2]],
         [["2026-11-20 10:01:00", 5]],
     )
     (r,) = model.revenue
-    assert (r.month, r.issued, r.collected, r.failed, r.outstanding) == (
+    assert (r.month, r.invoices, r.issued, r.collected, r.outstanding, r.failed, r.refunded) == (
         "2026-10",
-        Decimal(100),
-        Decimal(40),
-        Decimal(10),
-        Decimal(50),
+        5,
+        Decimal(1500),
+        Decimal(150),
+        Decimal(550),
+        Decimal(400),
+        Decimal(300),
     )
     html = overview.render(model, "/console/invoices")
     svg = svg_of(html.split("<h2>Dead")[0])
-    assert Decimal(svg.get("data-total") or "") == Decimal(200)  # the four states added
+    drawn = {r.get("data-series"): r.get("data-value") for r in svg.findall(".//rect")}
+    assert drawn == {"issued": "1500", "collected": "150", "outstanding": "550", "failed": "400"}
+    assert Decimal(svg.get("data-total") or "") == Decimal(2600)  # the four marks added
     assert "No invoices for periods starting in 2026-11" in html
 
 
-def test_overview_sql_names_the_months() -> None:
+def test_overview_sql_reads_revenue_status_rules_per_month() -> None:
     sql = overview.revenue_sql(("2026-11-01", "2026-10-01"))
     assert "toDate('2026-11-01'), toDate('2026-10-01')" in sql
-    assert "d.payment_status = 'paid'" in sql and "'disputed'" in sql
+    assert "FROM invoice_payments" in sql and "payment_status != 'voided'" in sql
 
 
 def test_customers_search_and_spend_against_commitment() -> None:
