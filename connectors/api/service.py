@@ -22,9 +22,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from connectors.api.app import ApiContext, build_app
+from connectors.api.keys import find
 from connectors.api.keystore import KeyFile, key_file
 from connectors.api.publisher import ACK_TIMEOUT_MS, AckPublisher
 from connectors.clickhouse import analyst
+from connectors.console.router import console_router
 from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import CatalogFeed
 from connectors.kafka.producer import UsageProducer
@@ -77,6 +79,13 @@ def run_api(settings: Settings, clock: Callable[[], datetime]) -> None:
         settings, publisher, KeyFile(key_file(settings)), catalog, store_query(settings), clock
     )
     app = build_app(ctx)
+    # The console (docs/console.md) in the same process: operators sign in with an API key.
+    key_file_ = ctx.key_file
+    app.include_router(
+        console_router(
+            settings, lambda presented: find(key_file_.keys(), presented) is not None, clock
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:

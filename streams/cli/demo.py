@@ -26,12 +26,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.api.service import port_file as api_port_file
 from connectors.clickhouse.analyst import query, query_port_file, stored_catalog
 from connectors.clickhouse.sql import literal
 from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer, produce_lines
 from connectors.processes import ManagedProcess, spawn
+from streams.cli.demo_doors import open_doors, show_doors
 from streams.cli.demo_rails import deliver_invoices, invoices_on_rail_topics
 from streams.cli.demo_state import DEMO_PROCESSES, start_fresh
 from streams.cli.explain import check_invoices
@@ -121,6 +123,7 @@ def run_demo(
         f"Kafka broker up at {settings.kafka_bootstrap} (KRaft, data in {settings.kafka_dir})"
     )
 
+    settings, doors = open_doors(settings, when.now)
     procs: list[ManagedProcess] = []
     try:
         procs = [spawn(name, [name], settings) for name in DEMO_PROCESSES]
@@ -136,15 +139,17 @@ def run_demo(
             deliver_invoices(settings, console, procs, rails)
         else:
             console.print("delivery to the rails skipped (--no-delivery)")
+        _wait(procs, api_port_file(settings).exists, "the API to be ready", timeout=60)
+        show_doors(settings, console, doors, when.month)
     finally:
         if not keep_running:
             for p in procs:  # the worker first: the sink lands what it wrote last
                 p.stop()
             broker.down()
-            console.print("stopped worker, sink and broker (use --keep-running to keep them)")
+            console.print("stopped API, worker, sink and broker (use --keep-running to keep them)")
         else:
             console.print(
-                "worker, sink and broker keep running (the next railyard demo stops them and "
+                "API, worker, sink and broker keep running (the next railyard demo stops them and "
                 'starts afresh); try [bold]railyard sql "SELECT * FROM usage_events LIMIT 5"'
             )
 

@@ -22,8 +22,9 @@ from connectors.processes import stop_recorded
 from streams.domain.errors import RailyardError
 from streams.settings import Settings
 
-DEMO_PROCESSES = ["worker", "sink"]
-"""What the demo spawns, in the order it stops them: the worker's outputs reach the sink."""
+DEMO_PROCESSES = ["api", "worker", "sink"]
+"""What the demo spawns, in the order it stops them: the API's events reach the worker, the
+worker's outputs reach the sink."""
 
 
 @dataclass(frozen=True)

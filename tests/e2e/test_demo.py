@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -75,13 +77,14 @@ _PORTS: dict[Path, list[int]] = {}
 
 def _env(home: Path) -> dict[str, str]:
     """The demo's environment for ``home``: the same free ports for every run on it."""
-    kafka, controller, query = _PORTS.setdefault(home, free_ports(3))
+    kafka, controller, query, api = _PORTS.setdefault(home, free_ports(4))
     env = {
         **os.environ,
         "RAILYARD_HOME": str(home),
         "RAILYARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
         "RAILYARD_KAFKA_CONTROLLER_PORT": str(controller),
         "RAILYARD_QUERY_PORT": str(query),
+        "RAILYARD_API_PORT": str(api),
         "COLUMNS": "200",
     }
     env.pop("RAILYARD_CLICKHOUSE_DSN", None)
@@ -165,8 +168,25 @@ def test_the_demo_lands_every_valid_event_once_and_dead_letters_the_rest(tmp_pat
     payments = payments.split("payment statuses:", 1)[0]
     for status in ("paid", "payment_failed", "refunded"):
         assert re.search(rf"│ {status}\s*│", payments), (status, payments)
-    assert "stopped worker, sink and broker" in out
+    _assert_doors_answered(out)
+    assert "stopped API, worker, sink and broker" in out
     assert not (tmp_path / "home" / "run" / "sink.pid").exists(), "the sink exited cleanly"
+
+
+def _assert_doors_answered(out: str) -> None:
+    """The demo asked ClickHouse's HTTP interface and the OpenMeter-compatible API a question
+    it knew the answer to, and printed where to point each tool."""
+    flat = " ".join(out.split())
+    assert re.search(
+        r"/ping says Ok\.; SELECT count\(\) FROM invoices = \d+, as railyard sql", flat
+    )
+    assert re.search(
+        r"API at http://\S+/api/v1: \d+ meters; \w+ for [\w-]+ from .* as usage_quantity says", flat
+    )
+    assert "Where to point your tools" in out
+    for tool in ("browser", "Grafana", "DBeaver", "Prometheus", "OpenMeter client"):
+        assert re.search(rf"│ {tool}\s*│", out), tool
+    assert re.search(r"portal link for [\w-]+: http://\S+/console/portal/", out)
 
 
 def _today_or_yesterday() -> tuple[date, date]:
@@ -199,7 +219,8 @@ def test_the_demo_bills_exactly_on_a_date_that_stresses_periods(tmp_path: Path, 
     out = _demo(tmp_path / "home", "--today", today, *LEAN)
     _assert_billed_exactly(out, date.fromisoformat(today))
     assert "delivery to the rails skipped (--no-delivery)" in out
-    assert "stopped worker, sink and broker" in out
+    _assert_doors_answered(out)
+    assert "stopped API, worker, sink and broker" in out
 
 
 def test_the_demo_runs_twice_in_a_row_on_one_home(tmp_path: Path) -> None:
@@ -207,7 +228,8 @@ def test_the_demo_runs_twice_in_a_row_on_one_home(tmp_path: Path) -> None:
     today = "2027-06-15"
     try:
         first = _demo(home, "--today", today, *LEAN, "--keep-running")
-        assert "worker, sink and broker keep running" in first
+        assert "API, worker, sink and broker keep running" in first
+        _assert_console_serves_what_the_demo_printed(first)
         second = _demo(home, "--today", today, *LEAN)
     finally:  # whatever failed, nothing of the first run outlives the test
         settings = Settings(home=home, kafka_bootstrap=_env(home)["RAILYARD_KAFKA_BOOTSTRAP"])
@@ -215,9 +237,27 @@ def test_the_demo_runs_twice_in_a_row_on_one_home(tmp_path: Path) -> None:
         LocalBroker(settings).down()
     assert "fresh state: nothing from an earlier run" in first
     assert (
-        "stopped the worker, sink, broker an earlier demo left running; "
+        "stopped the api, worker, sink, broker an earlier demo left running; "
         f"deleted its kafka, clickhouse, run, logs under {home}"
     ) in " ".join(second.split()), second  # the console wraps long lines
     for out in (first, second):
         _assert_billed_exactly(out, date.fromisoformat(today))
-    assert "stopped worker, sink and broker" in second
+    assert "stopped API, worker, sink and broker" in second
+
+
+def _assert_console_serves_what_the_demo_printed(out: str) -> None:
+    """While a --keep-running demo is up, its printed portal link shows that customer's
+    page, the same token opens no other customer's, and operator pages want a key."""
+    found = re.search(r"portal link for ([\w-]+): (http://\S+)", out)
+    assert found is not None, out
+    customer, link = found[1], found[2]
+    with urllib.request.urlopen(link, timeout=30) as resp:
+        assert resp.status == 200 and customer in resp.read().decode()
+    other = next(c.key for c in EXAMPLE.customers if c.key != customer)
+    for refused in (
+        link.replace(f"/portal/{customer}", f"/portal/{other}"),
+        link.split("/console/")[0] + "/console/invoices",
+    ):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(refused, timeout=30)
+        assert caught.value.code in (401, 403), refused
