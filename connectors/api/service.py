@@ -79,13 +79,14 @@ def run_api(settings: Settings, clock: Callable[[], datetime]) -> None:
         settings, publisher, KeyFile(key_file(settings)), catalog, store_query(settings), clock
     )
     app = build_app(ctx)
-    # The console (docs/console.md) in the same process: operators sign in with an API key.
-    key_file_ = ctx.key_file
-    app.include_router(
-        console_router(
-            settings, lambda presented: find(key_file_.keys(), presented) is not None, clock
-        )
-    )
+
+    # The console (docs/console.md) in the same process: operators sign in with an API key
+    # that may send any source (a key limited to some producers' sources is not an operator's).
+    def operator(presented: str) -> bool:
+        found = find(ctx.key_file.keys(), presented)
+        return found is not None and found.allowed_sources is None
+
+    app.include_router(console_router(settings, operator, clock))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:

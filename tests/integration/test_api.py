@@ -203,6 +203,13 @@ def test_problems_keys_and_limits(served: tuple[Pipeline, str, str]) -> None:
     )
     assert answer.status_code == 403
     assert len(answer.json()["invalid_events"]) == 3
+    # the console in the same process: an operator's key opens it, a producer's limited
+    # key does not, and no key does not
+    console = url + "/console/"
+    assert requests.get(console, headers=auth, allow_redirects=False).status_code == 200
+    limited_auth = {"Authorization": f"Bearer {limited}"}
+    assert requests.get(console, headers=limited_auth, allow_redirects=False).status_code == 401
+    assert requests.get(console, allow_redirects=False).status_code in (303, 401)
     railyard(pipeline.settings, "api-keys", "revoke", "tests")
     assert (
         requests.post(events_url, json=good, headers={**auth, "Content-Type": batch}).status_code
