@@ -160,8 +160,7 @@ def show_doors(settings: Settings, console: Console, doors: Doors, month: str) -
     )
     table.add_row(
         "OpenMeter client",
-        f'openmeter.Client(endpoint="{api}", headers={{"Authorization": "Bearer '
-        f'{doors.api_key}"}})',
+        f'openmeter.Client(endpoint="{api}", token="{doors.api_key}")',
     )
     console.print(table)
     link = f"{api}/console/portal/{customer}?token={urllib.parse.quote(portal)}"
