@@ -58,6 +58,12 @@ PUBLISHED: dict[str, PublishedSpec] = {
         PAYPAL_OPENAPI[1],
         "0ce17c89b5a547152553e69567530f4001d6d6529abd11cf44a1fc6292af72b1",
     ),
+    "paypal/payments_payment_v2.json": PublishedSpec(
+        PAYPAL_OPENAPI[0],
+        "openapi/payments_payment_v2.json",
+        PAYPAL_OPENAPI[1],
+        "73985bd25819a9d42c0990de111caebf7bea8f0ea1f2647dbe30bd62daddae6c",
+    ),
 }
 """The specs the stand-ins validate against (``shared/rails/SOURCES.md`` lists them)."""
 
