@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from connectors.rails.base import PermanentRailError, Rail, RailError, TransientRailError
 from connectors.rails.config import RailConfig
 from connectors.rails.providers import adyen, netsuite, paypal, salesforce, sap, webhook
 from connectors.rails.sandbox import peer_webhook
+from connectors.rails.sandbox.servers import paypal as pp_server
 from connectors.rails.sandbox.servers import salesforce as sf_server
 from connectors.rails.sandbox.servers.peer import ServerPeer
 from streams.domain.catalog.currency import minor_units
@@ -350,8 +352,9 @@ def test_a_webhook_credit_note_says_so_and_names_its_invoice_once(tmp_path: Path
         peer.stop()
 
 
-def test_paypal_records_the_refund_with_the_notes_request_id_and_only_once_paid(
-    tmp_path: Path,
+@pytest.mark.parametrize("method", ["BANK_TRANSFER", "PAYPAL"])
+def test_paypal_records_the_refund_of_a_payment_made_outside_paypal_and_only_once_paid(
+    method: str, tmp_path: Path
 ) -> None:
     peer = start("paypal", tmp_path)
     try:
@@ -361,14 +364,109 @@ def test_paypal_records_the_refund_with_the_notes_request_id_and_only_once_paid(
         with pytest.raises(PermanentRailError, match="CANNOT_PROCESS_REFUNDS"):
             connect(peer).deliver(note)  # nobody paid it: nothing to give back
         assert peer.created(note.idempotency_key) == 0
-        peer.server.pay(delivery.references["invoice"])  # type: ignore[attr-defined]
+        # Recorded by the merchant (even one saying PAYPAL): no capture to refund.
+        peer.server.record_payment(delivery.references["invoice"], method)  # type: ignore[attr-defined]
         refunded = connect(peer).deliver(note)
         assert refunded.status == "REFUNDED"
         assert refunded.references["invoice"] == delivery.references["invoice"]
+        assert "capture" not in refunded.references
         refunds = [r for r in peer.requests() if r.path.endswith("/refunds")]
         assert {r.headers["paypal-request-id"] for r in refunds} == {note.idempotency_key}
         assert refunds[-1].json()["amount"] == {"currency_code": "USD", "value": f"{invoice.total}"}
+        assert not [r for r in peer.requests() if r.path.startswith("/v2/payments/")]
         clean(peer)
+    finally:
+        peer.stop()
+
+
+def paypal_capture(peer: ServerPeer, invoice: Invoice) -> Any:
+    """The stand-in's capture paying ``invoice`` (there is one)."""
+    server: Any = peer.server
+    invoice_id = server.request_ids[invoice.idempotency_key]
+    (capture,) = [c for c in server.payments.captures.values() if c.invoice_id == invoice_id]
+    return capture
+
+
+def test_paypal_refunds_a_payment_captured_through_paypal_partly_then_fully(
+    tmp_path: Path,
+) -> None:
+    peer = start("paypal", tmp_path)
+    server: Any = peer.server
+    try:
+        invoice = sample_invoice(20, "paypal", account=peer.account)
+        delivery = connect(peer).deliver(invoice)
+        capture_id = server.pay(delivery.references["invoice"])
+        note = sample_invoice(20, "paypal", kind=DocumentKind.CREDIT_NOTE, account=peer.account)
+        half = (invoice.total / 2).quantize(Decimal("0.01"))
+        first = partial_credit(note, half, "a")
+
+        refunded = connect(peer).deliver(first)
+        again = connect(peer).deliver(first)  # redelivered: same PayPal-Request-Id, no new refund
+
+        assert again.references == refunded.references
+        assert refunded.references["capture"] == capture_id
+        assert refunded.references["invoice"] == delivery.references["invoice"]
+        assert refunded.references["refund"] == server.payments.refunds[first.idempotency_key].id
+        assert refunded.status == "PARTIALLY_REFUNDED"
+        capture = paypal_capture(peer, invoice)
+        assert (capture.amount, capture.refunded) == (invoice.total, half)
+        assert peer.created(first.idempotency_key) == 1
+        sent = [r for r in peer.requests() if r.path.startswith("/v2/payments/")]
+        assert {r.path for r in sent} == {f"/v2/payments/captures/{capture_id}/refund"}
+        assert [r.headers["paypal-request-id"] for r in sent] == [first.idempotency_key] * 2
+        assert sent[0].json()["amount"] == {"currency_code": "USD", "value": f"{half}"}
+        assert sent[0].json()["invoice_id"] == first.number
+
+        rest = partial_credit(note, invoice.total - half, "b")
+        assert connect(peer).deliver(rest).status == "REFUNDED"
+        assert capture.refunded == capture.amount and capture.status == "REFUNDED"
+        assert credit_document(peer, first)[0] + credit_document(peer, rest)[0] == invoice.total
+
+        with pytest.raises(PermanentRailError, match="would credit more than") as refused:
+            connect(peer).deliver(partial_credit(note, Decimal("0.01"), "c"))
+        assert refused.value.code == "credit_exceeds_invoice"
+        assert capture.refunded == capture.amount  # nothing more went back
+        assert not [r for r in peer.requests() if r.path.endswith("/refunds")]  # none recorded
+        clean(peer)
+    finally:
+        peer.stop()
+
+
+def test_the_paypal_stand_in_itself_refuses_to_refund_more_than_was_captured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer = start("paypal", tmp_path)
+    server: Any = peer.server
+    try:
+        invoice, note = paid_invoice_and_its_credit_note(peer, n=21)
+        connect(peer).deliver(partial_credit(note, Decimal("1.00"), "a"))
+        # The invoice does not show that refund yet: only PayPal's own refusal says so.
+        monkeypatch.setattr(paypal, "refund_limits", lambda *_: (Decimal(0), invoice.total))
+        with pytest.raises(PermanentRailError, match="REFUND_AMOUNT_EXCEEDED") as refused:
+            connect(peer).deliver(note)
+        assert refused.value.code == "credit_exceeds_invoice"
+        assert peer.created(note.idempotency_key) == 0
+        assert paypal_capture(peer, invoice).refunded == Decimal("1.00")
+        assert server.response_problems == []
+    finally:
+        peer.stop()
+
+
+def test_paypal_refuses_a_note_on_an_invoice_paid_in_several_paypal_payments(
+    tmp_path: Path,
+) -> None:
+    peer = start("paypal", tmp_path)
+    server: Any = peer.server
+    try:
+        invoice = sample_invoice(22, "paypal", account=peer.account)
+        invoice_id = connect(peer).deliver(invoice).references["invoice"]
+        server.pay(invoice_id, Decimal("10.00"))
+        server.pay(invoice_id)  # the rest
+        note = sample_invoice(22, "paypal", kind=DocumentKind.CREDIT_NOTE, account=peer.account)
+        with pytest.raises(PermanentRailError, match="2 PayPal payments") as refused:
+            connect(peer).deliver(note)
+        assert refused.value.code == "several_paypal_payments"
+        assert not [r for r in peer.requests() if "refund" in r.path]
     finally:
         peer.stop()
 
@@ -712,5 +810,29 @@ def test_salesforce_lines_are_upserted_by_external_id(tmp_path: Path) -> None:
         assert direct.status(delivery) == "Issued"
         assert [r.path for r in peer.requests()].count("/services/oauth2/token") == 1
         clean(peer)
+    finally:
+        peer.stop()
+
+
+def test_the_paypal_stand_in_checks_a_capture_refund_against_payments_v2(tmp_path: Path) -> None:
+    peer = start("paypal", tmp_path)
+    server: Any = peer.server
+    try:
+        invoice, _ = paid_invoice_and_its_credit_note(peer, n=23)
+        capture = paypal_capture(peer, invoice)
+        url = f"{server.url}/v2/payments/captures/{capture.id}/refund"
+        bearer = {"Authorization": f"Bearer {pp_server.ACCESS_TOKEN}"}
+        bad = {"amount": {"currency_code": "USD", "value": "ten"}, "note_to_payer": ""}
+        answer = requests.post(url, json=bad, headers=bearer, timeout=5)
+        assert answer.status_code == 400
+        assert answer.json()["details"][0]["issue"] == "INVALID_PARAMETER_SYNTAX"
+        assert server.violations() and capture.refunded == 0
+        unknown = requests.post(url.replace(capture.id, "7RY0"), json={}, headers=bearer, timeout=5)
+        assert unknown.status_code == 404
+        # An empty body refunds what is left, as Payments v2 documents.
+        whole = requests.post(url, json={}, headers=bearer, timeout=5)
+        assert whole.status_code == 201 and whole.json()["status"] == "COMPLETED"
+        assert capture.refunded == capture.amount == invoice.total
+        assert server.response_problems == []
     finally:
         peer.stop()

@@ -15,14 +15,26 @@ Idempotency, two layers:
 The send is only made while the invoice is a ``DRAFT``; a send refused because the
 invoice has already left that state counts as done.
 
-A credit note is a refund of the invoice it credits (Invoicing v2 ``POST
-/v2/invoicing/invoices/{invoice_id}/refunds``): the invoice is found by its
-number (``search-invoices``), the refund recorded with a positive ``amount`` and
-``method: PAYPAL``, ``PayPal-Request-Id`` = the credit note's idempotency key, so
-a redelivery gets the first answer back. PayPal refuses refunds above what was
-paid (``INVALID_REFUND_AMOUNT``, or ``CANNOT_PROCESS_REFUNDS`` once refunded in
-full; the rail words both as ``credit_exceeds_invoice`` with the amounts) and on
-an invoice nobody paid (``CANNOT_PROCESS_REFUNDS``); all are permanent.
+A credit note gives back money paid on the invoice it credits, found by its
+number (``search-invoices``); ``PayPal-Request-Id`` = the credit note's idempotency
+key, so a redelivery gets the first answer back. Which refund depends on how the
+invoice was paid (:func:`refund_capture`, from its ``payments.transactions``):
+
+* paid through PayPal (a transaction of ``type: PAYPAL``, whose ``payment_id`` is
+  the Payments v2 capture): the captured money is refunded, Payments v2 ``POST
+  /v2/payments/captures/{capture_id}/refund`` with the positive ``amount``, the
+  note's number as ``invoice_id``. PayPal refuses more than the capture holds
+  (``REFUND_AMOUNT_EXCEEDED``, ``CAPTURE_FULLY_REFUNDED``): the rail words both as
+  ``credit_exceeds_invoice`` with the amounts. An invoice paid in several PayPal
+  payments is refused (``several_paypal_payments``): a note refunds one capture.
+* otherwise (paid outside PayPal, recorded on the invoice; or not paid): a refund
+  *recorded* on the invoice (Invoicing v2 ``POST
+  /v2/invoicing/invoices/{invoice_id}/refunds``, ``method: PAYPAL``). PayPal
+  refuses refunds above what was paid (``INVALID_REFUND_AMOUNT``, or
+  ``CANNOT_PROCESS_REFUNDS`` once refunded in full: ``credit_exceeds_invoice``
+  again) and on an invoice nobody paid (``CANNOT_PROCESS_REFUNDS``).
+
+All these refusals are permanent.
 
 Lines with a positive (or zero) amount become items (quantity 1 at the line's
 rounded amount, the usage detail in the item description, so PayPal's item total
@@ -40,6 +52,8 @@ PayPal sends no e-mail and the invoice is paid through its link).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -57,6 +71,17 @@ HOSTS = {"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.p
 ZERO_DECIMAL = frozenset({"HUF", "JPY", "TWD"})
 """Currencies PayPal takes without decimals (HUF and TWD have two in ISO 4217)."""
 MAX_ITEMS = 100
+RETRY_ISSUES = frozenset({"PREVIOUS_REQUEST_IN_PROGRESS"})
+"""Refusals (409) that say "not yet": the same request later goes through."""
+OVER_REFUND = frozenset(
+    {
+        "INVALID_REFUND_AMOUNT",
+        "CANNOT_PROCESS_REFUNDS",
+        "REFUND_AMOUNT_EXCEEDED",
+        "CAPTURE_FULLY_REFUNDED",
+    }
+)
+"""PayPal's ways of saying a refund is above what is left to give back."""
 
 
 def money(amount: Decimal, currency: str) -> dict[str, str]:
@@ -145,7 +170,72 @@ def rail_error(response: requests.Response, action: str) -> TransientRailError |
     if body.get("debug_id"):
         message += f" (debug_id {body['debug_id']})"
     code = issue or name
-    return classify(message, code, response.status_code, response.headers)
+    return classify(
+        message, code, response.status_code, response.headers, transient=code in RETRY_ISSUES
+    )
+
+
+# -- refunds: which money goes back, and how much there is (pure) -------------------
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A payment made through PayPal on an invoice: its Payments v2 capture id and amount."""
+
+    id: str
+    amount: Decimal
+
+
+def _value(money_: Mapping[str, Any] | None) -> Decimal:
+    return Decimal(str(money_["value"])) if money_ and "value" in money_ else Decimal(0)
+
+
+def paypal_captures(document: Mapping[str, Any]) -> list[Capture]:
+    """The payments made through PayPal among the invoice's ``payments.transactions``.
+
+    ``type`` is set by PayPal (read-only): ``PAYPAL`` for a payment made through PayPal,
+    whose ``payment_id`` is its transaction, the capture; ``EXTERNAL`` for one the
+    merchant recorded, which has a ``payment_id`` too and may say ``method: PAYPAL``, but
+    no money PayPal holds.
+    """
+    transactions = (document.get("payments") or {}).get("transactions") or []
+    return [
+        Capture(str(t["payment_id"]), _value(t.get("amount")))
+        for t in transactions
+        if t.get("type") == "PAYPAL" and t.get("payment_id")
+    ]
+
+
+def refund_capture(document: Mapping[str, Any], note_number: str) -> Capture | None:
+    """The capture a credit note refunds, or None when the invoice holds no PayPal payment
+    (its refund is then recorded). A note refunds one capture, so an invoice paid in
+    several PayPal payments is refused."""
+    captures = paypal_captures(document)
+    if len(captures) > 1:
+        raise PermanentRailError(
+            f"PayPal: {note_number} credits an invoice paid in {len(captures)} PayPal payments "
+            f"({', '.join(c.id for c in captures)}); a credit note refunds one",
+            code="several_paypal_payments",
+        )
+    return captures[0] if captures else None
+
+
+def refund_limits(document: Mapping[str, Any], capture: Capture | None) -> tuple[Decimal, Decimal]:
+    """(given back so far, the most that can be): of the capture, through PayPal; else of
+    what was recorded as paid on the invoice."""
+    refunds = document.get("refunds") or {}
+    if capture is None:
+        paid = _value((document.get("payments") or {}).get("paid_amount"))
+        return _value(refunds.get("refund_amount")), paid
+    given = sum(
+        (
+            _value(t.get("amount"))
+            for t in refunds.get("transactions") or []
+            if t.get("type") == "PAYPAL"
+        ),
+        Decimal(0),
+    )
+    return given, capture.amount
 
 
 class PayPalRail:
@@ -252,7 +342,7 @@ class PayPalRail:
         return Delivery(self.name, invoice.id, references, status=status)
 
     def _refund(self, note: Invoice) -> Delivery:
-        """The credit note as a refund recorded on the invoice it credits."""
+        """The credit note as a refund of the captured payment, or one recorded on the invoice."""
         credited = credited_invoice(note)
         amount = credit_amount(note)
         matches = self._search(credited.number, note.currency)
@@ -263,30 +353,61 @@ class PayPalRail:
             )
         original = matches[0]
         invoice_id = str(original["id"])
-        refunded = self._api(
-            "POST",
-            f"/v2/invoicing/invoices/{invoice_id}/refunds",
-            "refund",
-            json={
-                "method": "PAYPAL",
-                "refund_date": f"{note.issued_at:%Y-%m-%d}",
-                "amount": money(amount, note.currency),
-            },
-            headers={"PayPal-Request-Id": note.idempotency_key},
-        )
-        if refunded.status_code != 200:
-            error = rail_error(refunded, "refund")
-            paid = Decimal(original.get("payments", {}).get("paid_amount", {}).get("value", 0))
-            if error.code in ("INVALID_REFUND_AMOUNT", "CANNOT_PROCESS_REFUNDS") and paid:
-                # Over-refunded, or refunded in full already (no longer refundable).
-                before = original.get("refunds", {}).get("refund_amount", {}).get("value", 0)
-                check_within(note, amount, Decimal(before), paid, "what was paid on it")
+        capture = refund_capture(original, note.number)
+        if capture is None:
+            action = "refund"
+            answer = self._api(
+                "POST",
+                f"/v2/invoicing/invoices/{invoice_id}/refunds",
+                action,
+                json={
+                    "method": "PAYPAL",
+                    "refund_date": f"{note.issued_at:%Y-%m-%d}",
+                    "amount": money(amount, note.currency),
+                },
+                headers={"PayPal-Request-Id": note.idempotency_key},
+            )
+            ok, id_field = answer.status_code == 200, "refund_id"
+        else:
+            action = "capture refund"
+            answer = self._api(
+                "POST",
+                f"/v2/payments/captures/{capture.id}/refund",
+                action,
+                json={
+                    "amount": money(amount, note.currency),
+                    "invoice_id": note.number[:127],
+                    "note_to_payer": f"Credit note {note.number} on invoice {credited.number}"[
+                        :255
+                    ],
+                },
+                headers={
+                    "PayPal-Request-Id": note.idempotency_key,
+                    "Prefer": "return=representation",
+                },
+            )
+            ok, id_field = answer.status_code in (200, 201), "id"
+        if not ok:
+            error = rail_error(answer, action)
+            given, most = refund_limits(original, capture)
+            if error.code in OVER_REFUND and most:
+                what = "what was paid on it" if capture is None else "what was paid through PayPal"
+                check_within(note, amount, given, most, what)
+                if capture is not None:  # PayPal knows of refunds the invoice does not show yet
+                    raise PermanentRailError(
+                        f"{note.number} credits {amount} {note.currency} on {credited.number}: "
+                        f"{error}: that would credit more than {what}",
+                        code="credit_exceeds_invoice",
+                        status=error.status,
+                    )
             raise error
         references = {
             "invoice": invoice_id,
             "invoice_number": credited.number,
-            "refund": str(refunded.json().get("refund_id", "")),
+            "refund": str(answer.json().get(id_field, "")),
         }
+        if capture is not None:
+            references["capture"] = capture.id
         return Delivery(self.name, note.id, references, status=self._status(invoice_id))
 
     def _search(self, number: str, currency: str) -> list[dict[str, Any]]:
