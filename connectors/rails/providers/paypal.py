@@ -355,39 +355,12 @@ class PayPalRail:
         invoice_id = str(original["id"])
         capture = refund_capture(original, note.number)
         if capture is None:
-            action = "refund"
-            answer = self._api(
-                "POST",
-                f"/v2/invoicing/invoices/{invoice_id}/refunds",
-                action,
-                json={
-                    "method": "PAYPAL",
-                    "refund_date": f"{note.issued_at:%Y-%m-%d}",
-                    "amount": money(amount, note.currency),
-                },
-                headers={"PayPal-Request-Id": note.idempotency_key},
-            )
-            ok, id_field = answer.status_code == 200, "refund_id"
+            action, id_field = "refund", "refund_id"
+            answer = self._record_refund(note, invoice_id, amount)
         else:
-            action = "capture refund"
-            answer = self._api(
-                "POST",
-                f"/v2/payments/captures/{capture.id}/refund",
-                action,
-                json={
-                    "amount": money(amount, note.currency),
-                    "invoice_id": note.number[:127],
-                    "note_to_payer": f"Credit note {note.number} on invoice {credited.number}"[
-                        :255
-                    ],
-                },
-                headers={
-                    "PayPal-Request-Id": note.idempotency_key,
-                    "Prefer": "return=representation",
-                },
-            )
-            ok, id_field = answer.status_code in (200, 201), "id"
-        if not ok:
+            action, id_field = "capture refund", "id"
+            answer = self._refund_capture(note, credited.number, capture, amount)
+        if answer.status_code not in (200, 201):
             error = rail_error(answer, action)
             given, most = refund_limits(original, capture)
             if error.code in OVER_REFUND and most:
@@ -409,6 +382,37 @@ class PayPalRail:
         if capture is not None:
             references["capture"] = capture.id
         return Delivery(self.name, note.id, references, status=self._status(invoice_id))
+
+    def _record_refund(self, note: Invoice, invoice_id: str, amount: Decimal) -> requests.Response:
+        """Invoicing v2: a refund recorded on the invoice (the money went back elsewhere)."""
+        return self._api(
+            "POST",
+            f"/v2/invoicing/invoices/{invoice_id}/refunds",
+            "refund",
+            json={
+                "method": "PAYPAL",
+                "refund_date": f"{note.issued_at:%Y-%m-%d}",
+                "amount": money(amount, note.currency),
+            },
+            headers={"PayPal-Request-Id": note.idempotency_key},
+        )
+
+    def _refund_capture(
+        self, note: Invoice, credited: str, capture: Capture, amount: Decimal
+    ) -> requests.Response:
+        """Payments v2: the captured money given back to the payer."""
+        reason = f"Credit note {note.number} on invoice {credited}"
+        return self._api(
+            "POST",
+            f"/v2/payments/captures/{capture.id}/refund",
+            "capture refund",
+            json={
+                "amount": money(amount, note.currency),
+                "invoice_id": note.number[:127],  # PayPal takes each one once
+                "note_to_payer": reason[:255],
+            },
+            headers={"PayPal-Request-Id": note.idempotency_key, "Prefer": "return=representation"},
+        )
 
     def _search(self, number: str, currency: str) -> list[dict[str, Any]]:
         found = self._api(
