@@ -432,6 +432,25 @@ def test_paypal_refunds_a_payment_captured_through_paypal_partly_then_fully(
         peer.stop()
 
 
+def test_paypal_refunds_a_capture_in_a_currency_without_decimals(tmp_path: Path) -> None:
+    peer = start("paypal", tmp_path)
+    server: Any = peer.server
+    try:
+        invoice = sample_invoice(24, "paypal", "JPY", account=peer.account)
+        server.pay(connect(peer).deliver(invoice).references["invoice"])
+        note = sample_invoice(
+            24, "paypal", "JPY", kind=DocumentKind.CREDIT_NOTE, account=peer.account
+        )
+        assert connect(peer).deliver(note).status == "REFUNDED"
+        (sent,) = [r for r in peer.requests() if r.path.startswith("/v2/payments/")]
+        assert sent.json()["amount"] == {"currency_code": "JPY", "value": f"{invoice.total:f}"}
+        assert "." not in sent.json()["amount"]["value"]
+        assert paypal_capture(peer, invoice).refunded == invoice.total
+        clean(peer)
+    finally:
+        peer.stop()
+
+
 def test_the_paypal_stand_in_itself_refuses_to_refund_more_than_was_captured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
