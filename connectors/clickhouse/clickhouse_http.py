@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import chdb
-
 from connectors.clickhouse.http_auth import authenticate, credentials
 from connectors.clickhouse.http_protocol import (
     CANNOT_DECOMPRESS,
@@ -45,7 +43,18 @@ from connectors.clickhouse.http_protocol import (
 )
 
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_open_handle: Any = chdb.connect  # untyped: a new connection handle to the one engine
+
+
+def _open_handle(path: str) -> Any:
+    """A new connection handle to the one engine (untyped). chdb is imported here, on the
+    sink's first analyst query: every process imports the query client, and loading the
+    engine costs ~200 MiB of memory it would hold for nothing."""
+    import chdb
+
+    connect: Any = chdb.connect
+    return connect(path)
+
+
 _PYTHON_ONLY_FORMATS = frozenset({"dataframe", "datastore", "arrowtable"})
 
 

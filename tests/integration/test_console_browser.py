@@ -30,8 +30,8 @@ from urllib.request import Request, urlopen
 import pytest
 
 from connectors.clickhouse.analyst import query
-from connectors.console import console_router
 from connectors.console.links import Purpose, sign
+from connectors.console.router import console_router
 from connectors.files import load_catalog
 from connectors.kafka.billing_commands import request_close
 from connectors.kafka.catalog_feed import publish_catalog

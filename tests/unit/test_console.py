@@ -14,9 +14,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from connectors.console import catalog_view, console_router, customers, invoices, overview, whatif
+from connectors.console import catalog_view, customers, invoices, overview, whatif
 from connectors.console.auth import COOKIE, Keys, bearer, operator, session_cookie
 from connectors.console.links import Purpose, sign, verify
+from connectors.console.router import console_router
 from connectors.console.svg import Series, bar_chart, line_chart, number
 from connectors.files import load_catalog
 from streams.domain.cloudevents import from_json
