@@ -1,4 +1,5 @@
-"""``invoices.status`` read incrementally: each call returns what was published since the last.
+"""``invoices.status`` read incrementally (each call returns what was published since the
+last), and written one acknowledged step at a time.
 
 What a rail process needs to know about earlier deliveries is on that topic already
 (every delivery outcome carries the rail's ids in ``references``), so the poller and
@@ -13,7 +14,14 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from connectors.kafka import topics
 from connectors.kafka.consumed import value_of
@@ -82,3 +90,41 @@ class StatusFeed:
         if self.consumer is not None:
             self.consumer.close()
             self.consumer = None
+
+
+class StatusPublisher:
+    """Payment steps onto ``invoices.status`` for the notification receiver and the poller.
+
+    Each step is acknowledged by the broker (idempotent producer, ``acks=all``) before the
+    caller records it as done, so a crash in between means a retry, never a lost step.
+    """
+
+    def __init__(self, settings: Settings, who: str) -> None:
+        self.who = who
+        self.topic = topics.topic_name(settings, topics.INVOICES_STATUS)
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+            }
+        )
+
+    def publish(self, invoice_id: str, record: dict[str, Any]) -> bool:
+        """Whether the broker acknowledged the step within 30 s."""
+        errors: list[KafkaError] = []
+
+        def acked(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                errors.append(err)
+
+        value = INVOICE_STATUS.encode(record)
+        self.producer.produce(self.topic, value, invoice_id.encode(), on_delivery=acked)
+        left = self.producer.flush(30)
+        if left or errors:
+            log.error("%s: status not acknowledged by the broker: %s", self.who, errors or left)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.producer.flush(10)

@@ -28,7 +28,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer
 
 from connectors.kafka import topics
 from connectors.kafka.consumed import value_of
@@ -38,6 +38,7 @@ from connectors.rails.config import RailConfig
 from connectors.rails.notifications.ledger import Ledger, notification_record
 from connectors.rails.notifications.mapping import MAPPERS, NotificationError
 from connectors.rails.notifications.verify import Forged, Malformed, Verifier, verifier
+from connectors.rails.status_feed import StatusPublisher
 from streams.domain.errors import ConfigError, RailyardError
 from streams.settings import Settings
 from streams.wire.records import INVOICE_STATUS
@@ -92,15 +93,8 @@ class NotificationReceiver:
         self.rail = config.rail
         self.verify = verify or verifier(config)
         self.map = MAPPERS[self.rail]
-        self.topic = topics.topic_name(settings, topics.INVOICES_STATUS)
+        self.statuses = StatusPublisher(settings, config.rail)
         self.ledger = self._read_ledger()
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-            }
-        )
         self.lock = threading.Lock()
 
     def _read_ledger(self) -> Ledger:
@@ -151,7 +145,7 @@ class NotificationReceiver:
                 )
                 continue
             record = notification_record(note, known, self.clock())
-            if not self._publish(known.invoice_id, INVOICE_STATUS.encode(record)):
+            if not self.statuses.publish(known.invoice_id, record):
                 outcome.code = 503
                 return outcome
             self.ledger.add(record)
@@ -160,22 +154,8 @@ class NotificationReceiver:
             log.info("%s %s: invoice %s is %s", self.rail, note.event_id, known.number, note.status)
         return outcome
 
-    def _publish(self, key: str, value: bytes) -> bool:
-        errors: list[KafkaError] = []
-
-        def acked(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                errors.append(err)
-
-        self.producer.produce(self.topic, value, key.encode(), on_delivery=acked)
-        left = self.producer.flush(30)
-        if left or errors:
-            log.error("%s: status not acknowledged by the broker: %s", self.rail, errors or left)
-            return False
-        return True
-
     def close(self) -> None:
-        self.producer.flush(10)
+        self.statuses.close()
 
 
 def serve(receiver: NotificationReceiver, port: int = 0, host: str = "127.0.0.1") -> HTTPServer:

@@ -25,13 +25,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from confluent_kafka import (
-    KafkaError,
-    Message,
-    Producer,
-)
-
-from connectors.kafka import topics
 from connectors.metrics import INVOICE_PAYMENTS
 from connectors.rails.base import Delivery, RailError
 from connectors.rails.config import RailConfig
@@ -39,10 +32,9 @@ from connectors.rails.notifications.ledger import Ledger, notification_record
 from connectors.rails.notifications.mapping import Notification, PaymentStatus
 from connectors.rails.polling.schedule import Backoff, Tracked, due, next_poll, polled
 from connectors.rails.polling.states import READERS, StateError, changed, event_id
-from connectors.rails.status_feed import StatusFeed
+from connectors.rails.status_feed import StatusFeed, StatusPublisher
 from streams.domain.errors import ConfigError
 from streams.settings import Settings, parse_duration
-from streams.wire.records import INVOICE_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +112,8 @@ class Poller:
         self.name = self.config.rail
         self.read = READERS[self.name]
         self.ledger = Ledger(self.name)
-        self.topic = topics.topic_name(self.settings, topics.INVOICES_STATUS)
+        self.statuses = StatusPublisher(self.settings, self.name)
         self.feed = StatusFeed(self.settings, "railyard-poll")
-        self.producer = Producer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-            }
-        )
 
     # -- what the topic says ----------------------------------------------------------------
 
@@ -200,7 +185,7 @@ class Poller:
         )
         extra = {} if state.amount_paid is None else {AMOUNT_PAID: f"{state.amount_paid:f}"}
         record = notification_record(note, known, now, extra)
-        if not self._publish(invoice_id, INVOICE_STATUS.encode(record)):
+        if not self.statuses.publish(invoice_id, record):
             return None  # not polled: due again at once
         self.take(record)
         self.tracked[invoice_id] = polled(self.tracked[invoice_id], now, state.status, changed=True)
@@ -208,20 +193,6 @@ class Poller:
         log.info(
             "%s: invoice %s is %s (%s)", self.name, known.number, state.status, state.rail_status
         )
-        return True
-
-    def _publish(self, key: str, value: bytes) -> bool:
-        errors: list[KafkaError] = []
-
-        def acked(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                errors.append(err)
-
-        self.producer.produce(self.topic, value, key.encode(), on_delivery=acked)
-        left = self.producer.flush(30)
-        if left or errors:
-            log.error("%s: status not acknowledged by the broker: %s", self.name, errors or left)
-            return False
         return True
 
     def next_due(self) -> datetime | None:
@@ -243,7 +214,7 @@ class Poller:
         return total
 
     def close(self) -> None:
-        self.producer.flush(10)
+        self.statuses.close()
         self.feed.close()
 
 
