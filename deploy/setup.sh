@@ -45,9 +45,13 @@ case "${1:-}" in
     # The console's browser tests (tests/integration/test_console_browser.py) drive Debian's
     # headless Chromium through its chromedriver; nothing is downloaded by Selenium.
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-      echo "setup: installing chromium and chromium-driver (apt-get)"
-      apt-get install -y chromium chromium-driver >/dev/null \
-        || echo "setup: could not install chromium; the console's browser tests will skip" >&2
+      echo "setup: installing chromium and chromium-driver (apt-get, once)"
+      sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      { $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+          || { $sudo apt-get update -q >/dev/null && \
+               $sudo apt-get install -y -q chromium chromium-driver >/dev/null; }; } \
+        || echo "setup: could not install chromium; the console's browser tests will fail" \
+                "(RAILYARD_SKIP_BROWSER=1 skips them)" >&2
     fi
     echo "setup: lint (ruff), types (mypy strict on the whole package), then pytest"
     .venv/bin/ruff check .
