@@ -25,13 +25,15 @@ pytestmark = pytest.mark.integration
 CUSTOMER = "nakatomi-io"
 SUBJECT = "key_7bc746c4d3f98809"  # nakatomi-io's since 2025-03-01
 SOURCE = "tests/api"
+CLOCK = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+"""Where the processes' clocks start (RAILYARD_CLOCK_START): the usage is the day before."""
 
 
 def make_key(settings: Settings, name: str, sources: tuple[str, ...] = ()) -> str:
     key = keys.new_key()
     path = keystore.key_file(settings)
     stored = keystore.load(path)
-    keystore.save(path, [*stored, keys.create(name, sources, key, datetime.now(UTC))])
+    keystore.save(path, [*stored, keys.create(name, sources, key, CLOCK)])
     return key
 
 
@@ -49,13 +51,14 @@ def start_api(pipeline: Pipeline) -> str:
 
 @pytest.fixture
 def served(pipeline: Pipeline) -> Iterator[tuple[Pipeline, str, str]]:
+    pipeline.settings = pipeline.settings.with_(clock_start=CLOCK.isoformat())
     key = make_key(pipeline.settings, "tests")
     pipeline.start()
     yield pipeline, start_api(pipeline), key
 
 
 def day() -> datetime:
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    return CLOCK.replace(hour=0, minute=0) - timedelta(days=1)
 
 
 def token_event(i: int, start: datetime, prefix: str = "e") -> dict[str, Any]:

@@ -201,7 +201,7 @@ def pay(settings: Settings) -> None:
             "error_code": None,
             "error_message": None,
             "retry_at": None,
-            "at": datetime.now(UTC),
+            "at": NOW,
         }
         producer.produce(
             topics.topic_name(settings, topics.INVOICES_STATUS),
