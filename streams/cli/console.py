@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
 import typer
 
 from connectors.console.links import Purpose, sign
+from streams.agents.runtime import process_clock
 from streams.settings import Settings
 
 console_app = typer.Typer(help="The web console (docs/console.md).", no_args_is_help=True)
@@ -31,7 +32,8 @@ def link(
         typer.echo("error: set RAILYARD_CONSOLE_SECRET to sign portal links", err=True)
         raise typer.Exit(2)
     try:
-        token = sign(secret, Purpose.PORTAL, customer, datetime.now(UTC), timedelta(days=days))
+        now = process_clock(s.clock_origin)()  # the clock the API checks links by
+        token = sign(secret, Purpose.PORTAL, customer, now, timedelta(days=days))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

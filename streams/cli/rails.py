@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streams.agents.runtime import process_clock
 from streams.settings import Settings
 
 rails_app = typer.Typer(help="Deliver invoices to their billing rails.", no_args_is_help=True)
@@ -60,7 +61,6 @@ def listen(
     """
     import signal
     import threading
-    from datetime import UTC, datetime
 
     from connectors.rails.config import RailConfig
     from connectors.rails.notifications.receiver import NotificationReceiver, serve
@@ -69,8 +69,9 @@ def listen(
         level=getattr(logging, loglevel.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    settings = Settings().validate()
     receiver = NotificationReceiver(
-        Settings().validate(), RailConfig.from_env(rail), lambda: datetime.now(UTC)
+        settings, RailConfig.from_env(rail), process_clock(settings.clock_origin)
     )
     server = serve(receiver, port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -103,7 +104,6 @@ def poll(
     """
     import signal
     import threading
-    from datetime import UTC, datetime
 
     from connectors.rails.config import RailConfig
     from connectors.rails.polling.poller import start_poller
@@ -113,7 +113,7 @@ def poll(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     settings = Settings().validate()
-    poller = start_poller(settings, RailConfig.from_env(rail), lambda: datetime.now(UTC))
+    poller = start_poller(settings, RailConfig.from_env(rail), process_clock(settings.clock_origin))
     try:
         if once:
             stats = poller.poll_once()
