@@ -33,6 +33,7 @@ from connectors.console.html import e, page
 from streams.domain.catalog import Catalog
 from streams.domain.catalog.parse import parse_catalog
 from streams.domain.errors import StoreError
+from streams.domain.rating.periods import period_of_month
 from streams.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -236,7 +237,9 @@ def console_router(
         def build() -> HTMLResponse:
             parsed, problems = parse_catalog(candidate, "candidate.yaml")
             issues = [str(p) for p in problems]
-            if len(period) != 7 or period[4] != "-" or not period.replace("-", "").isdigit():
+            try:
+                period_of_month(1, period)  # the month rule simulate's --period applies
+            except ValueError:
                 issues.append("period must be YYYY-MM")
             if parsed is None or issues:
                 return html("What-if", whatif.render_form(candidate, period, issues), 400)

@@ -316,6 +316,18 @@ def test_what_if_lists_every_problem_of_a_candidate(client: TestClient) -> None:
     assert "period must be YYYY-MM" in refused.text and "candidate.yaml" in refused.text
 
 
+def test_what_if_refuses_a_month_that_does_not_exist(client: TestClient) -> None:
+    candidate = (
+        Path(__file__).resolve().parents[2] / "deploy" / "catalog.example.yaml"
+    ).read_text()
+    refused = client.post(
+        "/console/what-if",
+        data={"candidate": candidate, "period": "2026-13"},
+        headers={"Authorization": "Bearer k1"},
+    )
+    assert refused.status_code == 400 and "period must be YYYY-MM" in refused.text
+
+
 def test_railyard_console_link_prints_a_link_that_verifies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
