@@ -7,7 +7,7 @@ Railyard problem carries them, plus ``invalid_events`` when events were refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 MEDIA_TYPE = "application/problem+json"
@@ -48,7 +48,6 @@ class Problem:
     detail: str
     invalid_events: tuple[InvalidEvent, ...] = ()
     retry_after_s: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -60,7 +59,6 @@ class Problem:
         }
         if self.invalid_events:
             body["invalid_events"] = [e.to_json() for e in self.invalid_events]
-        body.update(self.extra)
         return body
 
     def headers(self) -> dict[str, str]:

@@ -33,7 +33,7 @@ from connectors.kafka.producer import UsageProducer
 from connectors.metrics import serve as serve_metrics
 from connectors.processes import arm_shutdown_deadline
 from streams.domain.catalog import Catalog
-from streams.domain.errors import ConfigError, StoreError
+from streams.domain.errors import ConfigError
 from streams.settings import Settings
 
 log = logging.getLogger("railyard.api")
@@ -51,9 +51,7 @@ def store_query(settings: Settings) -> Callable[[str], list[list[object]]]:
     allows one process, and the sink must be able to start)."""
 
     def run(sql: str) -> list[list[object]]:
-        if settings.embedded_clickhouse and not analyst.sink_alive(settings):
-            raise StoreError("no sink is running: it owns the store and answers queries")
-        return analyst.query(settings, sql).rows
+        return analyst.query(settings, sql, open_store=False).rows
 
     return run
 

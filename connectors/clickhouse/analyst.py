@@ -41,7 +41,9 @@ def sink_alive(settings: Settings) -> bool:
     return True
 
 
-def query(settings: Settings, sql: str) -> QueryResult:
+def query(settings: Settings, sql: str, *, open_store: bool = True) -> QueryResult:
+    """``sql`` read-only. ``open_store`` False: never open an embedded store no sink owns
+    (a long-running process must leave it to the sink), raise :class:`StoreError` instead."""
     body: dict[str, Any] | None = None
     if settings.embedded_clickhouse and sink_alive(settings):
         # Never open the directory beside a live owner: chDB allows one process.
@@ -55,6 +57,8 @@ def query(settings: Settings, sql: str) -> QueryResult:
                 time.sleep(0.25 * (attempt + 1))
         else:
             raise StoreError(f"the sink owns the store but did not answer: {last}")
+    if body is None and settings.embedded_clickhouse and not open_store:
+        raise StoreError("no sink is running: it owns the store and answers queries")
     if body is None:
         client = connect(settings)
         try:

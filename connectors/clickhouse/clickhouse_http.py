@@ -41,6 +41,7 @@ from connectors.clickhouse.http_protocol import (
     split_params,
     summary_header,
 )
+from connectors.clickhouse.sql import literal
 
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -100,10 +101,6 @@ class EngineResult:
     read_rows: int
     read_bytes: int
     elapsed_ns: int
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass
@@ -194,12 +191,12 @@ class ClickHouseHttp:
                 # the handle; only the few settings a read-only profile may change go first.
                 allowed, checked = settings_by_stage(request.settings)
                 for name, value in allowed.items():
-                    conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
+                    conn.query(f"SET {name} = {literal(value)}", "TabSeparated")
                 conn.query("SET readonly = 1", "TabSeparated")
                 if request.database:
                     conn.query(f"USE `{request.database.replace('`', '``')}`", "TabSeparated")
                 for name, value in checked.items():
-                    conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
+                    conn.query(f"SET {name} = {literal(value)}", "TabSeparated")
                 sql = request.sql.encode("utf-8", "surrogateescape")
                 result = conn.query(sql, request.default_format, params=request.parameters)
                 return EngineResult(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from connectors.api.keys import bearer
 from connectors.console.links import Purpose, sign, verify
 
 KeyVerifier = Callable[[str], bool]
@@ -35,12 +36,6 @@ class Keys:
         return cls(console_secret, console_secret or secrets.token_hex(32))
 
 
-def bearer(header: str | None) -> str | None:
-    if header and header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return None
-
-
 def operator(
     keys: Keys, verify_key: KeyVerifier, header: str | None, cookie: str | None, now: datetime
 ) -> bool:
@@ -57,7 +52,3 @@ def session_cookie(keys: Keys, now: datetime) -> str:
 def portal_customer(keys: Keys, token: str, now: datetime) -> str | None:
     found = verify(keys.portal, Purpose.PORTAL, token, now)
     return None if found is None else found.subject
-
-
-def portal_path(customer: str, token: str) -> str:
-    return f"/portal/{customer}?token={token}"

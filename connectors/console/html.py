@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
-from urllib.parse import urlencode
 
 CSS = """
 *{box-sizing:border-box}body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1a202c;
@@ -54,11 +53,6 @@ def when(at: datetime | None) -> str:
         return ""
     iso = at.isoformat().replace("+00:00", "Z")
     return f'<time datetime="{e(iso)}">{e(at.strftime("%Y-%m-%d %H:%M UTC"))}</time>'
-
-
-def link(href: str, text: object, **query: str) -> str:
-    target = f"{href}?{urlencode(query)}" if query else href
-    return f'<a href="{e(target)}">{e(text)}</a>'
 
 
 def table(

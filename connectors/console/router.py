@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from connectors.clickhouse.analyst import query
-from connectors.clickhouse.explain import explain, stored_invoice
+from connectors.clickhouse.analyst import query, stored_catalog
+from connectors.clickhouse.explain import explain_lines, stored_invoice
 from connectors.console import catalog_view, customers, invoices, overview, whatif
 from connectors.console.auth import (
     COOKIE,
@@ -68,7 +68,7 @@ def console_router(
     ]
 
     def rows(sql: str) -> list[list[Any]]:
-        return query(settings, sql).rows
+        return query(settings, sql, open_store=False).rows  # the sink owns the store
 
     def in_force() -> Catalog:
         found = rows(IN_FORCE_SQL)
@@ -190,14 +190,12 @@ def console_router(
     @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
     async def invoice_page(request: Request, invoice_id: str) -> Response:
         def build() -> HTMLResponse:
-            found = explain(settings, invoice_id)
-            if found is None:
-                stored = stored_invoice(settings, invoice_id)
-                if stored is None:
-                    return html("No such invoice", f"<p>{e(invoice_id)}</p>", 404)
-                body = invoices.render_invoice(stored, None, rows(invoices.history_sql(stored.id)))
-                return html(f"Invoice {stored.number}", body)
-            stored, _catalog, explained = found
+            stored = stored_invoice(settings, invoice_id)
+            if stored is None:
+                return html("No such invoice", f"<p>{e(invoice_id)}</p>", 404)
+            catalog = stored_catalog(settings, stored.catalog_version)
+            # Without its catalog version in the store, the lines show unexplained.
+            explained = None if catalog is None else explain_lines(settings, stored, catalog)
             body = invoices.render_invoice(stored, explained, rows(invoices.history_sql(stored.id)))
             return html(f"Invoice {stored.number}", body)
 

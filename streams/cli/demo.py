@@ -140,7 +140,7 @@ def run_demo(
         else:
             console.print("delivery to the rails skipped (--no-delivery)")
         _wait(procs, api_port_file(settings).exists, "the API to be ready", timeout=60)
-        show_doors(settings, console, doors, when.month)
+        show_doors(settings, console, doors, when.month, when.now)
     finally:
         if not keep_running:
             for p in procs:  # the worker first: the sink lands what it wrote last

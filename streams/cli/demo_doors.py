@@ -28,7 +28,6 @@ from connectors.api.service import port_file as api_port_file
 from connectors.clickhouse.analyst import query, query_port_file
 from connectors.clickhouse.sql import literal
 from connectors.console.links import Purpose, sign
-from connectors.metrics import port_file as metrics_port_file
 from streams.domain.errors import RailyardError
 from streams.settings import Settings
 
@@ -87,7 +86,9 @@ def _instant(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def show_doors(settings: Settings, console: Console, doors: Doors, month: str) -> None:
+def show_doors(
+    settings: Settings, console: Console, doors: Doors, month: str, now: datetime
+) -> None:
     """Ask each door one question with a known answer; print where to point each tool."""
     console.rule("[bold]Open doors: the tools people already use, pointed at this run")
     host = settings.api_host
@@ -136,7 +137,7 @@ def show_doors(settings: Settings, console: Console, doors: Doors, month: str) -
     )
 
     secret = settings.console_secret.get_secret_value()
-    portal = sign(secret, Purpose.PORTAL, customer, _now(settings), PORTAL_VALID)
+    portal = sign(secret, Purpose.PORTAL, customer, now, PORTAL_VALID)
     metrics = sorted(settings.run_dir.glob("*.metrics-port"))
     table = Table("tool", "point it at", title="Where to point your tools (while this run is up)")
     table.add_row("browser", f"{api}/console/ (log in with the API key below)")
@@ -152,8 +153,7 @@ def show_doors(settings: Settings, console: Console, doors: Doors, month: str) -
     table.add_row(
         "Prometheus",
         ", ".join(
-            f"{p.name.removesuffix('.metrics-port')} "
-            f"{settings.metrics_host}:{_port(metrics_port_file(settings, p.name.removesuffix('.metrics-port')))}"
+            f"{p.name.removesuffix('.metrics-port')} {settings.metrics_host}:{_port(p)}"
             for p in metrics
         )
         or "RAILYARD_METRICS_PORT=-1: no metrics served",
@@ -170,10 +170,3 @@ def show_doors(settings: Settings, console: Console, doors: Doors, month: str) -
         f"{keystore.key_file(settings)}; docs/api.md, docs/analytics.md and docs/console.md "
         "say more"
     )
-
-
-def _now(settings: Settings) -> datetime:
-    """The demo's clock where its processes read it (``RAILYARD_CLOCK_START``)."""
-    from streams.agents.runtime import process_clock
-
-    return process_clock(settings.clock_origin)()

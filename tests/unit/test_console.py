@@ -14,8 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from connectors.api.keys import bearer
 from connectors.console import catalog_view, customers, invoices, overview, whatif
-from connectors.console.auth import COOKIE, Keys, bearer, operator, session_cookie
+from connectors.console.auth import COOKIE, Keys, operator, session_cookie
 from connectors.console.links import Purpose, sign, verify
 from connectors.console.router import console_router
 from connectors.console.svg import Series, bar_chart, line_chart, number
