@@ -179,11 +179,15 @@ def usage_charts(u: Usage) -> str:
     )
 
 
-def window_links(u: Usage, href: str) -> str:
+def window_links(u: Usage, href: str, query: str = "") -> str:
+    """``query`` (``token=...`` on a portal page) goes on every link, before the window."""
+    before = f"{e(query)}&amp;" if query else ""
     return (
         "<p>Window: "
         + " · ".join(
-            f"<b>{e(w)}</b>" if w == u.window else f'<a href="{e(href)}?window={e(w)}">{e(w)}</a>'
+            f"<b>{e(w)}</b>"
+            if w == u.window
+            else f'<a href="{e(href)}?{before}window={e(w)}">{e(w)}</a>'
             for w in WINDOWS
         )
         + "</p>"

@@ -77,7 +77,10 @@ def render_list(
     href: str,
     rails: Sequence[str],
     filters: bool = True,
+    query: str = "",
 ) -> str:
+    """``query`` (``token=...`` on a portal page) goes on each invoice's link."""
+    after = f"?{e(query)}" if query else ""
     options = "".join(
         f"<option{' selected' if r == f.rail else ''}>{e(r)}</option>" for r in ("", *rails)
     )
@@ -90,7 +93,7 @@ def render_list(
     )
     body = [
         [
-            f'<a href="{e(href)}/{e(i.id)}">{e(i.number)}</a>',
+            f'<a href="{e(href)}/{e(i.id)}{after}">{e(i.number)}</a>',
             e(i.customer),
             e(i.rail),
             e(i.period_start),

@@ -136,7 +136,9 @@ def console_router(
 
         return await guarded(build)(request)
 
-    def customer_body(key: str, window: str, href: str, invoice_href: str, full: bool) -> str:
+    def customer_body(
+        key: str, window: str, href: str, invoice_href: str, full: bool, query: str = ""
+    ) -> str:
         catalog = in_force()
         window = window if window in customers.WINDOWS else "30d"
         newest = rows(customers.latest_usage_sql(key))
@@ -153,13 +155,15 @@ def console_router(
         items = invoices.rows(rows(invoices.list_sql(invoices.Filters(customer=key))))
         parts = [
             "<h2>Usage per meter</h2>",
-            customers.window_links(use, href),
+            customers.window_links(use, href, query),
             customers.usage_charts(use),
             "<h2>Running spend</h2>",
             customers.render_spend(spend),
             customers.render_credits(credit_rows),
             "<h2>Invoices</h2>",
-            invoices.render_list(items, invoices.Filters(), invoice_href, (), filters=False),
+            invoices.render_list(
+                items, invoices.Filters(), invoice_href, (), filters=False, query=query
+            ),
         ]
         if full:
             parts.append(customers.render_profile(catalog, key))
@@ -309,9 +313,8 @@ def console_router(
                 f"{prefix}/portal/{customer}",
                 f"{prefix}/portal/{customer}/invoices",
                 False,
+                f"token={token}",  # every link keeps the customer's token
             )
-            body = body.replace("?window=", f"?token={e(token)}&amp;window=")
-            body = _tokenise(body, f"{prefix}/portal/{customer}/invoices/", token)
             return html(f"Usage and invoices of {customer}", body, 200, ())
 
         return await run_in_threadpool(build)
@@ -335,14 +338,3 @@ def console_router(
         return await run_in_threadpool(build)
 
     return router
-
-
-def _tokenise(body: str, invoice_prefix: str, token: str) -> str:
-    """Carry the portal token on the links to the customer's own invoices."""
-    out, at = [], 0
-    marker = f'href="{invoice_prefix}'
-    while (found := body.find(marker, at)) >= 0:
-        end = body.index('"', found + len(marker))
-        out.append(body[at:end] + f"?token={e(token)}")
-        at = end
-    return "".join(out) + body[at:]

@@ -353,3 +353,16 @@ def test_railyard_console_link_prints_a_link_that_verifies(
 
 def test_console_pages_stay_out_of_the_api_schema(client: TestClient) -> None:
     assert not [p for p in client.get("/openapi.json").json()["paths"] if "console" in p]
+
+
+def test_portal_links_carry_the_token_and_operator_links_do_not() -> None:
+    use = customers.Usage("30d", ())
+    row = invoices.InvoiceRow(
+        "inv_1", "INV-1", "acme", "stripe", "EUR", "2026-10-01", Decimal(1), "x"
+    )
+    portal = customers.window_links(use, "/p/acme", "token=acme.9.ab")
+    assert 'href="/p/acme?token=acme.9.ab&amp;window=7d"' in portal
+    assert 'href="/c/acme?window=7d"' in customers.window_links(use, "/c/acme")
+    listed = invoices.render_list([row], invoices.Filters(), "/p/i", (), False, "token=acme.9.ab")
+    assert 'href="/p/i/inv_1?token=acme.9.ab"' in listed
+    assert 'href="/c/i/inv_1"' in invoices.render_list([row], invoices.Filters(), "/c/i", ())
