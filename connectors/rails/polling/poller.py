@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -92,8 +92,8 @@ class _Recorded:
     references: Mapping[str, str]
     steps: int = 0
     """Payment steps recorded so far."""
-    status: PaymentStatus | None = None
     amount_paid: Decimal | None = None
+    """The latest payment status is its :class:`Tracked`'s."""
 
 
 @dataclass
@@ -138,12 +138,10 @@ class Poller:
             seen = self.recorded[invoice_id]
             paid = (step.get("references") or {}).get(AMOUNT_PAID)
             seen.steps += 1
-            seen.status = PaymentStatus(status)
             seen.amount_paid = Decimal(paid) if paid else None
-            doc = self.tracked[invoice_id]
-            self.tracked[invoice_id] = Tracked(
-                invoice_id, doc.delivered_at, doc.last_poll, doc.unchanged, seen.status
-            )
+            doc = self.tracked.get(invoice_id)  # None: a credit document, no longer polled
+            if doc is not None:
+                self.tracked[invoice_id] = replace(doc, status=PaymentStatus(status))
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -175,7 +173,7 @@ class Poller:
             log.warning("%s poll of %s: %s", self.name, invoice_id, self.config.redact(str(exc)))
             self.tracked[invoice_id] = polled(doc, now, None, changed=False)
             return None
-        if not changed(seen.status, seen.amount_paid, state):
+        if not changed(doc.status, seen.amount_paid, state):
             self.tracked[invoice_id] = polled(doc, now, None, changed=False)
             return False
         assert state.status is not None  # changed() says so
