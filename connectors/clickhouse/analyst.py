@@ -72,6 +72,19 @@ def query(settings: Settings, sql: str, *, open_store: bool = True) -> QueryResu
     return QueryResult(body["columns"], body["types"], body["rows"])
 
 
+IN_FORCE_SQL = (
+    "SELECT document FROM catalog_versions FINAL WHERE version ="
+    " (SELECT argMax(version, kafka_offset) FROM catalog_applications FINAL)"
+)
+"""The catalog applied last (the newest offset on the ``catalog`` topic), as landed."""
+
+
+def catalog_in_force(settings: Settings, *, open_store: bool = True) -> Catalog | None:
+    """The catalog in force as the sink landed it, None before the first one landed."""
+    rows = query(settings, IN_FORCE_SQL, open_store=open_store).rows
+    return Catalog.from_json(rows[0][0]) if rows else None
+
+
 def stored_catalog(settings: Settings, version: str) -> Catalog | None:
     """The catalog ``version`` as the sink landed it (``catalog_versions``), None if absent."""
     sql = f"SELECT document FROM catalog_versions FINAL WHERE version = {literal(version)}"

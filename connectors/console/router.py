@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from connectors.clickhouse.analyst import query, stored_catalog
+from connectors.clickhouse.analyst import catalog_in_force, query, stored_catalog
 from connectors.clickhouse.explain import explain_lines, stored_invoice
 from connectors.console import catalog_view, customers, invoices, overview, whatif
 from connectors.console.auth import (
@@ -37,11 +37,6 @@ from streams.domain.rating.periods import period_of_month
 from streams.settings import Settings
 
 Clock = Callable[[], datetime]
-
-IN_FORCE_SQL = (
-    "SELECT document FROM catalog_versions FINAL WHERE version ="
-    " (SELECT argMax(version, kafka_offset) FROM catalog_applications FINAL)"
-)
 
 
 def _wall_clock() -> datetime:
@@ -71,10 +66,10 @@ def console_router(
         return query(settings, sql, open_store=False).rows  # the sink owns the store
 
     def in_force() -> Catalog:
-        found = rows(IN_FORCE_SQL)
-        if not found:
+        found = catalog_in_force(settings, open_store=False)
+        if found is None:
             raise StoreError("no catalog in the store yet")
-        return Catalog.from_json(found[0][0])
+        return found
 
     def html(
         title: str, body: str, status: int = 200, menu: Sequence[tuple[str, str]] = nav

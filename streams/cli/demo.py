@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.api.service import port_file as api_port_file
-from connectors.clickhouse.analyst import query, query_port_file, stored_catalog
+from connectors.clickhouse.analyst import catalog_in_force, query, query_port_file, stored_catalog
 from connectors.clickhouse.sql import literal
 from connectors.files import load_catalog
 from connectors.kafka.catalog_feed import publish_catalog
@@ -370,7 +370,9 @@ def _show_billing(
 
     console.rule("[bold]Rating and invoicing: last month, one invoice per customer and rail")
     month = when.month
-    current = Catalog.from_json(query(settings, CURRENT_CATALOG).rows[0][0])
+    current = catalog_in_force(settings)
+    if current is None:
+        raise RailyardError("the sink has landed no catalog: nothing to price the lines by")
     limits = Limits(settings.max_event_bytes, settings.max_event_age, settings.max_clock_skew)
     # as_of is the demo's "now" (4th positional: the parameter's name is changing).
     expected = simulate(current, lines, month, when.now, limits=limits).invoices
@@ -449,12 +451,6 @@ def _explain_all(
 
 def _starts_in(invoice: Invoice, month: str) -> bool:
     return f"{invoice.period_start:%Y-%m}" == month
-
-
-CURRENT_CATALOG = (
-    "SELECT document FROM catalog_versions WHERE version = "
-    "(SELECT version FROM catalog_applications ORDER BY kafka_offset DESC LIMIT 1)"
-)
 
 
 def _wait(
