@@ -217,7 +217,7 @@ class RateStage:
                     if topic == self.windows_name:
                         changes, watermark = window_changes(payload)
                         self.dirty[partition] |= book.fold_windows(changes)
-                        book.advance(watermark)
+                        self.dirty[partition] |= book.advance(watermark)
                     elif topic == self.late_name:
                         self.dirty[partition] |= book.fold_late(late_changes(payload))
                     elif topic == self.commands_name:

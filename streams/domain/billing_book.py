@@ -157,10 +157,19 @@ class BillingBook:
                 self.journal.append(c)
         return changed
 
-    def advance(self, watermark: datetime) -> None:
-        if watermark > self.watermark:
-            self.watermark = watermark
-            self.journal.append(WatermarkChange(watermark))
+    def advance(self, watermark: datetime) -> set[str]:
+        """Move event time on; returns the customers whose running spend it changes.
+
+        Periods start at midnight UTC, so a new day of event time can open a new period
+        (the first watermark opens every one): every customer with usage is redrafted
+        then, even if no usage of theirs came with it.
+        """
+        if watermark <= self.watermark:
+            return set()
+        new_day = watermark.date() != self.watermark.date()
+        self.watermark = watermark
+        self.journal.append(WatermarkChange(watermark))
+        return set(self.usage) if new_day else set()
 
     def take_journal(self) -> list[JournalEntry]:
         """The changes since the last call, to persist; the journal starts empty again."""

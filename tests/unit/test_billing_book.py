@@ -161,3 +161,27 @@ def test_a_credit_owed_after_the_subscription_ended_goes_out_as_a_credit_note(
     note = next_invoice(book, ended, DEC + timedelta(hours=2))
     assert note.kind == "credit_note"
     assert note.total == Decimal("-0.18") and note.id != issued.id
+
+
+def test_usage_seen_before_the_first_watermark_is_redrafted_when_event_time_arrives(
+    catalog: Catalog,
+) -> None:
+    """Windows can reach the rate stage before event time does (the watermark waits for
+    every usage partition): the first watermark alone must bring those customers back."""
+    book = BillingBook(grace=timedelta(hours=1))
+    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
+    assert book.draft(catalog, WHO) is None  # no event time yet: no open period
+    assert book.advance(OCT + timedelta(days=3, hours=2)) == {WHO}
+    draft = book.draft(catalog, WHO)
+    assert draft is not None and api_line(draft) == Decimal("1.38")
+
+
+def test_only_a_new_day_of_event_time_redrafts_customers_whose_usage_did_not_change(
+    catalog: Catalog,
+) -> None:
+    book = BillingBook(grace=timedelta(hours=1))
+    book.fold_windows([calls(OCT + timedelta(days=3), 2500, 10)])
+    book.advance(OCT + timedelta(days=3, hours=2))
+    assert book.advance(OCT + timedelta(days=3, hours=5)) == set()  # same day, same period
+    assert book.advance(OCT + timedelta(days=3, hours=1)) == set()  # never goes back
+    assert book.advance(NOV + timedelta(minutes=5)) == {WHO}  # a new period opened
