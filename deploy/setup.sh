@@ -28,6 +28,13 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 
+# The hot path compiled by mypyc (streams/compiled.py, deploy/compile.py): only when the
+# sources changed since the last build. RAILYARD_PURE_PYTHON=1 skips it: the same code,
+# interpreted, slower.
+if [ "${RAILYARD_PURE_PYTHON:-}" != "1" ]; then
+  .venv/bin/python deploy/compile.py
+fi
+
 # The demo delivers Stripe invoices to stripe-mock (connectors/rails/sandbox). Best effort:
 # without Go the Stripe peer tries the same install when it starts, and says so if it fails.
 if command -v go >/dev/null && ! command -v stripe-mock >/dev/null \

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams import compiled
 from streams.cli.api import api, api_keys_app
 from streams.cli.billing import close_period, credits, simulate, spend
 from streams.cli.console import console_app
@@ -75,7 +76,8 @@ def worker(loglevel: str = "info") -> None:
     _logging()
     current = settings()
     loop = use_event_loop(current.event_loop)  # before the app makes its loop
-    logging.getLogger("railyard.worker").info("event loop: %s", loop)
+    log = logging.getLogger("railyard.worker")
+    log.info("event loop: %s; %s", loop, compiled.STATUS.describe())
     faust_app = build_worker_app(current)
     tune_gc()
     faust.Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()

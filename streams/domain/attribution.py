@@ -53,6 +53,22 @@ def attribute(
     return out
 
 
+COLUMN_NAMES = (  # the record's columns, in its schema's order
+    "customer",
+    "id",
+    "source",
+    "subject",
+    "type",
+    "time",
+    "digest",
+    "event",
+    "meter",
+    "aggregation",
+    "group",
+    "value",
+)
+
+
 class Columns:
     """One ``AttributedContributions`` body (avro/attributed_usage.v2.avsc) being built.
 
@@ -60,21 +76,6 @@ class Columns:
     adds to which meter. Columns instead of one record per event: a batch encodes and
     decodes without building a dict per event, which is what the hot path paid for.
     """
-
-    __slots__ = (
-        "customer",
-        "id",
-        "source",
-        "subject",
-        "type",
-        "time",
-        "digest",
-        "event",
-        "meter",
-        "aggregation",
-        "group",
-        "value",
-    )
 
     def __init__(self) -> None:
         self.customer: list[str] = []
@@ -138,7 +139,7 @@ class Columns:
             "catalog_version": catalog_version,
             "source_partition": source_partition,
         }
-        for name in self.__slots__:
+        for name in COLUMN_NAMES:
             body[name] = getattr(self, name)
         body["time"] = [(t - EPOCH) // MICROSECOND for t in self.time]
         return body

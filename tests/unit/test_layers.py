@@ -30,6 +30,7 @@ LAYERS: dict[str, str] = {
     "streams.domain": "domain",
     "streams.wire": "wire",
     "streams.settings": "settings",
+    "streams.compiled": "boot",
     "connectors": "connectors",
     "streams.agents": "agents",
     "streams.cli": "cli",
@@ -37,14 +38,17 @@ LAYERS: dict[str, str] = {
 """Module prefix -> layer; the longest prefix that matches wins."""
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    "domain": frozenset({"domain"}),
-    "wire": frozenset({"wire", "domain"}),
-    "settings": frozenset({"settings", "domain"}),
-    "connectors": frozenset({"connectors", "settings", "wire", "domain"}),
-    "agents": frozenset({"agents", "connectors", "settings", "wire", "domain"}),
-    "cli": frozenset({"cli", "agents", "connectors", "settings", "wire", "domain"}),
+    "boot": frozenset(),
+    "domain": frozenset({"domain", "boot"}),
+    "wire": frozenset({"wire", "domain", "boot"}),
+    "settings": frozenset({"settings", "domain", "boot"}),
+    "connectors": frozenset({"connectors", "settings", "wire", "domain", "boot"}),
+    "agents": frozenset({"agents", "connectors", "settings", "wire", "domain", "boot"}),
+    "cli": frozenset({"cli", "agents", "connectors", "settings", "wire", "domain", "boot"}),
 }
-"""Which layers each layer may import: cli -> agents -> connectors -> settings/wire -> domain."""
+"""Which layers each layer may import: cli -> agents -> connectors -> settings/wire -> domain.
+``boot`` (streams/compiled.py, which loads the compiled hot path) runs before everything
+and imports nothing of Railyard; the package root calls it, anyone may ask what it found."""
 
 IMPURE: dict[str, str] = {
     **dict.fromkeys(("faust", "mode", "venusian"), "Faust"),
