@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from connectors.clickhouse.analyst import catalog_in_force, query, stored_catalog
@@ -34,6 +35,7 @@ from streams.domain.catalog import Catalog
 from streams.domain.catalog.parse import parse_catalog
 from streams.domain.errors import StoreError
 from streams.domain.rating.periods import period_of_month
+from streams.domain.rating.screening import ParsedLine
 from streams.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -218,12 +220,35 @@ def console_router(
 
         return await guarded(build)(request)
 
+    kept = whatif.Kept()
+
+    def stored_events() -> tuple[whatif.Fingerprint, tuple[ParsedLine, ...]]:
+        """The stored events read once for both catalogs, and kept while the store's
+        fingerprint (read first, so a later insert only moves it on) stays put."""
+        fingerprint = tuple(rows(whatif.FINGERPRINT_SQL)[0])
+
+        def read() -> tuple[ParsedLine, ...]:
+            columns = whatif.stored_rows(rows(whatif.EVENTS_SQL))
+            return whatif.parsed_events(columns, settings.max_message_bytes)
+
+        return fingerprint, kept.events(fingerprint, read)
+
+    def warm() -> None:
+        """Read the stored events while the operator fills the form in."""
+        try:
+            stored_events()
+        except StoreError:
+            pass  # the comparison itself will say so
+
     @router.get("/what-if", response_class=HTMLResponse)
     async def what_if_form(request: Request) -> Response:
         def build() -> HTMLResponse:
             return html("What-if", whatif.render_form("", ""))
 
-        return await guarded(build)(request)
+        response = await guarded(build)(request)
+        if response.status_code == 200:
+            response.background = BackgroundTask(warm)
+        return response
 
     @router.post("/what-if", response_class=HTMLResponse)
     async def what_if(request: Request) -> Response:
@@ -240,8 +265,14 @@ def console_router(
                 issues.append("period must be YYYY-MM")
             if parsed is None or issues:
                 return html("What-if", whatif.render_form(candidate, period, issues), 400)
-            lines = whatif.event_lines(rows(whatif.EVENTS_SQL))
-            sides = whatif.compare(in_force(), parsed, lines, period, settings)
+            fingerprint, lines = stored_events()
+            current = in_force()
+
+            def totals(catalog: Catalog) -> whatif.Totals:
+                key = (catalog.version, period, fingerprint)
+                return kept.totals(key, lambda: whatif.totals(catalog, lines, period, settings))
+
+            sides = whatif.sides(totals(current), totals(parsed))
             body = whatif.render_form(candidate, period) + whatif.render_result(sides, period)
             return html("What-if", body)
 

@@ -6,6 +6,12 @@ de-duplication on ``(source, id)``, then attribution at the event's time. Every
 line that is not billed becomes a :class:`NotBilled` record naming the line and
 the reason, so a batch run accounts for every line it was given.
 
+Reading a line (its size, its JSON, the CloudEvent in it: :func:`parse_lines`) needs
+neither the catalog nor ``as_of``; judging it does (meters known, attribution, the time
+range). So a caller that judges the same lines twice, for two catalogs or for the
+default ``as_of`` and then the screening, parses them once and passes the
+:class:`ParsedLine` records to :func:`screen_parsed` and :func:`default_as_of_parsed`.
+
 Pure: no clock, no I/O. The same lines, catalog and ``as_of`` give the same result.
 """
 
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -80,6 +86,40 @@ class Screened:
     """In line order."""
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    """One non-blank line as ingest reads a one-event JSON message, before any rule that
+    depends on the catalog or a clock (those are :func:`screen_parsed`'s)."""
+
+    number: int
+    """1-based, counting every line given, blank ones included."""
+    size: int
+    """The line's length in bytes."""
+    event: UsageEvent | None
+    """The event the line holds; None when it holds none (then ``rejection`` says why)."""
+    rejection: Rejection | None = None
+    """Why ingest dead-letters the line before judging any event (too big, not JSON, not
+    a CloudEvent); None when ``event`` is set."""
+    source: str | None = None
+    """The source the line names, when it names one."""
+
+
+def parse_lines(
+    lines: Iterable[bytes | str], max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> Iterator[ParsedLine]:
+    """Each non-blank line read: its size, its JSON and the CloudEvent in it, lazily.
+
+    Blank lines are skipped (but counted, so line numbers match the file's). What this
+    gives depends only on the lines and ``max_message_bytes``, never on a catalog or a
+    clock, so the result may be judged any number of times.
+    """
+    for number, line in enumerate(lines, start=1):
+        payload = line.encode() if isinstance(line, str) else line
+        if not payload.strip():
+            continue
+        yield _parsed(number, payload, max_message_bytes)
+
+
 def screen(
     catalog: Catalog,
     lines: Iterable[bytes | str],
@@ -91,14 +131,19 @@ def screen(
 
     Blank lines are skipped (but counted, so line numbers match the file's).
     """
+    return screen_parsed(catalog, parse_lines(lines, max_message_bytes), as_of, limits)
+
+
+def screen_parsed(
+    catalog: Catalog, lines: Iterable[ParsedLine], as_of: datetime, limits: Limits
+) -> Screened:
+    """:func:`screen` of lines :func:`parse_lines` already read."""
     out = Screened()
     first_seen: dict[bytes, int] = {}
     meters = catalog.meter_index
-    for number, line in enumerate(lines, start=1):
-        payload = line.encode() if isinstance(line, str) else line
-        if not payload.strip():
-            continue
-        event, rejection, source = _event(payload, as_of, limits, max_message_bytes, catalog)
+    for parsed in lines:
+        number = parsed.number
+        event, rejection, source = _judged(parsed, as_of, limits, catalog)
         if rejection is not None:
             out.rejected[rejection.reason.value] += 1
             out.not_billed.append(_rejected(number, rejection, event, source, as_of, limits))
@@ -155,6 +200,19 @@ def default_as_of(
     clock (dated 2100, say) would carry past everyone else's usage. :data:`EPOCH`
     when there is no candidate (no line holds a valid event, and no period was asked).
     """
+    return default_as_of_parsed(
+        catalog, parse_lines(lines, max_message_bytes), period, grace, limits
+    )
+
+
+def default_as_of_parsed(
+    catalog: Catalog,
+    lines: Iterable[ParsedLine],
+    period: BillingPeriod | str | None,
+    grace: timedelta,
+    limits: Limits,
+) -> datetime:
+    """:func:`default_as_of` of lines :func:`parse_lines` already read."""
     if isinstance(period, BillingPeriod):
         return period.end + grace
     times: list[datetime] = []
@@ -162,11 +220,8 @@ def default_as_of(
     if isinstance(period, str):
         anchors = {c.billing.anchor_day for c in catalog.customers} or {1}
         candidates = {period_of_month(a, period).end + grace for a in anchors}
-    for line in lines:
-        payload = line.encode() if isinstance(line, str) else line
-        if not payload.strip():
-            continue
-        event, rejection, _ = _event(payload, None, limits, max_message_bytes, catalog)
+    for parsed in lines:
+        event, rejection, _ = _judged(parsed, None, limits, catalog)
         if event is None or rejection is not None:
             continue
         times.append(event.time)
@@ -190,33 +245,40 @@ def _close(catalog: Catalog, event: UsageEvent) -> datetime:
     return billing_period(found.billing.anchor_day, event.time).end
 
 
-def _event(
-    payload: bytes,
-    as_of: datetime | None,
-    limits: Limits,
-    max_message_bytes: int,
-    catalog: Catalog,
+def _parsed(number: int, payload: bytes, max_message_bytes: int) -> ParsedLine:
+    """One line as ingest's ``screen`` reads a one-event JSON message, before judging it."""
+    size = len(payload)
+    if size > max_message_bytes:
+        detail = f"message is {size} bytes, limit {max_message_bytes}"
+        return ParsedLine(number, size, None, Rejection(Reason.OVERSIZED_PAYLOAD, detail))
+    if payload[:1] != b"{":
+        detail = "neither Avro framing nor a JSON object"
+        return ParsedLine(number, size, None, Rejection(Reason.MALFORMED_PAYLOAD, detail))
+    obj = parse_json(payload)
+    if isinstance(obj, Rejection):
+        return ParsedLine(number, size, None, obj)
+    event = from_cloudevent(obj)
+    if isinstance(event, Rejection):
+        source = obj.get("source")
+        return ParsedLine(
+            number, size, None, event, source if isinstance(source, str) and source else None
+        )
+    return ParsedLine(number, size, event, None, event.source)
+
+
+def _judged(
+    parsed: ParsedLine, as_of: datetime | None, limits: Limits, catalog: Catalog
 ) -> tuple[UsageEvent | None, Rejection | None, str | None]:
-    """One line as ingest's ``screen`` judges a one-event JSON message.
+    """One parsed line as ingest's ``screen`` judges a one-event JSON message.
 
     Returns the event when the line holds one, the rejection when ingest would
     dead-letter the line, and the event's source when the line names one.
     ``as_of`` None judges the event at its own time: every rule but the time range.
     """
-    if len(payload) > max_message_bytes:
-        detail = f"message is {len(payload)} bytes, limit {max_message_bytes}"
-        return None, Rejection(Reason.OVERSIZED_PAYLOAD, detail), None
-    if payload[:1] != b"{":
-        detail = "neither Avro framing nor a JSON object"
-        return None, Rejection(Reason.MALFORMED_PAYLOAD, detail), None
-    obj = parse_json(payload)
-    if isinstance(obj, Rejection):
-        return None, obj, None
-    event = from_cloudevent(obj)
-    if isinstance(event, Rejection):
-        source = obj.get("source")
-        return None, event, source if isinstance(source, str) and source else None
-    small = len(payload) <= limits.max_event_bytes
+    event = parsed.event
+    if event is None:
+        return None, parsed.rejection, parsed.source
+    small = parsed.size <= limits.max_event_bytes
     at = event.time if as_of is None else as_of
     rejection = check_event(event, at, limits, catalog.meter_index, size_known_ok=small)
     return event, rejection, event.source

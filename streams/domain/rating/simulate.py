@@ -26,9 +26,9 @@ from .assemble import rate_period
 from .credits import consumed_after
 from .event_usage import EventUsage, MeteredEvent
 from .periods import BillingPeriod, billing_period, period_of_month, periods_between
-from .screening import MAX_MESSAGE_BYTES, NotBilled, screen
+from .screening import MAX_MESSAGE_BYTES, NotBilled, ParsedLine, parse_lines, screen_parsed
 
-__all__ = ["MAX_MESSAGE_BYTES", "NotBilled", "SimulationResult", "simulate"]
+__all__ = ["MAX_MESSAGE_BYTES", "NotBilled", "SimulationResult", "simulate", "simulate_parsed"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,28 @@ def simulate(
     default to the stream's. Blank lines are skipped; every other line counts, and
     lines are numbered from 1 in the order given.
     """
+    return simulate_parsed(
+        catalog, parse_lines(raw_events, max_message_bytes), period, as_of, limits=limits
+    )
+
+
+def simulate_parsed(
+    catalog: Catalog,
+    lines: Iterable[ParsedLine],
+    period: BillingPeriod | str | None,
+    as_of: datetime,
+    *,
+    limits: Limits | None = None,
+) -> SimulationResult:
+    """:func:`simulate` of lines :func:`.screening.parse_lines` already read.
+
+    Parsing needs neither the catalog nor ``as_of``, so a caller pricing the same lines
+    under two catalogs (the console's what-if) parses them once and passes the same
+    records to both runs, and to :func:`.screening.default_as_of_parsed`; the result is
+    :func:`simulate`'s on the lines themselves.
+    """
     limits = limits or Limits()
-    screened = screen(catalog, raw_events, as_of, limits, max_message_bytes)
+    screened = screen_parsed(catalog, lines, as_of, limits)
     metered: dict[str, list[MeteredEvent]] = {}
     for customer, c in screened.pairs:
         event = MeteredEvent(c.meter, c.group, c.time, c.digest, c.value)
