@@ -20,7 +20,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import faust
@@ -40,11 +39,11 @@ from streams.domain.metering import Contribution, contributions
 from streams.domain.meters import Aggregation
 from streams.domain.partials import Partial, partial_of
 from streams.domain.usage import UsageEvent
-from streams.domain.watermarks import EPOCH, SourceWatermarks
+from streams.domain.watermarks import SourceWatermarks
 from streams.domain.window_replay import PartitionWindows
 from streams.domain.windows import LateUsage, WindowKey, WindowSize, WindowState, WindowUpdate
 from streams.settings import Settings
-from streams.wire.contributions import read_contributions
+from streams.wire.contributions import contribution_pairs, read_contributions
 from streams.wire.records import ATTRIBUTED_V1, LATE, WINDOWS
 
 log = logging.getLogger("railyard.window")
@@ -56,41 +55,7 @@ def message_contributions(
     """The (customer, contribution) pairs of one attributed message; records its progress."""
     if payload.startswith(ATTRIBUTED_V1.header):
         return _v1_contributions(payload, catalog, progress)
-    message = read_contributions(payload)
-    times = [_EPOCH + _timedelta(0, 0, us) for us in message.time]
-    if times:
-        progress.observe(message.source_partition, max(times))
-    customers, digests = message.customer, message.digest
-    aggregations, unique, decimal = _AGGREGATIONS, _UNIQUE_COUNT, Decimal
-    out = [
-        (
-            customers[e],
-            Contribution(
-                meter,
-                group,
-                value if (agg := aggregations[aggregation]) is unique else decimal(value),
-                times[e],
-                digests[e],
-                agg,
-            ),
-        )
-        for e, meter, aggregation, group, value in zip(
-            message.event,
-            message.meter,
-            message.aggregation,
-            message.group,
-            message.value,
-            strict=True,
-        )
-    ]
-    for partition, micros in message.progress:
-        progress.observe(partition, _EPOCH + _timedelta(0, 0, micros))
-    return out
-
-
-_EPOCH, _timedelta = EPOCH, timedelta
-_AGGREGATIONS = {a.value: a for a in Aggregation}
-_UNIQUE_COUNT = Aggregation.UNIQUE_COUNT
+    return contribution_pairs(read_contributions(payload), progress)
 
 
 def _v1_contributions(

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Hashable, Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import fastavro
 
+from streams.domain.metering import Contribution
+from streams.domain.meters import Aggregation
+from streams.domain.watermarks import EPOCH, SourceWatermarks
 from streams.wire.codec import fingerprint_of
 from streams.wire.records import ATTRIBUTED
 from streams.wire.varint import WireError, read_long, write_long
@@ -213,6 +218,32 @@ def read_contributions(payload: bytes) -> WireContributions:
     return WireContributions(
         source_partition, customer, time, digest, event, meter, aggregation, group, value, progress
     )
+
+
+_AGGREGATIONS = {a.value: a for a in Aggregation}
+
+
+def contribution_pairs(
+    message: WireContributions, progress: SourceWatermarks
+) -> list[tuple[str, Contribution]]:
+    """The (customer, contribution) pairs of a message, in order; records its progress
+    (the events' own, then the marks it carries). Per contribution: the window stage's
+    innermost loop, so it sits here with the reader, in the compiled hot path."""
+    times = [EPOCH + timedelta(microseconds=us) for us in message.time]
+    if times:
+        progress.observe(message.source_partition, max(times))
+    customers, digests = message.customer, message.digest
+    unique = Aggregation.UNIQUE_COUNT
+    out: list[tuple[str, Contribution]] = []
+    for e, meter, aggregation, group, value in zip(
+        message.event, message.meter, message.aggregation, message.group, message.value, strict=True
+    ):
+        agg = _AGGREGATIONS[aggregation]
+        quantity: Decimal | str = value if agg is unique else Decimal(value)
+        out.append((customers[e], Contribution(meter, group, quantity, times[e], digests[e], agg)))
+    for partition, micros in message.progress:
+        progress.observe(partition, EPOCH + timedelta(microseconds=micros))
+    return out
 
 
 def _length(data: bytes, pos: int) -> tuple[int, int]:
