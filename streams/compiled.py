@@ -41,6 +41,8 @@ HOT_PATH: tuple[str, ...] = (
     "streams.domain.partials",
     "streams.domain.windows",
     "streams.domain.window_replay",
+    "streams.domain.billing_book",
+    "streams.wire.book",
     "streams.agents.ingest_rules",
 )
 """The modules compiled, each a pure function of its input (profiled: py-spy on the

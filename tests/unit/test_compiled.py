@@ -30,6 +30,8 @@ HOT_PATH_TESTS = (
     "tests/unit/test_watermarks.py",
     "tests/unit/test_windows.py",
     "tests/unit/test_window_replay.py",
+    "tests/unit/test_billing_book.py",
+    "tests/unit/test_book_records.py",
 )
 """The tests of every module of :data:`compiled.HOT_PATH`: this run checks the compiled
 build (what ``deploy/setup.sh`` makes), a second run the same tests interpreted."""
