@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import fastavro
 
+from streams.domain.attribution import COLUMN_NAMES
 from streams.domain.metering import Contribution
 from streams.domain.meters import Aggregation
 from streams.domain.watermarks import EPOCH, SourceWatermarks
@@ -30,23 +31,7 @@ from streams.wire.codec import fingerprint_of
 from streams.wire.records import ATTRIBUTED
 from streams.wire.varint import WireError, read_long, write_long
 
-FIELDS = (
-    "catalog_version",
-    "source_partition",
-    "customer",
-    "id",
-    "source",
-    "subject",
-    "type",
-    "time",
-    "digest",
-    "event",
-    "meter",
-    "aggregation",
-    "group",
-    "value",
-    "progress",
-)
+FIELDS = ("catalog_version", "source_partition", *COLUMN_NAMES, "progress")
 """The layout this module writes and reads, in schema order (a test holds it to the .avsc)."""
 _HEADER = ATTRIBUTED.header
 _LONGS = fastavro.parse_schema({"type": "array", "items": "long"})
