@@ -233,21 +233,40 @@ def console_router(
 
         return fingerprint, kept.events(fingerprint, read)
 
-    def warm() -> None:
-        """Read the stored events while the operator fills the form in."""
+    def priced(
+        catalog: Catalog,
+        period: str,
+        fingerprint: whatif.Fingerprint,
+        lines: tuple[ParsedLine, ...],
+    ) -> whatif.Totals:
+        key = (catalog.version, period, fingerprint)
+        return kept.totals(key, lambda: whatif.totals(catalog, lines, period, settings))
+
+    def warm(period: str) -> None:
+        """While the operator fills the form in: read the stored events and price the
+        proposed period under the catalog in force, so only the candidate is left."""
         try:
-            stored_events()
+            fingerprint, lines = stored_events()
+            if period:
+                priced(in_force(), period, fingerprint, lines)
         except StoreError:
             pass  # the comparison itself will say so
 
     @router.get("/what-if", response_class=HTMLResponse)
     async def what_if_form(request: Request) -> Response:
+        proposed: list[str] = []
+
         def build() -> HTMLResponse:
-            return html("What-if", whatif.render_form("", ""))
+            try:
+                found = rows(whatif.LAST_PERIOD_SQL)
+            except StoreError:  # no store yet: the form still works, with no proposal
+                found = []
+            proposed.append(str(found[0][0]) if found else "")
+            return html("What-if", whatif.render_form("", proposed[0]))
 
         response = await guarded(build)(request)
         if response.status_code == 200:
-            response.background = BackgroundTask(warm)
+            response.background = BackgroundTask(warm, proposed[0])
         return response
 
     @router.post("/what-if", response_class=HTMLResponse)
@@ -266,13 +285,10 @@ def console_router(
             if parsed is None or issues:
                 return html("What-if", whatif.render_form(candidate, period, issues), 400)
             fingerprint, lines = stored_events()
-            current = in_force()
-
-            def totals(catalog: Catalog) -> whatif.Totals:
-                key = (catalog.version, period, fingerprint)
-                return kept.totals(key, lambda: whatif.totals(catalog, lines, period, settings))
-
-            sides = whatif.sides(totals(current), totals(parsed))
+            sides = whatif.sides(
+                priced(in_force(), period, fingerprint, lines),
+                priced(parsed, period, fingerprint, lines),
+            )
             body = whatif.render_form(candidate, period) + whatif.render_result(sides, period)
             return html("What-if", body)
 

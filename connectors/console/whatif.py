@@ -41,6 +41,11 @@ EVENTS_SQL = (
 """Each stored event as one JSON array of its columns (:func:`stored_rows` reads them): one
 string a row costs the sink's query port a third less than nine columns with maps in them."""
 
+LAST_PERIOD_SQL = (
+    "SELECT if(count() = 0, '', formatDateTime(max(period_start), '%Y-%m'))"
+    " FROM invoices WHERE kind = 'invoice'"
+)
+"""The month of the newest invoiced period: the form proposes it, the one most re-priced."""
 FINGERPRINT_SQL = "SELECT count(), toString(max(ingested_at)) FROM usage_events"
 """Cheap, and it moves whenever an event is stored (``ingested_at`` is the insert's time)."""
 

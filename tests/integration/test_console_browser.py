@@ -439,7 +439,10 @@ def test_what_if_equals_railyard_simulate(browser: Any, console: Console) -> Non
             == console.candidate.read_text()
         )
     )
-    browser.find_element(By.NAME, "period").send_keys(MONTH)
+    period = browser.find_element(By.NAME, "period")
+    assert period.get_attribute("value") == MONTH  # the newest invoiced month, proposed
+    period.clear()
+    period.send_keys(MONTH)
     browser.find_element(By.CSS_SELECTOR, "#what-if-form button").click()
     browser.find_element(By.ID, "what-if")
     severe = [x for x in browser.get_log("browser") if x["level"] == "SEVERE"]
