@@ -46,6 +46,7 @@ from connectors.kafka.catalog_feed import publish_catalog
 from connectors.kafka.producer import UsageProducer
 from connectors.kafka.topics import USAGE, topic_name
 from connectors.processes import ManagedProcess, spawn
+from streams import compiled
 from streams.domain.catalog import Catalog, parse_catalog
 from streams.domain.cloudevents import from_cloudevent
 from streams.domain.usage import UsageEvent
@@ -378,6 +379,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": round(mem / 1024 / 1024, 1),
         "python": platform.python_version(),
+        "hot_path": compiled.STATUS.describe(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
     }
@@ -485,7 +487,8 @@ def report(args: argparse.Namespace, base: Side, ry: Side, info: dict[str, Any])
     ]
     return "\n".join(lines) + (
         f"\n\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
-        f"Python {info['python']}; commit {info['commit']}, {info['date']}.\n"
+        f"Python {info['python']}; commit {info['commit']}, {info['date']}; "
+        f"{info['hot_path']}.\n"
         f"Command: `python -m bench.ingest --events {args.events} --rate {args.rate} "
         f"--latency-seconds {args.latency_seconds} --stages {args.stages}"
         f"{' --one-worker' if args.one_worker else ''}"
