@@ -139,12 +139,14 @@ class CompiledFinder:
 
 STATUS = HotPath(False, "not looked for yet")
 """What :func:`install` found: workers log it at start, the benchmark reports it."""
+_installed = False
 
 
 def install() -> HotPath:
     """Load the compiled hot path from now on, when a valid build exists (once)."""
-    global STATUS
-    if not STATUS.compiled and STATUS.reason == "not looked for yet":
+    global STATUS, _installed
+    if not _installed:
+        _installed = True
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         STATUS = find_build(root)
         if STATUS.compiled:

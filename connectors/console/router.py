@@ -254,20 +254,17 @@ def console_router(
 
     @router.get("/what-if", response_class=HTMLResponse)
     async def what_if_form(request: Request) -> Response:
-        proposed: list[str] = []
-
         def build() -> HTMLResponse:
             try:
                 found = rows(whatif.LAST_PERIOD_SQL)
             except StoreError:  # no store yet: the form still works, with no proposal
                 found = []
-            proposed.append(str(found[0][0]) if found else "")
-            return html("What-if", whatif.render_form("", proposed[0]))
+            period = str(found[0][0]) if found else ""
+            response = html("What-if", whatif.render_form("", period))
+            response.background = BackgroundTask(warm, period)
+            return response
 
-        response = await guarded(build)(request)
-        if response.status_code == 200:
-            response.background = BackgroundTask(warm, proposed[0])
-        return response
+        return await guarded(build)(request)
 
     @router.post("/what-if", response_class=HTMLResponse)
     async def what_if(request: Request) -> Response:

@@ -4,9 +4,8 @@ prices a JSON-lines file (same limits, same default ``as_of``: the period's clos
 
 The stored events are the accepted, de-duplicated ones (``usage_events``), taken as the
 CloudEvents JSON lines they were (:func:`event_lines`); what ingest refused never reached
-them, so the oracle screens nothing out that the stream kept. The page does not write
-those lines and read them back: :func:`parsed_events` builds from the columns what
-reading them gives, once per request, and both catalogs are judged on it (which meters
+them, so the oracle screens nothing out that the stream kept. The lines are read once
+(:func:`parsed_events`) and both catalogs are judged on what was read (which meters
 exist, who owns a subject and the default ``as_of`` depend on the catalog; reading a
 line does not).
 """
@@ -17,9 +16,8 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii as quoted
 from typing import Any
 
 from connectors.console.html import e, table
@@ -30,7 +28,7 @@ from streams.domain.cloudevents import to_json
 from streams.domain.rating.screening import ParsedLine, default_as_of_parsed, parse_lines
 from streams.domain.rating.simulate import simulate_parsed
 from streams.domain.usage import UsageEvent
-from streams.domain.validation import Limits, check_quantity
+from streams.domain.validation import Limits
 from streams.settings import Settings
 
 EVENTS_SQL = (
@@ -63,29 +61,8 @@ def event_lines(rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def parsed_events(rows: Sequence[Sequence[Any]], max_message_bytes: int) -> tuple[ParsedLine, ...]:
-    """``parse_lines(event_lines(rows), max_message_bytes)``, built from the columns.
-
-    Writing ~19k JSON lines and reading them back took a third of the comparison, so
-    each event is built with what its line would give back: the values as
-    :func:`to_json` writes them (``normalize()``, so in 28 significant digits at most)
-    and ``from_cloudevent`` reads them, and the line's exact length in bytes. A row
-    this cannot vouch for (an empty field, a value reading would refuse, a value and
-    a dimension of one name, a NUL, a line over ``max_message_bytes``) takes the long
-    way: its line written and read. A unit test holds the two equal.
-    """
-    out = []
-    for line_no, row in enumerate(rows, start=1):
-        event = _stored(row)
-        digits = {k: format(v.normalize(), "f") for k, v in event.values.items()}
-        values = {k: Decimal(d) for k, d in digits.items()}
-        size = _line_size(event, digits)
-        if size <= max_message_bytes and _plain(event, values):
-            read = event._replace(values=values)
-            out.append(ParsedLine(line_no, size, read, None, read.source))
-        else:
-            (slow,) = parse_lines([to_json(event)], max_message_bytes)
-            out.append(replace(slow, number=line_no))
-    return tuple(out)
+    """The stored events' lines read once (:func:`parse_lines`), for both catalogs to judge."""
+    return tuple(parse_lines(event_lines(rows), max_message_bytes))
 
 
 def _stored(row: Sequence[Any]) -> UsageEvent:
@@ -102,43 +79,6 @@ def _stored(row: Sequence[Any]) -> UsageEvent:
         {str(k): str(v) for k, v in dict(dimensions).items()},
         dataschema or None,
     )
-
-
-def _plain(event: UsageEvent, values: Mapping[str, Decimal]) -> bool:
-    """Whether reading ``event``'s line gives it back with ``values``: no field that
-    reading refuses or rewrites, and no NUL (``to_json``'s placeholders are made of them)."""
-    texts = (*event[:4], *event.values, *event.dimensions, *event.dimensions.values())
-    return (
-        all(event[:4])  # id, source, type, subject
-        and "\x00" not in "".join(texts)
-        and not event.values.keys() & event.dimensions.keys()
-        and all(check_quantity(k, v) is None for k, v in values.items())
-    )
-
-
-_ENVELOPE = len('{"specversion":,"id":,"source":,"type":,"subject":,"time":,"data":{}}')
-_DATASCHEMA = len(',"dataschema":')
-
-
-def _line_size(event: UsageEvent, digits: Mapping[str, str]) -> int:
-    """``len(to_json(event))`` (ASCII: bytes too) without writing it, quantities as ``digits``.
-
-    JSON escapes each character on its own, so n strings quoted one by one take as many
-    characters as their concatenation quoted, plus two quotes for each but one.
-    """
-    strings = [
-        event.specversion,
-        *event[:4],
-        *digits,
-        *event.dimensions,
-        *event.dimensions.values(),
-    ]
-    size = _ENVELOPE + len(quoted("".join(strings))) + 2 * (len(strings) - 1)
-    size += 2 + (27 if event.time.microsecond else 20)  # 2026-10-03T10:00:00[.250000]Z
-    if event.dataschema:
-        size += _DATASCHEMA + len(quoted(event.dataschema))
-    pairs = len(digits) + len(event.dimensions)  # the data object's; no key in both (_plain)
-    return size + sum(map(len, digits.values())) + 2 * pairs - 1 + (pairs == 0)
 
 
 @dataclass(frozen=True)
