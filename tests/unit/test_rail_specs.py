@@ -25,6 +25,13 @@ def nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def published() -> bytes:
+    """The pinned file's real bytes, found as the stand-ins find it (the setting, or
+    ``shared/`` beside the repo): module-scoped, so before :func:`nowhere` hides both."""
+    return spec_file(NAME).read_bytes()
+
+
 def serve(body: bytes) -> Iterator[str]:
     requests: list[str] = []
 
@@ -55,16 +62,15 @@ def test_the_setting_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert spec_file(NAME) == tmp_path / NAME
 
 
-def test_a_download_is_kept_only_when_its_digest_matches(nowhere: Path) -> None:
-    real = Path(__file__).resolve().parents[3] / "shared" / "rails" / NAME  # as CI lays it
+def test_a_download_is_kept_only_when_its_digest_matches(published: bytes, nowhere: Path) -> None:
     for base in serve(b'{"tampered": true}'):
         with pytest.raises(SpecNotFound, match="not the pinned"):
             spec_file(NAME, base_url=base)
     assert not (nowhere / "cache" / "railyard" / "rails" / NAME).exists()
-    for base in serve(real.read_bytes()):
+    for base in serve(published):
         got = spec_file(NAME, base_url=base)
     assert got == nowhere / "cache" / "railyard" / "rails" / NAME
-    assert got.read_bytes() == real.read_bytes()
+    assert got.read_bytes() == published
     assert spec_file(NAME, base_url="http://127.0.0.1:9") == got  # cached: no download
 
 
